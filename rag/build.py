@@ -1,0 +1,289 @@
+"""Build or refresh the index from the corpus, embedding only what changed.
+
+Compares the corpus with the previous index's manifest: an article whose file (path and sha256) is
+unchanged keeps its passages and vectors as they are; others are read, cleaned and chunked again, and
+each passage's vector is taken from the previous index when (model fingerprint, sha256 of the embedded
+text) matches, so an edit re-embeds only the passages it touched and a renamed file re-embeds nothing.
+A different model, chunking or pipeline version forces a full, announced rebuild.
+It does not define the on-disk format (index.py) or the embedding model (embed.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .chunk import chunk_article
+from .config import ChunkParams
+from .embed import Embedder
+from .errors import CorpusError, IndexLoadError
+from .index import LoadedIndex, build_lock, load_index, write_index
+from .ingest import discover, file_sha256, read_article
+from .types import Chunk
+
+log = logging.getLogger(__name__)
+
+# Bump when cleaning or chunking changes what passages an unchanged file yields.
+PIPELINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did (or, for a dry run, would do)."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    renamed: tuple[tuple[str, str], ...] = ()
+    full_rebuild: str = ""  # the reason, or "" for an incremental build
+    passages: int = 0
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    dry_run: bool = False
+    wrote: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.full_rebuild or self.added or self.changed or self.removed or self.renamed)
+
+    def lines(self) -> list[str]:
+        """The human-readable report `rag build` prints."""
+        out = []
+        if self.full_rebuild:
+            out.append(f"full rebuild: {self.full_rebuild}")
+        out.append(
+            f"articles: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed,"
+            f" {len(self.unchanged)} unchanged, {len(self.renamed)} renamed"
+        )
+        verb = "to embed" if self.dry_run else "embedded"
+        out.append(f"passages: {self.passages} ({self.embedded} {verb}, {self.reused} reused)")
+        if self.dry_run:
+            out.append("dry run: nothing was written")
+        elif not self.wrote:
+            out.append(f"index is up to date ({self.seconds:.2f} s)")
+        else:
+            rate = f", {self.embedded / self.embed_seconds:.1f} passages/s" if self.embed_seconds > 0 else ""
+            out.append(f"built in {self.seconds:.2f} s (embedding {self.embed_seconds:.2f} s{rate})")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": list(self.added),
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+            "unchanged": list(self.unchanged),
+            "renamed": [list(pair) for pair in self.renamed],
+            "full_rebuild": self.full_rebuild,
+            "passages": self.passages,
+            "embedded": self.embedded,
+            "reused": self.reused,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "dry_run": self.dry_run,
+            "wrote": self.wrote,
+        }
+
+
+@dataclass
+class _Plan:
+    chunks: list[Chunk] = field(default_factory=list)
+    articles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: dict[str, list[str]] = field(
+        default_factory=lambda: {"added": [], "changed": [], "unchanged": []}
+    )
+
+
+def build(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    params: ChunkParams,
+    *,
+    dry_run: bool = False,
+    progress: bool = False,
+) -> BuildReport:
+    """Bring index_dir up to date with corpus_dir; the previous index keeps serving until the swap."""
+    started = time.perf_counter()
+    with nullcontext() if dry_run else build_lock(index_dir):
+        files = discover(corpus_dir)
+        if not files:
+            raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
+        previous, problem = _load_previous(index_dir)
+        full = _full_rebuild_reason(previous, problem, embedder, params)
+        plan = _plan(corpus_dir, files, previous, params, incremental=not full)
+        prev_articles = previous.manifest["articles"] if previous else {}
+        removed = [aid for aid in prev_articles if aid not in plan.articles]
+        renamed = _renames(plan, prev_articles, removed)
+        added = [a for a in plan.status["added"] if a not in {new for _, new in renamed}]
+        removed = [a for a in removed if a not in {old for old, _ in renamed}]
+
+        same_model = (
+            previous is not None and previous.manifest["embedder"]["fingerprint"] == embedder.fingerprint
+        )
+        cache = _vector_cache(previous) if previous is not None and same_model else {}
+        keys = [_text_key(c) for c in plan.chunks]
+        to_embed = {k: c.embed_text for k, c in zip(keys, plan.chunks, strict=True) if k not in cache}
+        new_passages = sum(k not in cache for k in keys)
+        report = BuildReport(
+            added=tuple(added),
+            changed=tuple(plan.status["changed"]),
+            removed=tuple(removed),
+            unchanged=tuple(plan.status["unchanged"]),
+            renamed=tuple(renamed),
+            full_rebuild=full,
+            passages=len(plan.chunks),
+            embedded=new_passages,
+            reused=len(plan.chunks) - new_passages,
+            dry_run=dry_run,
+        )
+        if dry_run or (previous and report.up_to_date):
+            return replace(report, seconds=time.perf_counter() - started)
+
+        if to_embed:
+            embedder.load()
+        embed_started = time.perf_counter()
+        fresh = embedder.embed(list(to_embed.values()), progress=progress and len(to_embed) >= 64)
+        embed_seconds = time.perf_counter() - embed_started
+        cache.update(zip(to_embed.keys(), fresh, strict=True))
+        dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
+        vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
+        write_index(index_dir, vectors, plan.chunks, _manifest(embedder, dim, params, plan))
+        return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
+
+
+def _load_previous(index_dir: Path) -> tuple[LoadedIndex | None, str]:
+    try:
+        return load_index(index_dir), ""
+    except IndexLoadError as exc:
+        if not index_dir.exists():
+            return None, "no index yet"
+        log.warning("previous index is unusable: %s", exc)
+        return None, f"the previous index is unusable ({exc})"
+
+
+def _full_rebuild_reason(
+    previous: LoadedIndex | None, problem: str, embedder: Embedder, params: ChunkParams
+) -> str:
+    if previous is None:
+        return problem
+    m = previous.manifest
+    if m["embedder"]["fingerprint"] != embedder.fingerprint:
+        old = m["embedder"]["name"]
+        return f"model changed ({old} -> {embedder.name})" if old != embedder.name else "model files changed"
+    if m.get("chunking") != params.to_json():
+        return f"chunking changed ({_diff(m.get('chunking') or {}, params.to_json())})"
+    if m.get("pipeline") != PIPELINE_VERSION:
+        return f"cleaning/chunking code changed (pipeline {m.get('pipeline')} -> {PIPELINE_VERSION})"
+    return ""
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {old.get(k)} -> {new[k]}" for k in new if old.get(k) != new[k])
+
+
+def _plan(
+    corpus_dir: Path,
+    files: list[Path],
+    previous: LoadedIndex | None,
+    params: ChunkParams,
+    *,
+    incremental: bool,
+) -> _Plan:
+    plan = _Plan()
+    prev_articles = previous.manifest["articles"] if previous else {}
+    by_path = {meta["path"]: aid for aid, meta in prev_articles.items()}
+    prev_chunks: dict[str, list[Chunk]] = {}
+    for chunk in previous.chunks if previous else ():
+        prev_chunks.setdefault(chunk.article_id, []).append(chunk)
+    for path in files:
+        rel = path.relative_to(corpus_dir).as_posix()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(
+                f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
+            ) from None
+        sha = file_sha256(data)
+        old_id = by_path.get(rel)
+        if incremental and old_id and prev_articles[old_id]["sha256"] == sha:
+            aid, chunks, state = old_id, prev_chunks.get(old_id, []), "unchanged"
+            meta = dict(prev_articles[old_id])
+        else:
+            article = read_article(corpus_dir, path, data)
+            aid, chunks = article.article_id, chunk_article(article, params)
+            state = "changed" if aid in prev_articles else "added"
+            meta = {
+                "path": rel,
+                "sha256": sha,
+                "title": article.title,
+                "title_source": article.title_source,
+                "author": article.author,
+                "url": article.url,
+                "chunks": len(chunks),
+            }
+        if aid in plan.articles:
+            raise CorpusError(
+                f"{corpus_dir}/{plan.articles[aid]['path']} and {corpus_dir}/{rel} both give the article id"
+                f" {aid!r} - rename one of them"
+            )
+        plan.articles[aid] = meta
+        plan.status[state].append(aid)
+        plan.chunks.extend(chunks)
+    return plan
+
+
+def _renames(plan: _Plan, prev_articles: dict[str, Any], removed: list[str]) -> list[tuple[str, str]]:
+    """(old path, new path) for added articles whose bytes equal a removed article's."""
+    gone = {prev_articles[aid]["sha256"]: aid for aid in removed}
+    pairs = []
+    for aid in plan.status["added"]:
+        old = gone.pop(plan.articles[aid]["sha256"], None)
+        if old is not None:
+            pairs.append((old, aid))
+    return pairs
+
+
+def _text_key(chunk: Chunk) -> str:
+    return hashlib.sha256(chunk.embed_text.encode("utf-8")).hexdigest()
+
+
+def _vector_cache(previous: LoadedIndex) -> dict[str, np.ndarray]:
+    vectors = previous.all_vectors()
+    return {_text_key(c): vectors[i] for i, c in enumerate(previous.chunks)}
+
+
+def _manifest(embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan) -> dict[str, Any]:
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "pipeline": PIPELINE_VERSION,
+        "embedder": {"name": embedder.name, "dim": dim, "fingerprint": embedder.fingerprint},
+        "chunking": params.to_json(),
+        "index_type": "flat-ip",
+        "articles": plan.articles,
+        "counts": {"articles": len(plan.articles), "chunks": len(plan.chunks)},
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "rag": __version__}
+    for dist in ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transformers", "sentencex"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

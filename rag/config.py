@@ -1,0 +1,67 @@
+"""Settings: the defaults, in one frozen dataclass.
+
+Library functions take explicit arguments; only cli.py and app.py resolve flag > RAG_* variable >
+default (via `Settings.from_env`). Build-time parameters (model, chunking) are read back from the
+index manifest at query time, never from here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import RagError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    """How articles are cut into passages; stored in the manifest, a change forces a full rebuild."""
+
+    max_words: int = 120
+    overlap_sentences: int = 1
+    prefix: str = (
+        "title_section"  # what the embedded text carries besides the passage: "none" | "title_section"
+    )
+
+    def to_json(self) -> dict[str, int | str]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    chunking: ChunkParams = ChunkParams()
+    k: int = 5
+    batch_size: int = 32
+    max_question_chars: int = 2000
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Defaults overridden by RAG_* environment variables (flags are applied on top by the caller)."""
+        env = os.environ if environ is None else environ
+        s = cls()
+        if env.get("RAG_CORPUS"):
+            s = replace(s, corpus_dir=Path(env["RAG_CORPUS"]))
+        if env.get("RAG_INDEX"):
+            s = replace(s, index_dir=Path(env["RAG_INDEX"]))
+        if env.get("RAG_MODEL"):
+            s = replace(s, model=env["RAG_MODEL"])
+        if env.get("RAG_K"):
+            s = replace(s, k=_int_env("RAG_K", env["RAG_K"]))
+        if env.get("RAG_CHUNK_WORDS"):
+            s = replace(
+                s, chunking=replace(s.chunking, max_words=_int_env("RAG_CHUNK_WORDS", env["RAG_CHUNK_WORDS"]))
+            )
+        return s
+
+
+def _int_env(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise RagError(f"{name}={value!r} is not a whole number - set it to e.g. 5 or unset it") from None

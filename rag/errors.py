@@ -1,0 +1,27 @@
+"""User-facing errors: each says what happened, with the actual value, and the fix, in one line.
+
+The CLI turns a RagError into one line on stderr and exit code 1; the UI shows it as a message.
+Bugs are not RagErrors: they keep their traceback.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """A problem the user can fix; str(error) is the whole one-line message."""
+
+
+class CorpusError(RagError):
+    """An article or the corpus folder cannot be read."""
+
+
+class IndexLoadError(RagError):
+    """The index folder is missing, damaged, or does not match this program or model."""
+
+
+class QueryError(RagError):
+    """A question or a search parameter is unusable."""
+
+
+class BuildLockedError(RagError):
+    """Another build holds the index lock."""

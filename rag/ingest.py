@@ -1,0 +1,136 @@
+"""Read articles from the corpus folder: find files, validate them, parse optional front matter.
+
+Turns each `.txt`/`.md` file into an `Article` whose blocks come from `clean.classify`. It refuses,
+with a one-line error naming the file and the fix, anything that is not a readable UTF-8 article
+(empty, whitespace only, binary, not UTF-8, too large, front matter that does not parse). It does not
+decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import clean
+from .errors import CorpusError
+from .types import Article, Block
+
+SUFFIXES = (".txt", ".md", ".markdown")
+MAX_ARTICLE_BYTES = 10 * 1024 * 1024
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+
+
+def discover(corpus_dir: Path) -> list[Path]:
+    """Article files under corpus_dir (recursive, hidden files skipped), sorted by relative path."""
+    if not corpus_dir.exists():
+        raise CorpusError(
+            f"corpus folder {corpus_dir}/ does not exist - create it and add .txt or .md articles"
+        )
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"{corpus_dir} is not a folder - pass the folder that holds the articles")
+    found = []
+    for path in corpus_dir.rglob("*"):
+        rel = path.relative_to(corpus_dir)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix.lower() in SUFFIXES and path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(corpus_dir).as_posix())
+
+
+def article_id_for(rel_path: str) -> str:
+    """Stable id of an article: its corpus-relative path without the suffix."""
+    return rel_path.rsplit(".", 1)[0] if "." in rel_path.rsplit("/", 1)[-1] else rel_path
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_article(corpus_dir: Path, path: Path, data: bytes | None = None) -> Article:
+    """Read (unless `data` holds the file's bytes already), validate and classify one article file."""
+    rel = path.relative_to(corpus_dir).as_posix()
+    where = f"{corpus_dir.as_posix().rstrip('/')}/{rel}"
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"{where} cannot be read ({exc.strerror}) - check its permissions") from None
+    text = decode_article(data, where)
+    meta, body_start = parse_front_matter(text, where)
+    title = str(meta.get("title") or "").strip()
+    blocks, detected_title, title_source, author = clean.classify(text, body_start, front_title=title)
+    if body_start:
+        blocks = (Block("front_matter", 0, body_start), *blocks)
+    if not any(b.kind in ("paragraph", "bio") for b in blocks):
+        raise CorpusError(f"{where} has no text besides headings and boilerplate - add the article's text")
+    if not title:
+        title = detected_title or _title_from_filename(rel)
+        if not detected_title:
+            title_source = "filename"
+    return Article(
+        article_id=str(meta.get("id") or article_id_for(rel)),
+        path=rel,
+        text=text,
+        sha256=file_sha256(data),
+        title=title,
+        title_source=title_source,
+        author=str(meta.get("author") or author or "").strip(),
+        url=str(meta.get("url") or "").strip(),
+        blocks=blocks,
+    )
+
+
+def decode_article(data: bytes, where: str) -> str:
+    """UTF-8 text of an article file, or a one-line CorpusError saying what is wrong with it."""
+    if not data:
+        raise CorpusError(f"{where} is empty - add the article's text or remove the file")
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise CorpusError(
+            f"{where} is {len(data) / 1e6:.1f} MB; the limit is {MAX_ARTICLE_BYTES // 2**20} MiB"
+            " - split it into several articles"
+        )
+    if b"\x00" in data:
+        raise CorpusError(f"{where} contains NUL bytes, so it looks binary - save the article as plain text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{where} is not valid UTF-8 (byte {exc.start}) - re-save it as UTF-8 text"
+        ) from None
+    if not text.strip():
+        raise CorpusError(f"{where} holds only whitespace - add the article's text or remove the file")
+    return text
+
+
+def parse_front_matter(text: str, where: str) -> tuple[dict[str, Any], int]:
+    """(metadata, offset where the body starts); ({}, 0) when the file has no front matter."""
+    offset = 1 if text.startswith("\ufeff") else 0
+    m = _FRONT_MATTER.match(text, offset)
+    if not m:
+        return {}, 0
+    try:
+        meta = yaml.safe_load(m.group(1))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 2}" if mark is not None else ""
+        raise CorpusError(
+            f"{where}: front matter does not parse{line} - fix the YAML between the --- lines"
+        ) from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise CorpusError(
+            f"{where}: front matter is not a set of 'key: value' lines - e.g. 'title: My title'"
+        )
+    return meta, m.end()
+
+
+def _title_from_filename(rel: str) -> str:
+    stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return re.sub(r"[_-]+", " ", stem).strip() or stem

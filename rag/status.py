@@ -1,0 +1,90 @@
+"""Is the index there, sound, and up to date with the corpus? (`rag info`, the app's Library tab.)
+
+Compares each corpus file's path and sha256 with the manifest; reads no model and embeds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RagError
+from .index import load_index
+from .ingest import discover, file_sha256
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    index_dir: Path
+    corpus_dir: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""  # the index cannot be used: why, and what to run
+    new: tuple[str, ...] = ()  # corpus paths not in the index
+    changed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # indexed paths no longer in the corpus
+    corpus_problem: str = ""
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.problem or self.new or self.changed or self.missing)
+
+    def lines(self) -> list[str]:
+        if self.problem:
+            return [f"index: {self.problem}"]
+        m = self.manifest
+        e = m["embedder"]
+        out = [
+            f"index: {self.index_dir}/ (format {m['format']}, {m.get('index_type', '?')}, built {m.get('created', '?')})",
+            f"model: {e['name']} ({e['dim']}-d, fingerprint {e['fingerprint'][:12]})",
+            f"chunking: {', '.join(f'{k}={v}' for k, v in m.get('chunking', {}).items())}",
+            f"articles: {m['counts']['articles']}, passages: {m['counts']['chunks']}",
+        ]
+        if self.corpus_problem:
+            out.append(f"corpus: {self.corpus_problem}")
+        elif self.stale:
+            parts = [
+                f"{len(v)} {name}"
+                for name, v in (("new", self.new), ("changed", self.changed), ("removed", self.missing))
+                if v
+            ]
+            out.append(f'stale against {self.corpus_dir}/: {", ".join(parts)} - run "rag build"')
+        else:
+            out.append(f"up to date with {self.corpus_dir}/")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index_dir": str(self.index_dir),
+            "corpus_dir": str(self.corpus_dir),
+            "problem": self.problem,
+            "stale": self.stale,
+            "new": list(self.new),
+            "changed": list(self.changed),
+            "removed": list(self.missing),
+            "corpus_problem": self.corpus_problem,
+            "manifest": {k: v for k, v in self.manifest.items() if k != "articles"},
+            "articles": self.manifest.get("articles", {}),
+        }
+
+
+def index_status(corpus_dir: Path, index_dir: Path) -> IndexStatus:
+    """Load the index (verifying it) and compare it with the corpus files."""
+    try:
+        manifest = load_index(index_dir).manifest
+    except RagError as exc:
+        return IndexStatus(index_dir, corpus_dir, problem=str(exc))
+    indexed = {meta["path"]: meta["sha256"] for meta in manifest["articles"].values()}
+    try:
+        files = discover(corpus_dir)
+        current = {p.relative_to(corpus_dir).as_posix(): file_sha256(p.read_bytes()) for p in files}
+    except (RagError, OSError) as exc:
+        return IndexStatus(index_dir, corpus_dir, manifest, corpus_problem=str(exc))
+    return IndexStatus(
+        index_dir,
+        corpus_dir,
+        manifest,
+        new=tuple(sorted(set(current) - set(indexed))),
+        changed=tuple(sorted(p for p in current if p in indexed and current[p] != indexed[p])),
+        missing=tuple(sorted(set(indexed) - set(current))),
+    )

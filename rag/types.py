@@ -1,0 +1,117 @@
+"""Plain data passed between pipeline stages: Block, Article, Chunk, Passage.
+
+Every offset is a character offset into the ORIGINAL article file (decoded as UTF-8, no newline
+translation), so `text[start:end]` of the file is exactly what a citation highlights.
+This module holds data only; the stages that make it live in ingest, clean, chunk and retrieve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Block kinds the chunker turns into passages.
+KEPT_KINDS = frozenset({"heading", "paragraph", "bio"})
+# Block kinds the cleaner removes from passages; kept only as a record of what was dropped.
+DROPPED_KINDS = frozenset(
+    {"front_matter", "title", "title_repeat", "caption", "link", "pager", "image", "byline"}
+)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One classified line or paragraph of an article: [start, end) in the original file."""
+
+    kind: str
+    start: int
+    end: int
+    level: int = 0  # heading depth (1 = top); 0 for anything that is not a heading
+
+    def __post_init__(self) -> None:
+        if self.kind not in KEPT_KINDS | DROPPED_KINDS:
+            raise ValueError(f"unknown block kind {self.kind!r}")
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"bad span [{self.start}, {self.end})")
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article read from the corpus, with its text classified into kept and dropped blocks."""
+
+    article_id: str  # path relative to the corpus folder, without suffix, '/'-separated
+    path: str  # path relative to the corpus folder
+    text: str  # the original file content, untouched
+    sha256: str  # of the file's bytes
+    title: str
+    title_source: str  # "front_matter" | "markdown" | "detected" | "filename"
+    author: str = ""
+    url: str = ""
+    blocks: tuple[Block, ...] = ()
+
+    def span(self, block: Block) -> str:
+        """The original text of a block."""
+        return self.text[block.start : block.end]
+
+    @property
+    def bio(self) -> str:
+        """The author bio, if the cleaner found one (kept as metadata, searchable on its own)."""
+        return " ".join(self.span(b) for b in self.blocks if b.kind == "bio")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: a contiguous span of one article, with its heading breadcrumb."""
+
+    chunk_id: str
+    article_id: str
+    path: str  # relative to the corpus folder
+    title: str
+    section: str  # heading breadcrumb, " > "-joined; "" before the first heading
+    start: int
+    end: int
+    text: str  # == original[start:end]
+    embed_text: str  # what the embedder sees: title and section prefixed, whitespace normalised
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "article_id": self.article_id,
+            "path": self.path,
+            "title": self.title,
+            "section": self.section,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "embed_text": self.embed_text,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Chunk:
+        return cls(**{name: obj[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: its rank, its score (higher is better) and why it was found."""
+
+    chunk: Chunk
+    rank: int  # 1-based
+    score: float
+    path: str  # the article's path as the caller can open it (relative to cwd when possible)
+    why: dict[str, float | int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "article_id": c.article_id,
+            "chunk_id": c.chunk_id,
+            "title": c.title,
+            "section": c.section,
+            "path": self.path,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "why": self.why,
+        }

@@ -1,0 +1,129 @@
+"""Incremental builds: what is embedded, reused, added and removed, and what a failed build keeps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.build import build
+from rag.config import ChunkParams
+from rag.errors import CorpusError
+from rag.index import MANIFEST, load_index
+
+from .conftest import HashingEmbedder
+
+P = ChunkParams()
+A, B = "000_724d5b54972ab479", "002_28c6eb84cb694cfe"
+
+
+def _build(corpus: Path, embedder, params: ChunkParams = P, **kw):
+    return build(corpus, corpus.parent / "index", embedder, params, **kw)
+
+
+def test_first_build_then_no_change(corpus: Path, hasher: HashingEmbedder):
+    first = _build(corpus, hasher)
+    assert first.full_rebuild == "no index yet" and set(first.added) == {A, B}
+    assert first.embedded == first.passages == 21 and first.wrote
+    second = _build(corpus, HashingEmbedder())
+    assert second.up_to_date and not second.wrote and second.embedded == 0 and second.reused == 21
+    assert set(second.unchanged) == {A, B}
+
+
+def test_editing_one_article_reembeds_only_its_changed_passages(corpus: Path, hasher):
+    _build(corpus, hasher)
+    path = corpus / f"{A}.txt"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("Use mystery", "Use mystery\n\nKeep a little back. Nobody needs your diary.\n", 1),
+        encoding="utf-8",
+    )
+    fresh = HashingEmbedder()
+    report = _build(corpus, fresh)
+    assert report.changed == (A,) and report.unchanged == (B,)
+    index = load_index(corpus.parent / "index")
+    mystery = [c for c in index.chunks if c.section == "Use mystery"]
+    # only passages of the edited section changed (the edit moves where its passages end)
+    assert report.embedded == fresh.embedded == len(mystery) == 2
+    assert all(text.startswith("Use mystery\n") for text in fresh.calls[0])
+    assert report.reused == report.passages - 2
+    assert sum("Nobody needs your diary" in c.text for c in index.chunks) == 1
+
+
+def test_deleting_an_article_removes_its_passages(corpus: Path, hasher):
+    _build(corpus, hasher)
+    (corpus / f"{B}.txt").unlink()
+    report = _build(corpus, HashingEmbedder())
+    assert report.removed == (B,) and report.embedded == 0
+    index = load_index(corpus.parent / "index")
+    assert {c.article_id for c in index.chunks} == {A}
+    assert set(index.manifest["articles"]) == {A}
+
+
+def test_renamed_file_reembeds_nothing(corpus: Path, hasher):
+    _build(corpus, hasher)
+    (corpus / "sub").mkdir()
+    shutil.move(corpus / f"{B}.txt", corpus / "sub" / "man.txt")
+    fresh = HashingEmbedder()
+    report = _build(corpus, fresh)
+    assert report.renamed == ((B, "sub/man"),) and report.added == () and report.removed == ()
+    assert fresh.embedded == 0 and report.reused == 21
+    paths = {c.path for c in load_index(corpus.parent / "index").chunks}
+    assert paths == {f"{A}.txt", "sub/man.txt"}
+
+
+def test_settings_changes_force_announced_full_rebuild(corpus: Path, hasher):
+    _build(corpus, hasher)
+    report = _build(corpus, HashingEmbedder(), ChunkParams(max_words=60))
+    assert report.full_rebuild == "chunking changed (max_words 120 -> 60)"
+    assert report.passages > 21
+    other = HashingEmbedder(dim=32, name="other-model")
+    report = _build(corpus, other, ChunkParams(max_words=60))
+    assert report.full_rebuild == "model changed (test-hashing -> other-model)"
+    assert other.embedded == report.passages and report.reused == 0
+    assert load_index(corpus.parent / "index").vectors.d == 32
+
+
+def test_dry_run_changes_nothing(corpus: Path, hasher):
+    _build(corpus, hasher)
+    before = (corpus.parent / "index" / MANIFEST).read_bytes()
+    (corpus / "new.md").write_text(
+        "# A New Article\n\nIt says one new thing. And another.\n", encoding="utf-8"
+    )
+    fresh = HashingEmbedder()
+    report = _build(corpus, fresh, dry_run=True)
+    assert report.dry_run and report.added == ("new",) and report.embedded == 1 and not report.wrote
+    assert fresh.embedded == 0
+    assert (corpus.parent / "index" / MANIFEST).read_bytes() == before
+    assert "dry run: nothing was written" in report.lines()
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x00\x01binary", b"\xff\xfe not utf8"])
+def test_failed_build_keeps_previous_index(corpus: Path, hasher, bad: bytes):
+    _build(corpus, hasher)
+    manifest = json.loads((corpus.parent / "index" / MANIFEST).read_text())
+    (corpus / "bad.txt").write_bytes(bad)
+    with pytest.raises(CorpusError, match=r"bad\.txt"):
+        _build(corpus, HashingEmbedder())
+    index = load_index(corpus.parent / "index")
+    assert index.manifest["created"] == manifest["created"] and len(index.chunks) == 21
+
+
+def test_empty_corpus_and_duplicate_ids(tmp_path: Path, hasher):
+    (tmp_path / "c").mkdir()
+    with pytest.raises(CorpusError, match=r"has no \.txt or \.md articles - add some"):
+        _build(tmp_path / "c", hasher)
+    (tmp_path / "c" / "x.txt").write_text("Some text.")
+    (tmp_path / "c" / "x.md").write_text("Other text.")
+    with pytest.raises(CorpusError, match=r"both give the article id 'x' - rename one"):
+        _build(tmp_path / "c", hasher)
+
+
+def test_unusable_previous_index_is_rebuilt_with_a_reason(corpus: Path, hasher):
+    _build(corpus, hasher)
+    (corpus.parent / "index" / "chunks.jsonl").write_text("garbage")
+    report = _build(corpus, HashingEmbedder())
+    assert report.full_rebuild.startswith("the previous index is unusable (")
+    assert len(load_index(corpus.parent / "index").chunks) == 21

@@ -1,0 +1,108 @@
+"""The index on disk: FAISS agrees with brute force; damaged or foreign indexes give clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import BuildLockedError, IndexLoadError
+from rag.index import CHUNKS, MANIFEST, VECTORS, build_lock, load_index, write_index
+from rag.types import Chunk
+
+
+def _chunks(n: int) -> list[Chunk]:
+    return [Chunk(f"a#{i}", "a", "a.txt", "T", "", i, i + 1, "x", f"text {i}") for i in range(n)]
+
+
+def _manifest(dim: int) -> dict:
+    return {
+        "embedder": {"name": "random", "dim": dim, "fingerprint": "f"},
+        "counts": {"chunks": 0},
+        "articles": {},
+    }
+
+
+def _write(index_dir: Path, vectors: np.ndarray) -> None:
+    m = _manifest(vectors.shape[1])
+    m["counts"]["chunks"] = len(vectors)
+    write_index(index_dir, vectors, _chunks(len(vectors)), m)
+
+
+def test_faiss_matches_numpy_brute_force(tmp_path: Path):
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(2000, 48)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    _write(tmp_path / "index", vectors)
+    index = load_index(tmp_path / "index")
+    queries = rng.normal(size=(25, 48)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    scores, rows = index.vectors.search(queries, 10)
+    brute = queries @ vectors.T
+    expected = np.argsort(-brute, axis=1)[:, :10]
+    np.testing.assert_array_equal(rows, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(brute, expected, axis=1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(index.all_vectors(), vectors)
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(50, 8)).astype(np.float32)
+    _write(tmp_path / "index", v / np.linalg.norm(v, axis=1, keepdims=True))
+    return tmp_path / "index"
+
+
+def test_missing_index(tmp_path: Path):
+    with pytest.raises(
+        IndexLoadError, match=r"no index at .*index/ - run \"rag build --index .*\" to build it"
+    ):
+        load_index(tmp_path / "index")
+
+
+@pytest.mark.parametrize("name", [VECTORS, CHUNKS])
+def test_truncated_file(built: Path, name: str):
+    data = (built / name).read_bytes()
+    (built / name).write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexLoadError, match=rf"{name} is truncated or corrupted .* to rebuild the index"):
+        load_index(built)
+
+
+def test_corrupted_same_size(built: Path):
+    data = bytearray((built / CHUNKS).read_bytes())
+    data[10] ^= 0x01
+    (built / CHUNKS).write_bytes(bytes(data))
+    with pytest.raises(IndexLoadError, match="truncated or corrupted"):
+        load_index(built)
+
+
+def test_missing_file(built: Path):
+    (built / VECTORS).unlink()
+    with pytest.raises(IndexLoadError, match=rf"{VECTORS} is missing"):
+        load_index(built)
+
+
+def test_damaged_and_newer_manifest(built: Path):
+    manifest = json.loads((built / MANIFEST).read_text())
+    (built / MANIFEST).write_text(json.dumps({**manifest, "format": 99}))
+    with pytest.raises(IndexLoadError, match=r"index format 99, this rag reads format 1 - upgrade rag"):
+        load_index(built)
+    (built / MANIFEST).write_text("{not json")
+    with pytest.raises(IndexLoadError, match=r"manifest.json is damaged"):
+        load_index(built)
+
+
+def test_swap_replaces_whole_index_and_leaves_no_temp(built: Path):
+    _write(built, np.eye(4, dtype=np.float32))
+    assert load_index(built).vectors.ntotal == 4
+    assert sorted(p.name for p in built.parent.iterdir() if p.name.startswith(".index.building")) == []
+
+
+def test_second_build_lock_refuses(tmp_path: Path):
+    refused = pytest.raises(BuildLockedError, match=r"another build of .* is running \(pid \d+\) - wait")
+    with build_lock(tmp_path / "index"), refused, build_lock(tmp_path / "index"):
+        pass
+    with build_lock(tmp_path / "index"):  # released afterwards
+        pass
