@@ -154,3 +154,182 @@ def info(corpus_dir: Path | None, index_dir: Path | None, as_json: bool) -> None
             click.echo(line)
     if status.problem:
         sys.exit(1)
+
+
+@main.command(name="eval")
+@_folders
+@click.argument("query_file", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--beir",
+    "beir_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Evaluate on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) instead.",
+)
+@click.option(
+    "-k", "depth", type=click.IntRange(min=1), default=None, help="Ranking depth (default 10; BEIR 100)."
+)
+@click.option("--model", default=None, help="BEIR only: the model to build the benchmark index with.")
+@click.option(
+    "--chunk-words",
+    type=click.IntRange(min=0),
+    default=None,
+    help="BEIR only: passage size in words; 0 (default) keeps whole documents.",
+)
+@click.option(
+    "--overlap", type=click.IntRange(min=0, max=5), default=None, help="BEIR only: overlap sentences."
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="BEIR only: where benchmark corpora and indexes are kept (default ~/.cache/rag/beir).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("eval/runs"),
+    help="Folder for the saved run and its plot (default eval/runs).",
+)
+@click.option(
+    "--compare",
+    "compare_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A saved run to compare with: lists improved and regressed queries, paired tests.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics (and comparison) as JSON.")
+def eval_(
+    corpus_dir: Path | None,
+    index_dir: Path | None,
+    query_file: Path | None,
+    beir_dir: Path | None,
+    depth: int | None,
+    model: str | None,
+    chunk_words: int | None,
+    overlap: int | None,
+    cache_dir: Path | None,
+    out_dir: Path,
+    compare_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Measure retrieval on QUERY_FILE (span-labelled JSONL) or a BEIR folder."""
+    from . import evalreport
+    from .errors import QueryError
+
+    if (query_file is None) == (beir_dir is None):
+        raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")
+    before = evalreport.load_run(compare_path) if compare_path else None
+    s = _settings(corpus_dir, index_dir, model=model)
+    if beir_dir is not None:
+        run, label, published = _eval_beir(s, beir_dir, depth or 100, chunk_words, overlap, cache_dir)
+    else:
+        assert query_file is not None
+        run, label, published = _eval_queries(s, query_file, depth or 10), query_file.stem, {}
+    saved = evalreport.save_run(run, out_dir, label)
+    comparison = evalreport.compare(before, run) if before else None
+    if as_json:
+        out = {
+            "metrics": run.metrics,
+            "latency_ms": run.latency_ms,
+            "seconds": run.seconds,
+            "run": str(saved),
+            "published": published,
+            "comparison": comparison.to_json() if comparison else None,
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    for line in evalreport.table_lines(run, published):
+        click.echo(line)
+    click.echo(f"saved {saved} and {saved.with_suffix('.png')}")
+    for line in comparison.lines() if comparison else []:
+        click.echo(line)
+
+
+def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
+    from .evaluate import evaluate_queries
+    from .queries import QuoteLocator, load_queries
+    from .retrieve import Retriever
+    from .status import index_status
+
+    queries = load_queries(query_file)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir)
+    status = index_status(s.corpus_dir, s.index_dir)
+    if status.stale:
+        click.echo(
+            f'warning: {s.index_dir}/ is stale against {s.corpus_dir}/ - run "rag build" first', err=True
+        )
+    articles = {}
+    for meta in retriever.index.manifest["articles"].values():
+        try:
+            articles[meta["path"]] = (s.corpus_dir / meta["path"]).read_text(encoding="utf-8")
+        except OSError:
+            continue  # a removed article: its passages can still be judged by the text rule
+    m = retriever.index.manifest
+    settings = {
+        "model": m["embedder"]["name"],
+        "chunking": m["chunking"],
+        "index_built": m.get("created"),
+        "retrieval": "dense",
+        "depth": depth,
+    }
+    return evaluate_queries(
+        retriever.search,
+        queries,
+        QuoteLocator(articles),
+        retriever.index.chunks,
+        depth=depth,
+        settings=settings,
+        source=str(query_file),
+        progress=True,
+    )
+
+
+def _eval_beir(
+    s: Settings,
+    beir_dir: Path,
+    depth: int,
+    chunk_words: int | None,
+    overlap: int | None,
+    cache_dir: Path | None,
+) -> tuple[Any, str, dict[str, float]]:
+    import os
+
+    from .beir import load_beir, published_figures, write_corpus
+    from .build import build as run_build
+    from .config import ChunkParams
+    from .embed import SentenceTransformerEmbedder
+    from .evaluate import evaluate_beir
+    from .retrieve import Retriever
+
+    beir = load_beir(beir_dir)
+    words = chunk_words or 0
+    params = ChunkParams(max_words=words or 1_000_000, overlap_sentences=overlap or 0, prefix="none")
+    base = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag" / "beir"
+    root = base / f"{beir.name}-{beir.fingerprint[:12]}"
+    write_corpus(beir, root / "corpus")
+    short = s.model.rstrip("/").rsplit("/", 1)[-1]
+    index_dir = root / f"index-{short}-{words or 'whole'}-{params.overlap_sentences}"
+    embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
+    report = run_build(root / "corpus", index_dir, embedder, params, progress=True)
+    click.echo(f"benchmark index {index_dir}: " + "; ".join(report.lines()), err=True)
+    retriever = Retriever.open(index_dir, root / "corpus")
+    settings = {
+        "model": s.model,
+        "chunking": params.to_json(),
+        "retrieval": "dense",
+        "depth": depth,
+        "build": report.to_json(),
+    }
+    run = evaluate_beir(
+        retriever.search,
+        beir.queries,
+        beir.qrels,
+        depth=depth,
+        settings=settings,
+        source=str(beir_dir),
+        progress=True,
+    )
+    return run, f"beir-{beir.name}", published_figures(beir_dir, s.model)
