@@ -30,6 +30,7 @@ from .embed import Embedder
 from .errors import CorpusError, IndexLoadError
 from .index import LoadedIndex, build_lock, load_index, write_index
 from .ingest import discover, file_sha256, read_article
+from .keyword import TOKENIZER, KeywordIndex
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,9 @@ def build(
         cache.update(zip(to_embed.keys(), fresh, strict=True))
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
         vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
-        write_index(index_dir, vectors, plan.chunks, _manifest(embedder, dim, params, plan))
+        cached_tokens = previous.keyword.tokens_for_cache() if previous is not None else None
+        keyword = KeywordIndex.build([c.embed_text for c in plan.chunks], tokens_cache=cached_tokens)
+        write_index(index_dir, vectors, plan.chunks, keyword, _manifest(embedder, dim, params, plan))
         return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
 
 
@@ -273,6 +276,13 @@ def _manifest(embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan) ->
         "embedder": {"name": embedder.name, "dim": dim, "fingerprint": embedder.fingerprint},
         "chunking": params.to_json(),
         "index_type": "flat-ip",
+        "keyword": {
+            "method": "bm25-lucene",
+            "k1": 1.5,
+            "b": 0.75,
+            "tokenizer": TOKENIZER,
+            "text": "embed_text",
+        },
         "articles": plan.articles,
         "counts": {"articles": len(plan.articles), "chunks": len(plan.chunks)},
         "versions": _versions(),
@@ -281,7 +291,15 @@ def _manifest(embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan) ->
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "rag": __version__}
-    for dist in ("faiss-cpu", "numpy", "sentence-transformers", "torch", "transformers", "sentencex"):
+    for dist in (
+        "faiss-cpu",
+        "numpy",
+        "sentence-transformers",
+        "torch",
+        "transformers",
+        "sentencex",
+        "bm25s",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

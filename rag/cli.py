@@ -110,6 +110,12 @@ def build(
 @click.argument("question")
 @click.option("-k", "k", type=int, default=None, help="How many passages (default 5).")
 @click.option("--model", default=None, help="Must be the model the index was built with.")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "dense", "keyword"]),
+    default=None,
+    help="Retrieval: hybrid (keyword + dense, fused; default, or $RAG_RETRIEVAL), dense or keyword.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of passages.")
 def search(
     corpus_dir: Path | None,
@@ -117,23 +123,25 @@ def search(
     question: str,
     k: int | None,
     model: str | None,
+    mode: str | None,
     as_json: bool,
 ) -> None:
     """Print the passages most relevant to QUESTION, with citations."""
     from .retrieve import Retriever, check_k, check_question
 
-    s = _settings(corpus_dir, index_dir)
+    s = _settings(corpus_dir, index_dir, retrieval=mode)
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    passages = Retriever.open(s.index_dir, s.corpus_dir, model=model).search(question, k)
+    passages = Retriever.open(s.index_dir, s.corpus_dir, model=model, mode=s.retrieval).search(question, k)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in passages], indent=2, ensure_ascii=False))
         return
     for p in passages:
         c = p.chunk
         where = f"{c.title}" + (f" > {c.section}" if c.section else "")
+        found = ", ".join(f"{n} #{p.why[f'{n}_rank']}" for n in ("dense", "keyword") if f"{n}_rank" in p.why)
         click.echo(f"[{p.rank}] {p.score:.3f}  {where}")
-        click.echo(f"    {p.path}:{c.start}-{c.end}")
+        click.echo(f"    {p.path}:{c.start}-{c.end}  (found by {found})")
         click.echo("    " + " ".join(c.text.split()))
         click.echo()
 
@@ -168,6 +176,12 @@ def info(corpus_dir: Path | None, index_dir: Path | None, as_json: bool) -> None
 )
 @click.option(
     "-k", "depth", type=click.IntRange(min=1), default=None, help="Ranking depth (default 10; BEIR 100)."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "dense", "keyword"]),
+    default=None,
+    help="Retrieval: hybrid (keyword + dense, fused; default, or $RAG_RETRIEVAL), dense or keyword.",
 )
 @click.option("--model", default=None, help="BEIR only: the model to build the benchmark index with.")
 @click.option(
@@ -207,6 +221,7 @@ def eval_(
     query_file: Path | None,
     beir_dir: Path | None,
     depth: int | None,
+    mode: str | None,
     model: str | None,
     chunk_words: int | None,
     overlap: int | None,
@@ -222,7 +237,7 @@ def eval_(
     if (query_file is None) == (beir_dir is None):
         raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")
     before = evalreport.load_run(compare_path) if compare_path else None
-    s = _settings(corpus_dir, index_dir, model=model)
+    s = _settings(corpus_dir, index_dir, model=model, retrieval=mode)
     if beir_dir is not None:
         run, label, published = _eval_beir(s, beir_dir, depth or 100, chunk_words, overlap, cache_dir)
     else:
@@ -255,7 +270,7 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
     from .status import index_status
 
     queries = load_queries(query_file)
-    retriever = Retriever.open(s.index_dir, s.corpus_dir)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval)
     status = index_status(s.corpus_dir, s.index_dir)
     if status.stale:
         click.echo(
@@ -272,7 +287,7 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
         "model": m["embedder"]["name"],
         "chunking": m["chunking"],
         "index_built": m.get("created"),
-        "retrieval": "dense",
+        "retrieval": s.retrieval,
         "depth": depth,
     }
     return evaluate_queries(
@@ -315,11 +330,11 @@ def _eval_beir(
     embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
     report = run_build(root / "corpus", index_dir, embedder, params, progress=True)
     click.echo(f"benchmark index {index_dir}: " + "; ".join(report.lines()), err=True)
-    retriever = Retriever.open(index_dir, root / "corpus")
+    retriever = Retriever.open(index_dir, root / "corpus", mode=s.retrieval)
     settings = {
         "model": s.model,
         "chunking": params.to_json(),
-        "retrieval": "dense",
+        "retrieval": s.retrieval,
         "depth": depth,
         "build": report.to_json(),
     }

@@ -37,6 +37,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     chunking: ChunkParams = ChunkParams()
     k: int = 5
+    retrieval: str = "hybrid"  # "hybrid" | "dense" | "keyword"
     batch_size: int = 32
     max_question_chars: int = 2000
 
@@ -51,6 +52,8 @@ class Settings:
             s = replace(s, index_dir=Path(env["RAG_INDEX"]))
         if env.get("RAG_MODEL"):
             s = replace(s, model=env["RAG_MODEL"])
+        if env.get("RAG_RETRIEVAL"):
+            s = replace(s, retrieval=env["RAG_RETRIEVAL"])
         if env.get("RAG_K"):
             s = replace(s, k=_int_env("RAG_K", env["RAG_K"]))
         if env.get("RAG_CHUNK_WORDS"):

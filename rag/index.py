@@ -1,10 +1,11 @@
 """The index folder on disk: write it atomically, load it with checks, lock it during builds.
 
-Layout of index/ (format 1):
+Layout of index/ (format 2):
     manifest.json   format version, embedder (name, dim, fingerprint), chunking parameters, per-article
                     content hashes, counts, library versions, size + sha256 of every other file. Last written.
     vectors.faiss   FAISS inner-product index over L2-normalised float32 vectors (row i = chunk i)
     chunks.jsonl    one Chunk per line, in vector order
+    keyword/        the BM25 index over the same passages (keyword.py; it verifies its own files)
 A build writes a hidden sibling folder, then swaps it in with one atomic rename(2) exchange (Linux
 renameat2 RENAME_EXCHANGE; elsewhere two renames with recovery), so a build killed at any moment leaves
 the previous index loadable. Loading verifies every file against the manifest and says what to run.
@@ -29,12 +30,14 @@ from typing import Any
 import numpy as np
 
 from .errors import BuildLockedError, IndexLoadError
+from .keyword import KeywordIndex
 from .types import Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 CHUNKS = "chunks.jsonl"
+KEYWORD = "keyword"
 _RENAME_EXCHANGE = 2
 
 
@@ -44,6 +47,7 @@ class LoadedIndex:
     manifest: dict[str, Any]
     vectors: Any  # faiss.Index
     chunks: tuple[Chunk, ...]
+    keyword: KeywordIndex
 
     @property
     def model_name(self) -> str:
@@ -129,10 +133,17 @@ def _load_once(index_dir: Path) -> LoadedIndex:
             f"{index_dir}/ holds {vectors.ntotal} vectors and {len(chunks)} passages but the manifest says"
             f" {count} - {_run_hint(index_dir)}"
         )
-    return LoadedIndex(index_dir, manifest, vectors, chunks)
+    keyword = KeywordIndex.load(index_dir / KEYWORD)
+    if len(keyword) != count:
+        raise IndexLoadError(
+            f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {_run_hint(index_dir)}"
+        )
+    return LoadedIndex(index_dir, manifest, vectors, chunks, keyword)
 
 
-def write_index(index_dir: Path, vectors: np.ndarray, chunks: list[Chunk], manifest: dict[str, Any]) -> None:
+def write_index(
+    index_dir: Path, vectors: np.ndarray, chunks: list[Chunk], keyword: KeywordIndex, manifest: dict[str, Any]
+) -> None:
     """Write a complete index into a sibling folder, manifest last, then swap it in atomically."""
     import faiss
 
@@ -153,6 +164,7 @@ def write_index(index_dir: Path, vectors: np.ndarray, chunks: list[Chunk], manif
         for name, data in blobs.items():
             _write_synced(tmp / name, data)
             files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        keyword.save(tmp / KEYWORD)
         manifest = {**manifest, "format": FORMAT_VERSION, "files": files}
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
         _fsync_dir(tmp)

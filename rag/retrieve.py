@@ -1,9 +1,11 @@
-"""Answer a question with the most similar passages from a loaded index (dense retrieval).
+"""Find the passages that answer a question: dense, keyword or hybrid (fused) retrieval over an index.
 
-The query model is the one named in the index manifest (build-time parameters come from the index,
-not from settings) and its fingerprint must match, so vectors are always compared like with like.
-Each Passage carries a path the caller can open, and `open(path).read()[start:end] == text`.
-It does not compose answers (answer.py) or build indexes (build.py).
+Dense search embeds the question with the model named in the index manifest (build-time parameters come
+from the index, not from settings; its fingerprint must match) and asks FAISS; keyword search asks the
+BM25 index; hybrid fuses the two rankings by reciprocal rank fusion. Passages whose spans overlap are
+merged so that k results are k pieces of evidence. Each Passage records why it was found (dense and
+keyword ranks and scores, fused score) and a path the caller can open, where
+`open(path).read()[start:end] == text`. It does not compose answers (answer.py) or build indexes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import IndexLoadError, QueryError
+from .fuse import merge_overlapping, reciprocal_rank_fusion
 from .index import LoadedIndex, load_index
 from .types import Passage
 
@@ -43,49 +46,77 @@ def display_path(path: Path) -> str:
     return str(path.resolve()) if rel.startswith("..") else rel
 
 
-class Retriever:
-    """Dense top-k search over one index, with the embedder that built it."""
+MODES = ("hybrid", "dense", "keyword")
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder, corpus_dir: Path) -> None:
+
+class Retriever:
+    """Top-k search over one index, with the embedder that built it."""
+
+    def __init__(
+        self,
+        index: LoadedIndex,
+        embedder: Embedder,
+        corpus_dir: Path,
+        *,
+        mode: str = "hybrid",
+        fusion_depth: int = 100,
+    ) -> None:
         built_with = index.manifest["embedder"]
         if embedder.fingerprint != built_with["fingerprint"]:
             raise IndexLoadError(
                 f"{index.index_dir}/ was built with {built_with['name']} ({built_with['dim']}-d) but the query"
                 f' model is {embedder.name} - run "rag build --model {embedder.name}" or query without --model'
             )
+        if mode not in MODES:
+            raise QueryError(f"retrieval mode {mode!r} is unknown - use one of {', '.join(MODES)}")
         self.index = index
         self.embedder = embedder
         self.corpus_dir = corpus_dir
+        self.mode = mode
+        self.fusion_depth = fusion_depth
 
     @classmethod
-    def open(cls, index_dir: Path, corpus_dir: Path, model: str | None = None) -> Retriever:
+    def open(
+        cls, index_dir: Path, corpus_dir: Path, model: str | None = None, *, mode: str = "hybrid"
+    ) -> Retriever:
         """Load index_dir and the model it was built with (or `model`, which must be that one)."""
         import faiss
 
         faiss.omp_set_num_threads(1)  # single queries: threads cost more than they give
         index = load_index(index_dir)
-        return cls(index, SentenceTransformerEmbedder(model or index.model_name), corpus_dir)
+        return cls(index, SentenceTransformerEmbedder(model or index.model_name), corpus_dir, mode=mode)
 
-    def search(self, question: str, k: int) -> list[Passage]:
-        """The k passages most similar to the question, best first."""
+    def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
+        """The k best passages for the question, best first, overlapping ones merged."""
         q = check_question(question)
         k = min(check_k(k), len(self.index.chunks))
+        mode = mode or self.mode
         if k == 0:
             return []
-        qv = self.embedder.embed([q])
-        scores, rows = self.index.vectors.search(np.ascontiguousarray(qv, dtype=np.float32), k)
-        passages = []
-        for rank, (score, row) in enumerate(zip(scores[0], rows[0], strict=True), start=1):
-            if row < 0:
-                break
-            chunk = self.index.chunks[int(row)]
-            passages.append(
-                Passage(
-                    chunk=chunk,
-                    rank=rank,
-                    score=float(score),
-                    path=display_path(self.corpus_dir / chunk.path),
-                    why={"dense_rank": rank, "dense_score": round(float(score), 6)},
-                )
-            )
-        return passages
+        depth = min(max(self.fusion_depth, 2 * k), len(self.index.chunks))  # room for merges
+        rankings: dict[str, list[int]] = {}
+        scores: dict[str, dict[int, float]] = {}
+        if mode in ("dense", "hybrid"):
+            qv = np.ascontiguousarray(self.embedder.embed([q]), dtype=np.float32)
+            dense_scores, rows = self.index.vectors.search(qv, depth)
+            kept = rows[0] >= 0
+            rankings["dense"] = [int(r) for r in rows[0][kept]]
+            scores["dense"] = dict(zip(rankings["dense"], map(float, dense_scores[0][kept]), strict=True))
+        if mode in ("keyword", "hybrid"):
+            rows, kw_scores = self.index.keyword.search(q, depth)
+            rankings["keyword"] = [int(r) for r in rows]
+            scores["keyword"] = dict(zip(rankings["keyword"], map(float, kw_scores), strict=True))
+        fused = reciprocal_rank_fusion(rankings)
+        candidates: list[Passage] = []
+        for row, fused_score, ranks in fused:
+            why: dict[str, float | int | str] = {}
+            for name, rank in ranks.items():
+                why[f"{name}_rank"] = rank
+                why[f"{name}_score"] = round(scores[name][row], 6)
+            if mode == "hybrid":
+                why["fused_score"] = round(fused_score, 6)
+            score = fused_score if mode == "hybrid" else scores[mode][row]
+            chunk = self.index.chunks[row]
+            path = display_path(self.corpus_dir / chunk.path)
+            candidates.append(Passage(chunk=chunk, rank=len(candidates) + 1, score=score, path=path, why=why))
+        return merge_overlapping(candidates, k)

@@ -98,7 +98,7 @@ class Passage:
     rank: int  # 1-based
     score: float
     path: str  # the article's path as the caller can open it (relative to cwd when possible)
-    why: dict[str, float | int] = field(default_factory=dict)
+    why: dict[str, float | int | str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk

@@ -75,9 +75,17 @@ def test_query_errors(seed_index, args, message):
     assert "Traceback" not in result.output
 
 
-def test_huge_k_is_clamped(seed_index):
+def test_huge_k_returns_every_piece_of_evidence_once(seed_index):
+    corpus_dir, _ = seed_index
     out = json.loads(_run("search", CLINGY, "-k", str(10**9), "--json", *_folders(seed_index)).output)
-    assert len(out) == 21
+    # neighbours sharing a sentence are merged: fewer results than passages, none overlapping
+    assert 2 < len(out) < 21
+    spans = sorted((p["article_id"], p["start"], p["end"]) for p in out)
+    for (a1, _, e1), (a2, s2, _) in zip(spans, spans[1:], strict=False):
+        assert a1 != a2 or s2 >= e1
+    for p in out:
+        original = (corpus_dir / Path(p["path"]).name).read_text(encoding="utf-8")
+        assert original[p["start"] : p["end"]] == p["text"]
 
 
 def test_missing_index_and_other_model(seed_index, tmp_path: Path):

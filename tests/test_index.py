@@ -10,6 +10,7 @@ import pytest
 
 from rag.errors import BuildLockedError, IndexLoadError
 from rag.index import CHUNKS, MANIFEST, VECTORS, build_lock, load_index, write_index
+from rag.keyword import KeywordIndex
 from rag.types import Chunk
 
 
@@ -28,7 +29,8 @@ def _manifest(dim: int) -> dict:
 def _write(index_dir: Path, vectors: np.ndarray) -> None:
     m = _manifest(vectors.shape[1])
     m["counts"]["chunks"] = len(vectors)
-    write_index(index_dir, vectors, _chunks(len(vectors)), m)
+    chunks = _chunks(len(vectors))
+    write_index(index_dir, vectors, chunks, KeywordIndex.build([c.embed_text for c in chunks]), m)
 
 
 def test_faiss_matches_numpy_brute_force(tmp_path: Path):
@@ -87,7 +89,7 @@ def test_missing_file(built: Path):
 def test_damaged_and_newer_manifest(built: Path):
     manifest = json.loads((built / MANIFEST).read_text())
     (built / MANIFEST).write_text(json.dumps({**manifest, "format": 99}))
-    with pytest.raises(IndexLoadError, match=r"index format 99, this rag reads format 1 - upgrade rag"):
+    with pytest.raises(IndexLoadError, match=r"index format 99, this rag reads format 2 - upgrade rag"):
         load_index(built)
     (built / MANIFEST).write_text("{not json")
     with pytest.raises(IndexLoadError, match=r"manifest.json is damaged"):

@@ -1,0 +1,242 @@
+"""Compose an answer from retrieved passages: a few quoted sentences, each citing the passage it is from.
+
+Extractive mode quotes 2-5 sentences verbatim. Each candidate sentence is scored by the cosine of its
+embedding to the question's plus a small bonus for the rank of its passage (the retriever saw the
+passage's context, the sentence score did not), then picked greedily by maximal marginal relevance so
+the quotes make different points. Near-duplicates (cosine > 0.9 or the same words), fragments under
+four words, heading-like lines and questions are never quoted, and picking stops once relevance falls
+well below the best sentence's. The quotes are shown in reading order: articles in the order of their
+most relevant quote, and within an article by position, so quotes from one article read as written.
+Sources are numbered by first citation, only cited passages are listed, and each Source holds the
+exact character spans of the quoted sentences in the original file, for highlighting.
+It does not decide whether the passages are good enough to answer (the caller calls `abstain`),
+retrieve passages (retrieve.py) or talk to a language model (generate.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .chunk import sentence_spans
+from .embed import Embedder
+from .types import Passage
+
+log = logging.getLogger(__name__)
+
+ABSTAIN_TEXT = "The articles do not cover this question."
+MMR_LAMBDA = 0.7
+RANK_BONUS = 0.1  # a sentence gets RANK_BONUS / rank of its passage
+DUPLICATE_COSINE = 0.9
+RELATIVE_FLOOR = 0.6  # stop picking below this share of the best relevance (once min_sentences are in)
+MIN_WORDS = 4
+_WS = re.compile(r"\s+")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+_CLOSERS = "\"')]\u2019\u201d"
+
+Span = tuple[int, int]  # [start, end) in the original article file
+# One answer sentence and, for each passage it cites, the span in the file that supports it.
+Cited = tuple[str, list[tuple[Passage, Span]]]
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer and the 1-based numbers of the sources it cites."""
+
+    text: str
+    citations: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A cited passage; [start, end) in the original file covers the quoted sentence(s)."""
+
+    number: int
+    passage: Passage
+    start: int
+    end: int
+    quotes: tuple[Span, ...] = ()  # the exact span of each quoted sentence, sorted
+
+    def __post_init__(self) -> None:
+        c = self.passage.chunk
+        if not c.start <= self.start <= self.end <= c.end:
+            raise ValueError(f"span [{self.start}, {self.end}) lies outside passage [{c.start}, {c.end})")
+
+    @property
+    def sentence_text(self) -> str:
+        """The original text of [start, end), exactly as in the file."""
+        c = self.passage.chunk
+        return c.text[self.start - c.start : self.end - c.start]
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.passage.chunk
+        return {
+            "number": self.number,
+            "path": self.passage.path,
+            "start": self.start,
+            "end": self.end,
+            "title": c.title,
+            "section": c.section,
+            "article_id": c.article_id,
+            "chunk_id": c.chunk_id,
+            "passage_text": c.text,
+            "sentence_text": self.sentence_text,
+            "quotes": [
+                {"start": s, "end": e, "text": c.text[s - c.start : e - c.start]} for s, e in self.quotes
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Cited sentences answering a question, or an abstention that shows the closest passages."""
+
+    question: str
+    sentences: tuple[AnswerSentence, ...]
+    sources: tuple[Source, ...]
+    abstained: bool
+    closest: tuple[Passage, ...]
+    mode: str  # "extractive" | "generative"
+    note: str  # shown to the user, e.g. why generative mode fell back
+    flagged: tuple[int, ...] = ()  # indexes into sentences that failed the generative checks
+
+    def __post_init__(self) -> None:
+        # Citation numbers that point at nothing, or sources nobody cites, are bugs: fail loudly.
+        numbers = [s.number for s in self.sources]
+        cited = {n for s in self.sentences for n in s.citations}
+        if numbers != list(range(1, len(numbers) + 1)) or cited != set(numbers):
+            raise ValueError(f"sources {numbers} do not match the citations {sorted(cited)}")
+
+    @property
+    def text(self) -> str:
+        """The answer as prose: 'sentence [1] sentence [2]'."""
+        if self.abstained:
+            return ABSTAIN_TEXT
+        return " ".join(
+            " ".join([s.text, "".join(f"[{n}]" for n in s.citations)]).strip() for s in self.sentences
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "text": self.text,
+            "mode": self.mode,
+            "abstained": self.abstained,
+            "note": self.note,
+            "sentences": [{"text": s.text, "citations": list(s.citations)} for s in self.sentences],
+            "flagged": list(self.flagged),
+            "sources": [s.to_json() for s in self.sources],
+            "closest": [p.to_json() for p in self.closest],
+        }
+
+
+def abstain(question: str, passages: list[Passage], reason: str) -> Answer:
+    """No answer: nothing cited, the passages shown as the closest found, the reason as the note."""
+    log.info("abstaining on %r: %s", question, reason)
+    return Answer(question, (), (), True, tuple(passages), "extractive", reason)
+
+
+def cited_answer(
+    question: str, cited: list[Cited], *, mode: str, note: str = "", flagged: tuple[int, ...] = ()
+) -> Answer:
+    """An Answer whose sources are exactly the passages its sentences cite, numbered by first citation."""
+    numbers: dict[str, int] = {}  # chunk_id -> source number
+    passages: dict[str, Passage] = {}
+    quotes: dict[str, set[Span]] = {}
+    sentences = []
+    for text, refs in cited:
+        citations: list[int] = []
+        for passage, span in refs:
+            key = passage.chunk.chunk_id
+            number = numbers.setdefault(key, len(numbers) + 1)
+            passages[key] = passage
+            quotes.setdefault(key, set()).add(span)
+            if number not in citations:
+                citations.append(number)
+        sentences.append(AnswerSentence(text, tuple(citations)))
+    sources = tuple(
+        Source(
+            n, passages[key], min(quotes[key])[0], max(e for _, e in quotes[key]), tuple(sorted(quotes[key]))
+        )
+        for key, n in numbers.items()
+    )
+    return Answer(question, tuple(sentences), sources, False, (), mode, note, flagged)
+
+
+def compose_extractive(
+    question: str,
+    passages: list[Passage],
+    embedder: Embedder,
+    *,
+    max_sentences: int = 4,
+    min_sentences: int = 2,
+) -> Answer:
+    """Up to max_sentences verbatim sentences from the passages that answer the question, each cited."""
+    if not 1 <= min_sentences <= max_sentences:
+        raise ValueError(f"need 1 <= min_sentences <= max_sentences, got {min_sentences} and {max_sentences}")
+    candidates = _candidates(passages)
+    if not candidates:
+        return abstain(question, passages, "the passages found hold no quotable sentence")
+    qv = embedder.embed([question])[0]
+    vectors = embedder.embed([text for _, _, text in candidates])
+    bonus = np.array([RANK_BONUS / max(passages[i].rank, 1) for i, _, _ in candidates], dtype=np.float32)
+    relevance = vectors @ qv + bonus
+    chosen = _select(relevance, vectors, max_sentences, min_sentences)
+    article_order: dict[str, int] = {}
+    for i in chosen:  # best first, so an article's place is that of its most relevant quote
+        article_order.setdefault(passages[candidates[i][0]].chunk.article_id, len(article_order))
+    chosen.sort(key=lambda i: (article_order[passages[candidates[i][0]].chunk.article_id], candidates[i][1]))
+    log.debug("quoting %s of %d candidate sentences", chosen, len(candidates))
+    cited = [(candidates[i][2], [(passages[candidates[i][0]], candidates[i][1])]) for i in chosen]
+    return cited_answer(question, cited, mode="extractive")
+
+
+def _candidates(passages: list[Passage]) -> list[tuple[int, Span, str]]:
+    """(passage index, span in the file, display text) of each quotable sentence, first occurrence only."""
+    seen: set[str] = set()
+    out = []
+    for i, passage in enumerate(passages):
+        c = passage.chunk
+        for s, e in sentence_spans(c.text, 0, len(c.text)):
+            text = _WS.sub(" ", c.text[s:e]).strip()
+            key = normalise(text)
+            if key in seen or not _quotable(text):
+                continue  # passages overlap by a sentence: quote it once, from the better-ranked passage
+            seen.add(key)
+            out.append((i, (c.start + s, c.start + e), text))
+    return out
+
+
+def normalise(text: str) -> str:
+    """Text compared for sameness: curly quotes straightened, whitespace collapsed, lower case."""
+    return _WS.sub(" ", text.translate(_QUOTES)).strip().lower()
+
+
+def _quotable(text: str) -> bool:
+    if len(text.split()) < MIN_WORDS:
+        return False
+    core = text.rstrip(_CLOSERS)
+    # No closing punctuation: a heading or an attribution line. A question does not answer anything.
+    return core.endswith((".", "!", "…", ";")) if core else False
+
+
+def _select(relevance: np.ndarray, vectors: np.ndarray, k_max: int, k_min: int) -> list[int]:
+    """Greedy maximal marginal relevance, skipping near-duplicates, stopping when relevance drops."""
+    best = float(relevance.max())
+    floor = RELATIVE_FLOOR * best if best > 0 else -np.inf
+    open_ = np.ones(len(relevance), dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < k_max and open_.any():
+        redundancy = (vectors @ vectors[chosen].T).max(axis=1) if chosen else np.zeros(len(relevance))
+        mmr = np.where(open_, MMR_LAMBDA * relevance - (1 - MMR_LAMBDA) * redundancy, -np.inf)
+        i = int(np.argmax(mmr))
+        if relevance[i] < floor and len(chosen) >= k_min:
+            break
+        chosen.append(i)
+        open_ &= vectors @ vectors[i] <= DUPLICATE_COSINE
+        open_[i] = False
+    return chosen

@@ -1,0 +1,232 @@
+"""Keyword (BM25) search over passage texts: the lexical half of hybrid retrieval.
+
+Row i is passage i, in vector order. Passages and queries go through the same tokenize(): lowercase,
+words of 2+ word characters, bm25s' "en_plus" English stopwords removed (NLTK's 179 words; on the eval
+questions they beat Lucene's 33, which keep "how", "why", "my"), Snowball English stems (PyStemmer).
+Scores are bm25s' Lucene BM25, which like Lucene 8+ leaves out the constant factor (k1 + 1).
+A build tokenises only texts whose sha256 is not in the token cache, then recomputes the whole BM25
+matrix from the tokens. save() writes bm25s' own files (params.index.json, vocab.index.json,
+{data,indices,indptr}.csc.index.npy), tokens.npz (each row's text sha256 and token ids: the cache) and,
+last, keyword.json (format, parameters, tokenizer, size + sha256 of the other files).
+It does not fuse keyword and dense results (retrieve.py), decide what to rebuild (build.py), or swap
+index folders atomically (index.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexLoadError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+META = "keyword.json"
+TOKENS = "tokens.npz"
+BM25_FILES = (
+    "params.index.json",
+    "vocab.index.json",
+    "data.csc.index.npy",
+    "indices.csc.index.npy",
+    "indptr.csc.index.npy",
+)
+# Recorded in keyword.json: an index tokenised differently must be rebuilt, not queried.
+TOKENIZER = {"lower": True, "token_pattern": r"(?u)\b\w\w+\b", "stopwords": "en_plus", "stemmer": "english"}
+_HINT = 'run "rag build" to rebuild the index'
+_local = threading.local()
+
+
+class KeywordIndexError(IndexLoadError):
+    """The keyword index folder is missing, damaged, or was built with other tokenisation."""
+
+
+def _stemmer() -> Any:
+    # A PyStemmer object keeps internal state and must not be used by two threads at once.
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _local.stemmer = Stemmer.Stemmer(TOKENIZER["stemmer"])
+    return stemmer
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lowercased, stopword-free, stemmed tokens of each text; the same for passages and queries."""
+    if not texts:
+        return []
+    import bm25s
+
+    tokens: list[list[str]] = bm25s.tokenize(
+        texts,
+        lower=bool(TOKENIZER["lower"]),
+        token_pattern=str(TOKENIZER["token_pattern"]),
+        stopwords=TOKENIZER["stopwords"],
+        stemmer=_stemmer(),
+        return_ids=False,
+        show_progress=False,
+    )
+    return tokens
+
+
+def text_key(text: str) -> str:
+    """The token-cache key of a text: sha256 of its UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class KeywordIndex:
+    """BM25 over passages; search only reads shared state, so threads may share one index."""
+
+    def __init__(self, bm25: Any, keys: list[str], offsets: np.ndarray, ids: np.ndarray, k1: float, b: float):
+        self._bm25 = bm25  # None when no passage has a single token (bm25s cannot index that)
+        self._keys = keys  # sha256 of each row's text
+        self._offsets, self._ids = offsets, ids  # row i's tokens are vocab ids ids[offsets[i]:offsets[i+1]]
+        self.k1, self.b = k1, b
+        self.tokenized = 0  # texts the build that made this index tokenised (the rest came from the cache)
+
+    @classmethod
+    def build(
+        cls,
+        texts: list[str],
+        *,
+        tokens_cache: dict[str, list[str]] | None = None,
+        k1: float = 1.5,
+        b: float = 0.75,
+    ) -> KeywordIndex:
+        """Index texts (row i = texts[i]), tokenising only those whose sha256 is not in tokens_cache."""
+        cache = tokens_cache or {}
+        keys = [text_key(t) for t in texts]
+        todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in cache}
+        fresh = dict(zip(todo, tokenize(list(todo.values())), strict=True))
+        tokens = [fresh[k] if k in fresh else cache[k] for k in keys]
+        unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, at C speed
+        vocab = {token: i for i, token in enumerate(unique)}
+        row_ids = [list(map(vocab.__getitem__, row)) for row in tokens]
+        offsets = np.cumsum([0, *map(len, row_ids)], dtype=np.int64)
+        ids = np.fromiter(itertools.chain.from_iterable(row_ids), np.int32, int(offsets[-1]))
+        bm25 = None
+        if vocab:  # bm25s cannot index a corpus without a single token
+            import bm25s
+
+            bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+            # Token ids, not strings: bm25s would otherwise map every token to its id a second time.
+            bm25.index((row_ids, vocab), show_progress=False)
+        index = cls(bm25, keys, offsets, ids, k1, b)
+        index.tokenized = len(todo)
+        log.info(
+            "keyword index: %d passages, %d tokenised, %d cached", len(keys), len(todo), len(keys) - len(todo)
+        )
+        return index
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def tokens_for_cache(self) -> dict[str, list[str]]:
+        """sha256 of each passage text -> its tokens, to pass as tokens_cache to the next build."""
+        vocab = np.empty(len(self._bm25.vocab_dict) if self._bm25 else 0, dtype=object)
+        for token, i in (self._bm25.vocab_dict if self._bm25 else {}).items():
+            vocab[i] = token
+        flat, ends = vocab[self._ids].tolist(), self._offsets.tolist()
+        return {key: flat[s:e] for key, s, e in zip(self._keys, ends[:-1], ends[1:], strict=True)}
+
+    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of at most k passages with a BM25 score above 0, best first."""
+        empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if k <= 0 or self._bm25 is None:
+            return empty
+        # Not bm25s' retrieve(): it refuses k > len(self), pads with zero scores and costs more per call.
+        ids = self._bm25.get_tokens_ids([t for t in tokenize([query])[0] if t])
+        if not ids:
+            return empty
+        scores = self._bm25.get_scores_from_ids(ids)
+        rows = np.flatnonzero(scores > 0)
+        if len(rows) > k:
+            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+        rows = rows[np.lexsort((rows, -scores[rows]))]  # ties: lower row first, so results are stable
+        return rows.astype(np.int64), scores[rows].astype(np.float32)
+
+    def save(self, keyword_dir: Path) -> list[Path]:
+        """Write the index into keyword_dir (created if needed); returns the files written, meta last."""
+        keyword_dir.mkdir(parents=True, exist_ok=True)
+        names = [*BM25_FILES, TOKENS] if self._bm25 is not None else [TOKENS]
+        for name in BM25_FILES:  # a folder reused from a bigger index must not keep its files
+            (keyword_dir / name).unlink(missing_ok=True)
+        if self._bm25 is not None:
+            self._bm25.save(keyword_dir, show_progress=False)
+        sha = np.frombuffer(b"".join(bytes.fromhex(k) for k in self._keys), np.uint8).reshape(-1, 32)
+        with (keyword_dir / TOKENS).open("wb") as fh:
+            np.savez(fh, sha256=sha, offsets=self._offsets, ids=self._ids)
+        files = {name: _record((keyword_dir / name).read_bytes()) for name in names}
+        meta: dict[str, Any] = {"format": FORMAT_VERSION, "passages": len(self), "k1": self.k1, "b": self.b}
+        meta |= {"method": "lucene", "tokenizer": TOKENIZER, "files": files}
+        (keyword_dir / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        for path in [*(keyword_dir / name for name in (*names, META)), keyword_dir]:
+            fd = os.open(path, os.O_RDONLY)  # on disk before the caller swaps the index folder in
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return [keyword_dir / name for name in (*names, META)]
+
+    @classmethod
+    def load(cls, keyword_dir: Path) -> KeywordIndex:
+        """Load and verify an index written by save(); KeywordIndexError naming the file otherwise."""
+        meta_path = keyword_dir / META
+        if not meta_path.is_file():
+            raise KeywordIndexError(f"{meta_path} is missing - {_HINT}")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            files, count, k1, b = meta["files"], int(meta["passages"]), float(meta["k1"]), float(meta["b"])
+            version, tokenizer = meta["format"], meta["tokenizer"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise KeywordIndexError(f"{meta_path} is damaged - {_HINT}") from None
+        if version != FORMAT_VERSION or tokenizer != TOKENIZER:
+            raise KeywordIndexError(
+                f"{meta_path} says format {version}, tokenizer {tokenizer}; this rag reads format"
+                f" {FORMAT_VERSION}, tokenizer {TOKENIZER} - {_HINT}"
+            )
+        for name, expected in files.items():
+            try:
+                data = (keyword_dir / name).read_bytes()
+            except OSError:
+                raise KeywordIndexError(f"{keyword_dir / name} is missing - {_HINT}") from None
+            if _record(data) != expected:
+                raise KeywordIndexError(
+                    f"{keyword_dir / name} is truncated or corrupted ({len(data)} bytes, {META} says"
+                    f" {expected.get('bytes')}) - {_HINT}"
+                )
+        try:
+            bm25 = None
+            if BM25_FILES[0] in files:
+                import bm25s
+
+                bm25 = bm25s.BM25.load(keyword_dir, load_corpus=False)
+            with np.load(keyword_dir / TOKENS, allow_pickle=False) as npz:
+                sha, offsets, ids = npz["sha256"], npz["offsets"], npz["ids"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise KeywordIndexError(
+                f"{keyword_dir}/ cannot be read ({type(exc).__name__}) - {_HINT}"
+            ) from None
+        n_vocab = len(bm25.vocab_dict) if bm25 else 0
+        if not (
+            sha.shape == (count, 32)
+            and offsets.shape == (count + 1,)
+            and offsets[-1] == len(ids)
+            and (not len(ids) or int(ids.max()) < n_vocab)
+            and (bm25 is None or (bm25.scores["num_docs"], len(bm25.scores["indptr"])) == (count, n_vocab))
+        ):
+            raise KeywordIndexError(f"{keyword_dir}/ holds arrays that disagree with {META} - {_HINT}")
+        return cls(bm25, [row.tobytes().hex() for row in sha], offsets, ids, k1, b)
+
+
+def _record(data: bytes) -> dict[str, Any]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}

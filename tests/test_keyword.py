@@ -1,0 +1,202 @@
+"""Keyword (BM25) index: sane rankings, agreement with bm25s retrieve() and the hand-computed Lucene
+formula, save/load round trips, clear errors for damaged files, and the incremental token cache."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from rag.errors import IndexLoadError
+from rag.keyword import BM25_FILES, META, TOKENS, KeywordIndex, tokenize
+
+SMALL = [
+    "The history of the Roman aqueducts and their engineering.",
+    "How to bake sourdough bread at home with a starter.",
+    "She missed the last train and walked home in the rain.",
+    "Gardening tips: when to plant tomatoes and how to water them.",
+    "A short guide to the xylophone for beginners.",
+    "Why people miss their friends after moving to a new city.",
+]
+
+
+def _random_corpus(seed: int, n: int) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}x" for i in range(300)]  # letters around the number, so no stemming surprises
+    p = 1.0 / np.arange(1, len(words) + 1)  # Zipf-like: a few common words, many rare ones
+    p /= p.sum()
+    texts = [" ".join(rng.choice(words, size=rng.integers(5, 40), p=p)) for _ in range(n)]
+    queries = [" ".join(rng.choice(words, size=rng.integers(1, 5))) + " the of" for _ in range(20)]
+    return texts, queries
+
+
+def test_rare_word_ranks_its_passage_first():
+    index = KeywordIndex.build(SMALL)
+    rows, scores = index.search("learning the xylophone", 3)
+    assert rows.tolist() == [4]
+    assert scores[0] > 0
+
+
+def test_stemming_matches_word_forms():
+    index = KeywordIndex.build(SMALL)
+    rows, _ = index.search("missing", 5)
+    assert sorted(rows.tolist()) == [2, 5]  # "missed" and "miss"
+    assert tokenize(["Missing MISSED misses"]) == [["miss", "miss", "miss"]]
+
+
+def test_stopwords_only_and_empty_queries_return_nothing():
+    index = KeywordIndex.build(SMALL)
+    for query in ("the and of to a", "", "   ", "?!", "unseenword"):
+        rows, scores = index.search(query, 5)
+        assert rows.shape == (0,) and scores.shape == (0,)
+        assert rows.dtype == np.int64 and scores.dtype == np.float32
+
+
+def test_results_are_best_first_positive_and_at_most_k():
+    texts, queries = _random_corpus(3, 200)
+    index = KeywordIndex.build(texts)
+    for query in queries:
+        rows, scores = index.search(query, 7)
+        assert len(rows) <= 7 and (scores > 0).all()
+        assert (np.diff(scores) <= 0).all()
+    assert index.search(queries[0], 0)[0].shape == (0,)
+
+
+def test_fast_path_agrees_with_bm25s_retrieve():
+    texts, queries = _random_corpus(11, 500)
+    index = KeywordIndex.build(texts)
+    oracle = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    oracle.index(tokenize(texts), show_progress=False)
+    identical = 0
+    for query in queries:
+        docs, ref_scores = oracle.retrieve(tokenize([query]), k=10, show_progress=False)
+        ref = sorted((-s, r) for s, r in zip(ref_scores[0], docs[0], strict=True) if s > 0)
+        rows, scores = index.search(query, 10)
+        np.testing.assert_allclose(scores, [-s for s, _ in ref], rtol=1e-6)
+        np.testing.assert_array_equal(oracle.get_scores(tokenize([query])[0])[rows], scores)
+        # Tied rows come lowest row first; rows tied with the 10th score may be picked differently.
+        cut = scores[-1] if len(scores) == 10 else 0
+        assert [r for s, r in zip(scores, rows, strict=True) if s > cut] == [r for s, r in ref if -s > cut]
+        identical += rows.tolist() == [r for _, r in ref]
+    assert identical >= 18  # ties across the 10th place are rare on this corpus (20 of 20 today)
+
+
+def test_scores_match_the_lucene_formula_by_hand():
+    texts = [
+        "Cats chase mice.",
+        "The cat sleeps all day.",
+        "Dogs chase cats, and cats chase cars.",
+        "A bird sings.",
+    ]
+    # Expected tokens: stopwords (the, all, and, a) gone, plurals and verb forms stemmed.
+    docs = [["cat", "chase", "mice"], ["cat", "sleep", "day"], ["dog", "chase", "cat", "cat", "chase", "car"]]
+    docs.append(["bird", "sing"])
+    assert tokenize(texts) == docs
+    k1, b = 1.2, 0.6
+    n, avgdl = len(docs), sum(map(len, docs)) / len(docs)
+
+    def lucene(doc: list[str], terms: list[str]) -> float:
+        total = 0.0
+        for term in terms:
+            df, tf = sum(term in d for d in docs), doc.count(term)
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            total += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(doc) / avgdl))
+        return total
+
+    index = KeywordIndex.build(texts, k1=k1, b=b)
+    rows, scores = index.search("the cats chasing", 10)
+    expected = {i: lucene(d, ["cat", "chase"]) for i, d in enumerate(docs) if lucene(d, ["cat", "chase"]) > 0}
+    assert rows.tolist() == sorted(expected, key=lambda i: -expected[i]) == [2, 0, 1]
+    # bm25s, like Lucene since 8.0, drops the constant (k1 + 1) factor: same ranking, scores / (k1 + 1).
+    np.testing.assert_allclose(scores * (k1 + 1), [expected[r] for r in rows], rtol=1e-5)
+
+
+def test_save_load_round_trip(tmp_path: Path):
+    texts, queries = _random_corpus(5, 300)
+    index = KeywordIndex.build(texts, k1=1.2, b=0.7)
+    written = index.save(tmp_path / "keyword")
+    assert [p.name for p in written] == [*BM25_FILES, TOKENS, META]
+    assert sorted(p.name for p in (tmp_path / "keyword").iterdir()) == sorted(p.name for p in written)
+    loaded = KeywordIndex.load(tmp_path / "keyword")
+    assert len(loaded) == len(index) == 300 and (loaded.k1, loaded.b) == (1.2, 0.7)
+    for query in queries:
+        for a, b in zip(index.search(query, 10), loaded.search(query, 10), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert loaded.tokens_for_cache() == index.tokens_for_cache()
+    loaded.save(tmp_path / "again")  # a loaded index saves the same bytes
+    for name in (*BM25_FILES, TOKENS):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "keyword" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("data.csc.index.npy", "truncate"),
+        ("vocab.index.json", "flip"),
+        (TOKENS, "flip"),
+        (TOKENS, "delete"),
+        (META, "truncate"),
+        (META, "delete"),
+    ],
+)
+def test_damaged_files_give_one_line_errors(tmp_path: Path, name: str, damage: str):
+    KeywordIndex.build(SMALL).save(tmp_path / "keyword")
+    path = tmp_path / "keyword" / name
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        path.write_bytes(data[:-3] + bytes([data[-3] ^ 0xFF]) + data[-2:])
+    else:
+        path.unlink()
+    with pytest.raises(IndexLoadError) as err:
+        KeywordIndex.load(tmp_path / "keyword")
+    message = str(err.value)
+    assert "\n" not in message and name in message and 'run "rag build"' in message
+
+
+def test_token_cache_retokenises_only_new_texts(tmp_path: Path):
+    first = KeywordIndex.build(SMALL)
+    assert first.tokenized == len(SMALL)
+    first.save(tmp_path / "keyword")
+    cache = KeywordIndex.load(tmp_path / "keyword").tokens_for_cache()
+    assert len(cache) == len(SMALL)
+    changed = [
+        *SMALL[:4],
+        "The xylophone, revised: mallets and scales.",
+        SMALL[5],
+        "A brand new passage on rain.",
+    ]
+    second = KeywordIndex.build(changed, tokens_cache=cache)
+    assert second.tokenized == 2
+    assert len(second.tokens_for_cache()) == len(changed)  # the removed passage is not carried along
+    fresh = KeywordIndex.build(changed)
+    for query in ("xylophone scales", "rain home", "missing friends"):
+        for a, b in zip(second.search(query, 5), fresh.search(query, 5), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert KeywordIndex.build(changed, tokens_cache=second.tokens_for_cache()).tokenized == 0
+
+
+@pytest.mark.parametrize("texts", [[], ["the and of", "a"]])
+def test_corpus_without_words(tmp_path: Path, texts: list[str]):
+    index = KeywordIndex.build(texts)
+    assert len(index) == len(texts) and index.search("anything at all", 5)[0].shape == (0,)
+    assert [p.name for p in index.save(tmp_path / "keyword")] == [TOKENS, META]
+    loaded = KeywordIndex.load(tmp_path / "keyword")
+    assert len(loaded) == len(texts) and loaded.search("anything", 5)[0].shape == (0,)
+    assert loaded.tokens_for_cache() == {k: [] for k in index.tokens_for_cache()}
+
+
+def test_concurrent_searches_match_sequential():
+    texts, queries = _random_corpus(9, 500)
+    index = KeywordIndex.build(texts)
+    expected = [index.search(q, 10) for q in queries]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda q: index.search(q, 10), queries * 20))
+    for i, (rows, scores) in enumerate(got):
+        np.testing.assert_array_equal(rows, expected[i % len(queries)][0])
+        np.testing.assert_array_equal(scores, expected[i % len(queries)][1])
