@@ -148,6 +148,71 @@ def search(
 
 @main.command()
 @_folders
+@click.argument("question")
+@click.option("-k", "k", type=int, default=None, help="How many passages to answer from (default 5).")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "dense", "keyword"]),
+    default=None,
+    help="Retrieval: hybrid (default, or $RAG_RETRIEVAL), dense or keyword.",
+)
+@click.option(
+    "--no-abstain", is_flag=True, help="Always answer, even when the evidence is weak ($RAG_ABSTAIN=off)."
+)
+@click.option(
+    "--llm-url", default=None, help="OpenAI-compatible endpoint for generative answers ($RAG_LLM_URL)."
+)
+@click.option("--llm-model", default=None, help="Model name at that endpoint ($RAG_LLM_MODEL).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer, sources and evidence as JSON.")
+def ask(
+    corpus_dir: Path | None,
+    index_dir: Path | None,
+    question: str,
+    k: int | None,
+    mode: str | None,
+    no_abstain: bool,
+    llm_url: str | None,
+    llm_model: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the articles, citing them, or say they do not cover it."""
+    from .abstain import AbstentionPolicy
+    from .ask import LLMEndpoint
+    from .ask import ask as run_ask
+    from .retrieve import Retriever, check_k, check_question
+
+    s = _settings(corpus_dir, index_dir, retrieval=mode, llm_url=llm_url, llm_model=llm_model)
+    check_question(question, s.max_question_chars)
+    k = check_k(s.k if k is None else k)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval)
+    llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
+    policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
+    reply = run_ask(retriever, question, k=k, policy=policy, llm=llm)
+    if as_json:
+        click.echo(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
+        return
+    answer = reply.answer
+    click.echo(answer.text)
+    if answer.note:
+        click.echo(f"({answer.note})")
+    click.echo()
+    if answer.abstained:
+        click.echo("Closest we found:")
+        for p in answer.closest[:3]:
+            click.echo(
+                f"  - {p.chunk.title}"
+                + (f" > {p.chunk.section}" if p.chunk.section else "")
+                + f"  {p.path}:{p.chunk.start}-{p.chunk.end}"
+            )
+        return
+    for src in answer.sources:
+        c = src.passage.chunk
+        click.echo(f"[{src.number}] {c.title}" + (f" > {c.section}" if c.section else ""))
+        click.echo(f"    {src.passage.path}:{src.start}-{src.end}")
+
+
+@main.command()
+@_folders
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info(corpus_dir: Path | None, index_dir: Path | None, as_json: bool) -> None:
     """Summarise the index and say whether it is stale against the corpus."""
@@ -290,6 +355,17 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
         "retrieval": s.retrieval,
         "depth": depth,
     }
+    abstain_fn = None
+    if s.abstain:
+        from .abstain import AbstentionPolicy, decide, gather
+
+        policy = AbstentionPolicy()
+        settings["abstention"] = policy.to_json()
+
+        def abstain_fn(question: str, passages: list[Any]) -> bool:
+            evidence = gather(question, passages, retriever.embedder, retriever.index.keyword, top=policy.top)
+            return decide(evidence, policy)[0]
+
     return evaluate_queries(
         retriever.search,
         queries,
@@ -299,6 +375,7 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
         settings=settings,
         source=str(query_file),
         progress=True,
+        abstain=abstain_fn,
     )
 
 

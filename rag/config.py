@@ -38,6 +38,9 @@ class Settings:
     chunking: ChunkParams = ChunkParams()
     k: int = 5
     retrieval: str = "hybrid"  # "hybrid" | "dense" | "keyword"
+    abstain: bool = True  # say "not covered" when retrieval evidence is weak (abstain.py)
+    llm_url: str = ""  # OpenAI-compatible endpoint for generative answers; "" = extractive only
+    llm_model: str = ""
     batch_size: int = 32
     max_question_chars: int = 2000
 
@@ -54,6 +57,10 @@ class Settings:
             s = replace(s, model=env["RAG_MODEL"])
         if env.get("RAG_RETRIEVAL"):
             s = replace(s, retrieval=env["RAG_RETRIEVAL"])
+        if env.get("RAG_ABSTAIN"):
+            s = replace(s, abstain=env["RAG_ABSTAIN"].lower() not in ("0", "off", "false", "no"))
+        if env.get("RAG_LLM_URL"):
+            s = replace(s, llm_url=env["RAG_LLM_URL"], llm_model=env.get("RAG_LLM_MODEL", ""))
         if env.get("RAG_K"):
             s = replace(s, k=_int_env("RAG_K", env["RAG_K"]))
         if env.get("RAG_CHUNK_WORDS"):

@@ -35,6 +35,17 @@ def table_lines(run: EvalRun, published: dict[str, float] | None = None) -> list
         out.append(f"  {name:<{width}}  {value:6.4f}{pub}")
     lat = run.latency_ms
     out.append(f"  latency per query: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms (n={lat['n']})")
+    if (abst := run.abstention()) is not None:
+        out.append(
+            f"  abstention: {abst['unanswerable_abstained']}/{abst['unanswerable']} unanswerable questions abstained,"
+            f" {abst['answerable_abstained']}/{abst['answerable']} answerable questions wrongly abstained"
+        )
+        wrong = [r.qid for r in run.results if r.answerable and r.abstained]
+        missed = [r.qid for r in run.unanswerable if not r.abstained]
+        if wrong or missed:
+            out.append(
+                f"    wrongly abstained: {', '.join(wrong) or '-'}; answered though unanswerable: {', '.join(missed) or '-'}"
+            )
     if run.unanswerable:
         scores = ", ".join(f"{r.qid} {r.top_score:.3f}" for r in run.unanswerable if r.top_score is not None)
         out.append(f"  unanswerable queries, top score: {scores}")

@@ -25,6 +25,7 @@ from .queries import Query, QuoteLocator
 from .types import Chunk, Passage
 
 SearchFn = Callable[[str, int], list[Passage]]
+AbstainFn = Callable[[str, list[Passage]], bool]
 QUERY_MEASURES = ("R@1", "R@3", "R@5", "R@10", "RR@10", "nDCG@10")
 BEIR_MEASURES = (*QUERY_MEASURES, "R@100")
 
@@ -40,6 +41,7 @@ class QueryResult:
     top_text: str
     latency_ms: float
     metrics: dict[str, float] = field(default_factory=dict)
+    abstained: bool | None = None  # None when abstention was not assessed
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,18 @@ class EvalRun:
     @property
     def unanswerable(self) -> list[QueryResult]:
         return [r for r in self.results if not r.answerable]
+
+    def abstention(self) -> dict[str, int] | None:
+        """Unanswerable questions abstained, and answerable ones wrongly abstained (if assessed)."""
+        if any(r.abstained is None for r in self.results):
+            return None
+        answerable = [r for r in self.results if r.answerable]
+        return {
+            "unanswerable": len(self.unanswerable),
+            "unanswerable_abstained": sum(bool(r.abstained) for r in self.unanswerable),
+            "answerable": len(answerable),
+            "answerable_abstained": sum(bool(r.abstained) for r in answerable),
+        }
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -132,6 +146,7 @@ def evaluate_queries(
     settings: dict[str, Any] | None = None,
     source: str = "",
     progress: bool = False,
+    abstain: AbstainFn | None = None,
 ) -> EvalRun:
     """Score span-labelled queries; every quote must occur in the articles (checked first)."""
     locator.check(queries)
@@ -148,7 +163,7 @@ def evaluate_queries(
         run[q.qid], first[q.qid] = _evidence_run(q, groups, passages, locator)
     means, per_query = score(qrels, run, QUERY_MEASURES) if qrels else ({}, {})
     results = tuple(
-        _result(q, passages, ms, first.get(q.qid), per_query.get(q.qid, {}))
+        _result(q, passages, ms, first.get(q.qid), per_query.get(q.qid, {}), abstain)
         for q, passages, ms in zip(queries, hits, latencies, strict=True)
     )
     return EvalRun(
@@ -182,7 +197,12 @@ def _evidence_run(
 
 
 def _result(
-    q: Query, passages: list[Passage], ms: float, first: int | None, metrics: dict[str, float]
+    q: Query,
+    passages: list[Passage],
+    ms: float,
+    first: int | None,
+    metrics: dict[str, float],
+    abstain: AbstainFn | None = None,
 ) -> QueryResult:
     top = passages[0] if passages else None
     return QueryResult(
@@ -195,6 +215,7 @@ def _result(
         top_text=" ".join(top.chunk.text.split())[:300] if top else "",
         latency_ms=round(ms, 3),
         metrics=metrics,
+        abstained=abstain(q.question, passages) if abstain else None,
     )
 
 

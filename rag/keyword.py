@@ -92,6 +92,7 @@ class KeywordIndex:
         self._offsets, self._ids = offsets, ids  # row i's tokens are vocab ids ids[offsets[i]:offsets[i+1]]
         self.k1, self.b = k1, b
         self.tokenized = 0  # texts the build that made this index tokenised (the rest came from the cache)
+        self._df: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -153,6 +154,31 @@ class KeywordIndex:
             rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
         rows = rows[np.lexsort((rows, -scores[rows]))]  # ties: lower row first, so results are stable
         return rows.astype(np.int64), scores[rows].astype(np.float32)
+
+    def coverage(self, query: str, texts: list[str]) -> float:
+        """Largest idf-weighted share of the query's terms that one of the texts contains (0 to 1)."""
+        terms = set(tokenize([query])[0])
+        if not terms or not texts:
+            return 0.0
+        vocab = self._bm25.vocab_dict if self._bm25 is not None else {}
+        df = self._document_frequencies()
+        n = len(self)
+        weight = {
+            t: float(np.log(1 + (n - (d := df[vocab[t]] if t in vocab else 0) + 0.5) / (d + 0.5)))
+            for t in terms
+        }
+        total = sum(weight.values())
+        best = max(sum(weight[t] for t in terms & set(tokens)) for tokens in tokenize(texts))
+        return best / total if total > 0 else 0.0
+
+    def _document_frequencies(self) -> np.ndarray:
+        """Number of passages holding each vocabulary id (computed once, then kept)."""
+        if self._df is None:
+            rows = np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self._offsets))
+            pairs = np.unique(rows * (int(self._ids.max(initial=0)) + 1) + self._ids)
+            vocab_size = len(self._bm25.vocab_dict) if self._bm25 is not None else 0
+            self._df = np.bincount(pairs % (int(self._ids.max(initial=0)) + 1), minlength=vocab_size)
+        return self._df
 
     def save(self, keyword_dir: Path) -> list[Path]:
         """Write the index into keyword_dir (created if needed); returns the files written, meta last."""

@@ -221,6 +221,7 @@ def test_cli_eval_committed_queries_on_seed_index(seed_index, tmp_path: Path):
     for metric in ("R@1", "R@3", "R@5", "R@10", "RR@10", "nDCG@10", "latency per query: p50"):
         assert metric in result.output
     assert "unanswerable queries, top score: q06" in result.output
+    assert "abstention: " in result.output and "unanswerable questions abstained" in result.output
     run = load_run(next(tmp_path.glob("queries-*.json")))
     assert len(run.results) >= 40 and run.metrics["R@10"] > 0.8  # dense retrieval on 21 passages
     assert all(r.first_relevant_rank is None or 1 <= r.first_relevant_rank <= 10 for r in run.results)
