@@ -14,6 +14,7 @@ import hashlib
 import logging
 import platform
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -116,8 +117,13 @@ def build(
     *,
     dry_run: bool = False,
     progress: bool = False,
+    on_progress: Callable[[float, str], None] | None = None,
 ) -> BuildReport:
-    """Bring index_dir up to date with corpus_dir; the previous index keeps serving until the swap."""
+    """Bring index_dir up to date with corpus_dir; the previous index keeps serving until the swap.
+
+    `progress` shows a terminal progress bar; `on_progress(fraction, stage)` reports to a UI.
+    """
+    report_progress = on_progress or (lambda fraction, stage: None)
     started = time.perf_counter()
     with nullcontext() if dry_run else build_lock(index_dir):
         files = discover(corpus_dir)
@@ -154,11 +160,13 @@ def build(
         if dry_run or (previous and report.up_to_date):
             return replace(report, seconds=time.perf_counter() - started)
 
+        report_progress(0.05, "loading the model" if to_embed else "writing")
         if to_embed:
             embedder.load()
         embed_started = time.perf_counter()
-        fresh = embedder.embed(list(to_embed.values()), progress=progress and len(to_embed) >= 64)
+        fresh = _embed_in_slices(embedder, list(to_embed.values()), progress, report_progress)
         embed_seconds = time.perf_counter() - embed_started
+        report_progress(0.95, "writing the index")
         cache.update(zip(to_embed.keys(), fresh, strict=True))
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
         vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
@@ -166,6 +174,23 @@ def build(
         keyword = KeywordIndex.build([c.embed_text for c in plan.chunks], tokens_cache=cached_tokens)
         write_index(index_dir, vectors, plan.chunks, keyword, _manifest(embedder, dim, params, plan))
         return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
+
+
+def _embed_in_slices(
+    embedder: Embedder, texts: list[str], progress: bool, report: Callable[[float, str], None]
+) -> np.ndarray:
+    """Embed in slices so a UI can show progress (the terminal bar covers the whole run)."""
+    if progress or not texts:
+        return embedder.embed(texts, progress=progress and len(texts) >= 64)
+    step = 256
+    parts = []
+    for start in range(0, len(texts), step):
+        report(
+            0.1 + 0.85 * start / len(texts),
+            f"embedding passages {start + 1}-{min(start + step, len(texts))} of {len(texts)}",
+        )
+        parts.append(embedder.embed(texts[start : start + step]))
+    return np.concatenate(parts)
 
 
 def _load_previous(index_dir: Path) -> tuple[LoadedIndex | None, str]:

@@ -329,54 +329,18 @@ def eval_(
 
 
 def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
-    from .evaluate import evaluate_queries
-    from .queries import QuoteLocator, load_queries
+    from .abstain import AbstentionPolicy
+    from .evaluate import evaluate_query_file
     from .retrieve import Retriever
     from .status import index_status
 
-    queries = load_queries(query_file)
     retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval)
-    status = index_status(s.corpus_dir, s.index_dir)
-    if status.stale:
+    if index_status(s.corpus_dir, s.index_dir).stale:
         click.echo(
             f'warning: {s.index_dir}/ is stale against {s.corpus_dir}/ - run "rag build" first', err=True
         )
-    articles = {}
-    for meta in retriever.index.manifest["articles"].values():
-        try:
-            articles[meta["path"]] = (s.corpus_dir / meta["path"]).read_text(encoding="utf-8")
-        except OSError:
-            continue  # a removed article: its passages can still be judged by the text rule
-    m = retriever.index.manifest
-    settings = {
-        "model": m["embedder"]["name"],
-        "chunking": m["chunking"],
-        "index_built": m.get("created"),
-        "retrieval": s.retrieval,
-        "depth": depth,
-    }
-    abstain_fn = None
-    if s.abstain:
-        from .abstain import AbstentionPolicy, decide, gather
-
-        policy = AbstentionPolicy()
-        settings["abstention"] = policy.to_json()
-
-        def abstain_fn(question: str, passages: list[Any]) -> bool:
-            evidence = gather(question, passages, retriever.embedder, retriever.index.keyword, top=policy.top)
-            return decide(evidence, policy)[0]
-
-    return evaluate_queries(
-        retriever.search,
-        queries,
-        QuoteLocator(articles),
-        retriever.index.chunks,
-        depth=depth,
-        settings=settings,
-        source=str(query_file),
-        progress=True,
-        abstain=abstain_fn,
-    )
+    policy = AbstentionPolicy() if s.abstain else None
+    return evaluate_query_file(retriever, query_file, depth=depth, policy=policy, progress=True)
 
 
 def _eval_beir(

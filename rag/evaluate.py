@@ -16,12 +16,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from .queries import Query, QuoteLocator
+
+if TYPE_CHECKING:
+    from .abstain import AbstentionPolicy
+    from .retrieve import Retriever
 from .types import Chunk, Passage
 
 SearchFn = Callable[[str, int], list[Passage]]
@@ -258,4 +263,53 @@ def evaluate_beir(
         tuple(results),
         time.perf_counter() - started,
         recall_curve(qrels, run, depth),
+    )
+
+
+def evaluate_query_file(
+    retriever: Retriever,
+    query_file: Path,
+    *,
+    depth: int = 10,
+    policy: AbstentionPolicy | None = None,
+    progress: bool = False,
+) -> EvalRun:
+    """Evaluate a query file against the retriever's index (and its abstention, if a policy is given)."""
+    from .abstain import decide, gather
+    from .queries import load_queries
+
+    queries = load_queries(query_file)
+    index = retriever.index
+    articles = {}
+    for meta in index.manifest["articles"].values():
+        try:
+            articles[meta["path"]] = (retriever.corpus_dir / meta["path"]).read_text(encoding="utf-8")
+        except OSError:
+            continue  # a removed article: its passages can still be judged by the text rule
+    m = index.manifest
+    settings: dict[str, Any] = {
+        "model": m["embedder"]["name"],
+        "chunking": m["chunking"],
+        "index_built": m.get("created"),
+        "retrieval": retriever.mode,
+        "depth": depth,
+    }
+    abstain_fn = None
+    if policy is not None and policy.enabled:
+        settings["abstention"] = policy.to_json()
+
+        def abstain_fn(question: str, passages: list[Passage]) -> bool:
+            evidence = gather(question, passages, retriever.embedder, index.keyword, top=policy.top)
+            return decide(evidence, policy)[0]
+
+    return evaluate_queries(
+        retriever.search,
+        queries,
+        QuoteLocator(articles),
+        index.chunks,
+        depth=depth,
+        settings=settings,
+        source=str(query_file),
+        progress=progress,
+        abstain=abstain_fn,
     )

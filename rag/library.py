@@ -1,0 +1,107 @@
+"""Manage the articles in the corpus folder: list, add (upload or pasted text), remove.
+
+Every addition is checked the way the build checks files (UTF-8, not empty, not binary, has text
+besides boilerplate) before anything is written, file names are reduced to a safe base name (no folders,
+no "..", no hidden files), an existing article is never overwritten, and files are written atomically.
+Removal only deletes article files that lie inside the corpus folder. It does not rebuild the index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CorpusError
+from .ingest import SUFFIXES, discover, read_article
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    path: str  # relative to the corpus folder
+    title: str
+    passages: int | None  # None when not in the index
+    state: str  # "indexed" | "new" | "changed"
+
+
+def safe_name(name: str, suffix: str | None = None) -> str:
+    """A plain file name from anything a user typed or uploaded: no folders, no leading dots."""
+    base = unicodedata.normalize("NFKC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    ext = (suffix or "." + ext).lower()
+    if ext not in SUFFIXES:
+        raise CorpusError(f"{base!r} is not a .txt or .md file - articles must be plain text or Markdown")
+    stem = re.sub(r"[^\w\- ]+", "", stem).strip().replace(" ", "-").strip(".-_")[:80]
+    if not stem:
+        raise CorpusError(f"{base!r} has no usable file name - name it with letters or digits")
+    return stem + ext
+
+
+def add_file(corpus_dir: Path, name: str, data: bytes) -> Path:
+    """Validate an uploaded article and write it as corpus_dir/<safe name>; refuse to overwrite."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise CorpusError(
+            f"{name} is {len(data) / 1e6:.1f} MB; uploads are limited to {MAX_UPLOAD_BYTES // 2**20} MiB - split it"
+        )
+    return _write_checked(corpus_dir, safe_name(name), data)
+
+
+def add_text(corpus_dir: Path, title: str, text: str) -> Path:
+    """Write pasted text as a Markdown article with the title in front matter."""
+    title = " ".join(title.split())
+    if not title:
+        raise CorpusError("the article has no title - type a title")
+    if not text.strip():
+        raise CorpusError("the article has no text - paste its text")
+    front = title.replace('"', "'")
+    return _write_checked(
+        corpus_dir, safe_name(title, ".md"), f'---\ntitle: "{front}"\n---\n{text.strip()}\n'.encode()
+    )
+
+
+def _write_checked(corpus_dir: Path, name: str, data: bytes) -> Path:
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    target = corpus_dir / name
+    if target.exists():
+        raise CorpusError(
+            f"{corpus_dir}/{name} already exists - rename the new article or remove the old one first"
+        )
+    with tempfile.TemporaryDirectory(dir=corpus_dir, prefix=".upload-") as tmp:
+        staged = Path(tmp) / name
+        staged.write_bytes(data)
+        read_article(Path(tmp), staged)  # the same checks as the build: raises CorpusError
+        os.link(staged, target)  # fails if target appeared meanwhile: never overwrites
+    return target
+
+
+def remove(corpus_dir: Path, rel_path: str) -> None:
+    """Delete one article file of the corpus (the index changes at the next rebuild)."""
+    root = corpus_dir.resolve()
+    target = (root / rel_path).resolve()
+    if root not in target.parents or target.suffix.lower() not in SUFFIXES or not target.is_file():
+        raise CorpusError(f"{rel_path!r} is not an article in {corpus_dir}/ - pick one from the list")
+    target.unlink()
+
+
+def list_articles(corpus_dir: Path, manifest_articles: dict[str, dict]) -> list[ArticleRow]:
+    """The corpus files with their title and passage count from the index, and whether they are indexed."""
+    from .ingest import file_sha256
+
+    by_path = {meta["path"]: meta for meta in manifest_articles.values()}
+    rows = []
+    for path in discover(corpus_dir):
+        rel = path.relative_to(corpus_dir).as_posix()
+        meta = by_path.get(rel)
+        if meta is None:
+            rows.append(ArticleRow(rel, "", None, "new"))
+            continue
+        state = "indexed" if file_sha256(path.read_bytes()) == meta["sha256"] else "changed"
+        rows.append(ArticleRow(rel, meta.get("title", ""), meta.get("chunks"), state))
+    return rows

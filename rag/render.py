@@ -1,0 +1,141 @@
+"""HTML for the web UI: answers with citation links, the sources panel, and the article viewer page.
+
+All article text is escaped here (html.escape) before it reaches a page, so an article containing
+`<script>` or `<img onerror=...>` shows those characters and runs nothing; the article page is also
+served with a Content-Security-Policy that allows no script at all. Citation links point at
+`/article?id=...&start=...&end=...#hl`, which opens the article with the cited span marked and scrolled
+into view. It does not decide what to show (ask.py, app.py).
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlencode
+
+from .answer import Source
+from .ask import Reply
+from .types import Passage
+
+VIEWER = "viewer"  # name of the iframe citation links open in
+
+ARTICLE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+_ARTICLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font: 15px/1.6 system-ui, sans-serif; margin: 1rem 1.25rem; color: #1f2328; }}
+h1 {{ font-size: 1.1rem; margin: 0 0 .25rem; }}
+.meta {{ color: #59636e; font-size: .85rem; margin-bottom: 1rem; }}
+.text {{ white-space: pre-wrap; }}
+mark {{ background: #ffe58a; padding: .1em 0; scroll-margin: 40vh; }}
+</style></head>
+<body><h1>{title}</h1><div class="meta">{meta}</div><div class="text">{before}<mark id="hl">{span}</mark>{after}</div></body></html>
+"""
+
+
+def article_url(article_id: str, start: int, end: int) -> str:
+    return "/article?" + urlencode({"id": article_id, "start": start, "end": end}) + "#hl"
+
+
+def article_page(title: str, path: str, text: str, start: int, end: int) -> str:
+    """A whole page: the article as text, the span [start, end) marked with id="hl"."""
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    start, end = min(start, end), max(start, end)
+    meta = f"{path} · characters {start}-{end}"
+    esc = html.escape
+    return _ARTICLE_PAGE.format(
+        title=esc(title),
+        meta=esc(meta),
+        before=esc(text[:start]),
+        span=esc(text[start:end]),
+        after=esc(text[end:]),
+    )
+
+
+def _cite(source: Source) -> str:
+    c = source.passage.chunk
+    url = html.escape(article_url(c.article_id, source.start, source.end))
+    return (
+        f'<a class="cite" href="{url}" target="{VIEWER}" title="{html.escape(c.title)}">[{source.number}]</a>'
+    )
+
+
+def answer_html(reply: Reply) -> str:
+    """The chat message: the answer with clickable [n] markers, or the abstention and closest passages."""
+    answer = reply.answer
+    if answer.abstained:
+        items = "".join(
+            f"<li>{_passage_link(p)}: “{html.escape(_preview(p.chunk.text))}”</li>"
+            for p in answer.closest[:3]
+        )
+        return (
+            f"<p><strong>{html.escape(answer.text)}</strong></p>"
+            f"<p><em>{html.escape(reply.reason)}.</em></p>"
+            f"<p>Closest we found (not an answer):</p><ul>{items}</ul>"
+        )
+    by_number = {s.number: s for s in answer.sources}
+    parts = []
+    for sentence in answer.sentences:
+        marks = " ".join(_cite(by_number[n]) for n in sentence.citations)
+        parts.append(f"{html.escape(sentence.text)} {marks}")
+    body = "<p>" + " ".join(parts) + "</p>"
+    if answer.note:
+        body += f'<p class="note"><em>{html.escape(answer.note)}</em></p>'
+    if answer.mode == "generative":
+        body += (
+            "<p><em>Written by a local language model from the numbered passages; check the sources.</em></p>"
+        )
+    return body
+
+
+def sources_html(reply: Reply) -> str:
+    """The sources panel: each cited passage with the quoted words marked and why it was found."""
+    answer = reply.answer
+    if answer.abstained:
+        return "<p>No sources: the articles do not cover this question.</p>"
+    blocks = [_source_block(s) for s in answer.sources]
+    return "".join(blocks) or "<p>No sources.</p>"
+
+
+def _source_block(source: Source) -> str:
+    p = source.passage
+    c = p.chunk
+    text = c.text
+    spans = sorted(source.quotes or ((source.start, source.end),))
+    pieces, cursor = [], 0
+    for s, e in spans:
+        s, e = max(s - c.start, cursor), max(e - c.start, cursor)
+        pieces.append(html.escape(text[cursor:s]) + "<mark>" + html.escape(text[s:e]) + "</mark>")
+        cursor = e
+    pieces.append(html.escape(text[cursor:]))
+    where = html.escape(c.title + (f" › {c.section}" if c.section else ""))
+    return (
+        f'<div class="source"><p><strong>[{source.number}] {where}</strong><br>'
+        f"<small>{html.escape(p.path)}:{c.start}-{c.end} · {html.escape(why_text(p))} · {_cite(source)} open in article</small></p>"
+        f'<blockquote style="white-space: pre-wrap">{"".join(pieces)}</blockquote></div>'
+    )
+
+
+def why_text(p: Passage) -> str:
+    """'dense #1 (0.52), keyword #3 (2.10), fused 0.0325' from a passage's why."""
+    parts = []
+    for name in ("dense", "keyword"):
+        if f"{name}_rank" in p.why:
+            parts.append(f"{name} #{p.why[f'{name}_rank']} ({float(p.why[f'{name}_score']):.2f})")
+        else:
+            parts.append(f"not in {name} results")
+    if "fused_score" in p.why:
+        parts.append(f"fused {float(p.why['fused_score']):.4f}")
+    return ", ".join(parts)
+
+
+def _passage_link(p: Passage) -> str:
+    c = p.chunk
+    url = html.escape(article_url(c.article_id, c.start, c.end))
+    label = html.escape(c.title + (f" › {c.section}" if c.section else ""))
+    return f'<a href="{url}" target="{VIEWER}">{label}</a>'
+
+
+def _preview(text: str, words: int = 30) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")

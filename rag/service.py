@@ -1,0 +1,131 @@
+"""The running assistant's state: the retriever it serves from, and rebuilds that do not interrupt it.
+
+Questions are answered from `self.retriever`. A rebuild runs in a background thread (holding the build
+lock, like `rag build`); only when it has written and verified a complete new index is a new Retriever
+loaded and swapped in with one assignment, so every answer comes from one complete index, old or new.
+A failed rebuild leaves the previous index serving and keeps the error to show. It does not render
+anything (render.py, app.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .abstain import AbstentionPolicy
+from .ask import LLMEndpoint, Reply, ask
+from .build import BuildReport, build
+from .config import Settings
+from .embed import SentenceTransformerEmbedder
+from .errors import RagError
+from .retrieve import Retriever
+from .status import IndexStatus, index_status
+from .types import Passage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RebuildState:
+    running: bool = False
+    started: float = 0.0
+    finished: float = 0.0
+    report: BuildReport | None = None
+    error: str = ""
+    generation: int = 0  # how many rebuilds have been swapped in
+    fraction: float = 0.0
+    stage: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class Assistant:
+    """One corpus, one index, one retriever at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.corpus_dir = settings.corpus_dir
+        self.index_dir = settings.index_dir
+        self._retriever: Retriever | None = None
+        self.rebuild_state = RebuildState()
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever serving now (loaded on first use)."""
+        if self._retriever is None:
+            self._retriever = Retriever.open(self.index_dir, self.corpus_dir, mode=self.settings.retrieval)
+        return self._retriever
+
+    @property
+    def llm(self) -> LLMEndpoint | None:
+        s = self.settings
+        return LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
+
+    def ask(
+        self, question: str, *, k: int | None = None, mode: str | None = None, generative: bool = False
+    ) -> Reply:
+        retriever = self.retriever  # one index for the whole answer, even if a rebuild swaps meanwhile
+        if mode and mode != retriever.mode:
+            retriever = Retriever(retriever.index, retriever.embedder, retriever.corpus_dir, mode=mode)
+        policy = AbstentionPolicy(enabled=self.settings.abstain)
+        return ask(
+            retriever, question, k=k or self.settings.k, policy=policy, llm=self.llm if generative else None
+        )
+
+    def search(self, question: str, *, k: int | None = None, mode: str | None = None) -> list[Passage]:
+        return self.retriever.search(question, k or self.settings.k, mode=mode)
+
+    def status(self) -> IndexStatus:
+        return index_status(self.corpus_dir, self.index_dir)
+
+    def build_now(self) -> BuildReport:
+        """Build in this thread (start-up); then serve from the result."""
+        embedder = SentenceTransformerEmbedder(self.settings.model, batch_size=self.settings.batch_size)
+        report = build(self.corpus_dir, self.index_dir, embedder, self.settings.chunking, progress=True)
+        self._retriever = None
+        return report
+
+    def start_rebuild(self) -> bool:
+        """Start a background rebuild; False if one is already running."""
+        state = self.rebuild_state
+        with state.lock:
+            if state.running:
+                return False
+            state.running, state.started, state.error, state.report = True, time.time(), "", None
+            state.fraction, state.stage = 0.0, "reading the articles"
+        threading.Thread(target=self._rebuild, name="rag-rebuild", daemon=True).start()
+        return True
+
+    def _rebuild(self) -> None:
+        state = self.rebuild_state
+        try:
+            embedder = SentenceTransformerEmbedder(self.settings.model, batch_size=self.settings.batch_size)
+            report = build(
+                self.corpus_dir, self.index_dir, embedder, self.settings.chunking, on_progress=self._progress
+            )
+            self._progress(0.98, "loading the new index")
+            fresh = Retriever.open(self.index_dir, self.corpus_dir, mode=self.settings.retrieval)
+            self._retriever = fresh  # the swap: one assignment
+            state.report = report
+            state.generation += 1
+        except RagError as exc:
+            state.error = str(exc)
+        except OSError as exc:
+            state.error = f"cannot write the index ({exc.strerror}) - the previous index is still serving"
+        except Exception as exc:  # a bug: keep serving, show it, log the traceback
+            log.exception("rebuild failed")
+            state.error = (
+                f"rebuild failed ({exc.__class__.__name__}: {exc}) - the previous index is still serving"
+            )
+        finally:
+            state.finished = time.time()
+            state.running = False
+
+    def _progress(self, fraction: float, stage: str) -> None:
+        self.rebuild_state.fraction, self.rebuild_state.stage = fraction, stage
+
+    def wait_for_rebuild(self, timeout: float = 600.0) -> None:
+        deadline = time.time() + timeout
+        while self.rebuild_state.running and time.time() < deadline:
+            time.sleep(0.05)

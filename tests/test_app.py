@@ -1,0 +1,160 @@
+"""The web app through its handlers and HTTP routes (the real model; no browser: see test_browser)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import app as web
+from rag.config import Settings
+from rag.service import Assistant
+
+from .conftest import SEED_FILES
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    base = tmp_path_factory.mktemp("app")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    for f in SEED_FILES:
+        shutil.copy(f, corpus / f.name)
+    (corpus / "xss.md").write_text(
+        "---\ntitle: Notes With Markup\n---\nSome writers type <script>alert('x')</script> into notes. "
+        "Others paste <img src=x onerror=alert(1)> by mistake.\n",
+        encoding="utf-8",
+    )
+    a = Assistant(replace(Settings(), corpus_dir=corpus, index_dir=base / "index"))
+    web.ensure_index(a)
+    return a
+
+
+def test_api_ask_returns_structured_cited_answer(assistant: Assistant):
+    out = web.api_ask(assistant, "how do I avoid being clingy?")
+    assert out["abstained"] is False and "clingy" in out["text"] and "[1]" in out["text"]
+    for src in out["sources"]:
+        original = Path(src["file"]).read_text(encoding="utf-8")
+        assert " ".join(original[src["start"] : src["end"]].split()) in " ".join(src["passage_text"].split())
+    assert "path" not in str(out.keys())  # renamed for gradio_client, see app._for_client
+    hits = web.api_search(assistant, "trust", 3, "keyword")
+    assert 1 <= len(hits) <= 3 and all("keyword_rank" in h["why"] for h in hits)
+
+
+def test_on_ask_renders_answer_sources_and_viewer(assistant: Assistant):
+    history, sources, viewer, cleared = web.on_ask(
+        assistant, "how do I avoid being clingy?", [], 5, "hybrid", False
+    )
+    assert cleared == "" and [m["role"] for m in history] == ["user", "assistant"]
+    assert 'href="/article?id=' in history[1]["content"] and 'target="viewer"' in history[1]["content"]
+    assert "<mark>" in sources and "dense #" in sources and "keyword #" in sources
+    assert 'src="/article?id=000_724d5b54972ab479' in viewer
+
+
+def test_on_ask_errors_and_abstention_are_messages_not_tracebacks(assistant: Assistant):
+    history, *_ = web.on_ask(assistant, "   ", [], 5, "hybrid", False)
+    assert history[-1]["content"].startswith("⚠️ the question is empty")
+    history, sources, _, _ = web.on_ask(assistant, "How do I file my taxes?", [], 5, "hybrid", False)
+    assert "The articles do not cover this question." in history[-1]["content"]
+    assert "Closest we found (not an answer)" in history[-1]["content"] and "No sources" in sources
+
+
+def test_article_route_escapes_text_and_forbids_scripts(assistant: Assistant):
+    from fastapi.testclient import TestClient
+
+    with TestClient(web.create_app(assistant)) as client:
+        page = client.get("/article", params={"id": "xss", "start": 0, "end": 20})
+        assert page.status_code == 200
+        assert (
+            "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page.text and "<script>" not in page.text
+        )
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
+        assert "script-src" not in page.headers["content-security-policy"]
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        hit = client.get("/article", params={"id": "000_724d5b54972ab479", "start": 2045, "end": 2116})
+        assert (
+            '<mark id="hl">One surefire way to make sure someone doesn’t miss you is to be clingy.</mark>'
+            in hit.text
+        )
+        assert client.get("/article", params={"id": "../../etc/passwd"}).status_code == 404
+        assert client.get("/").status_code == 200
+
+
+def test_login_protects_the_article_route(assistant: Assistant):
+    from fastapi.testclient import TestClient
+
+    with TestClient(web.create_app(assistant, auth=("reader", "s3cret"))) as client:
+        assert client.get("/article", params={"id": "xss"}).status_code == 401
+        assert client.post("/login", data={"username": "reader", "password": "wrong"}).status_code >= 400
+        assert client.post("/login", data={"username": "reader", "password": "s3cret"}).status_code == 200
+        assert client.get("/article", params={"id": "xss"}).status_code == 200
+
+
+def test_paste_rebuild_while_answering_then_new_article_answers(assistant: Assistant):
+    note, rows, _ = web.on_paste(
+        assistant,
+        "Caring For Sourdough Starter",
+        "Feed a sourdough starter with equal weights of flour and water every twelve hours. "
+        "Discard half of it before each feeding. It is ready when it doubles in size.",
+    )
+    assert note.startswith("Added Caring-For-Sourdough-Starter.md") and any(r[3] == "new" for r in rows)
+    before = assistant.retriever
+    answers: list[bool] = []
+
+    def keep_asking() -> None:  # questions keep being answered from the old index during the rebuild
+        while assistant.rebuild_state.running or not answers:
+            answers.append(not assistant.ask("how do I avoid being clingy?").answer.abstained)
+
+    assert assistant.start_rebuild()
+    worker = threading.Thread(target=keep_asking)
+    worker.start()
+    assistant.wait_for_rebuild()
+    worker.join(timeout=120)
+    assert answers and all(answers)
+    assert assistant.rebuild_state.error == "" and assistant.retriever is not before
+    assert "Last rebuild:" in web.library_status(assistant)
+    out = web.api_ask(assistant, "how often should I feed my sourdough starter?")
+    assert out["abstained"] is False and any("Sourdough" in s["file"] for s in out["sources"])
+
+
+def test_failed_rebuild_keeps_serving_the_previous_index(assistant: Assistant):
+    serving = assistant.retriever
+    bad = assistant.corpus_dir / "broken.txt"
+    bad.write_bytes(b"\x00\x01\x02")
+    try:
+        status, _ = web.on_rebuild(assistant)
+        assert "Last rebuild failed: " in status and "broken.txt contains NUL bytes" in status
+        assert assistant.retriever is serving
+        assert not web.api_ask(assistant, "how do I avoid being clingy?")["abstained"]
+    finally:
+        bad.unlink()
+
+
+def test_remove_and_library_rows(assistant: Assistant):
+    rows = web.library_rows(assistant)
+    assert {r[0] for r in rows} >= {"000_724d5b54972ab479.txt", "xss.md"}
+    note, rows, _ = web.on_remove(assistant, "../outside.txt")
+    assert "⚠️" in note and "is not an article" in note
+
+
+def test_evaluate_tab(assistant: Assistant, monkeypatch, tmp_path: Path):
+    monkeypatch.chdir(tmp_path)  # eval/runs is written under the working folder
+    (tmp_path / "eval").mkdir()
+    shutil.copy(Path(__file__).parent.parent / "eval" / "queries.jsonl", tmp_path / "eval" / "queries.jsonl")
+    note, metrics, per_query, plot = web.on_evaluate(assistant)
+    assert note.startswith("Evaluated 48 questions")
+    names = [m[0] for m in metrics]
+    assert {"R@5", "RR@10", "nDCG@10", "unanswerable abstained"} <= set(names)
+    assert len(per_query) == 48 and plot and Path(plot).is_file()
+
+
+def test_parse_args_defaults(monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    monkeypatch.delenv("RAG_HOST", raising=False)
+    args = web.parse_args([])
+    assert (args.host, args.port, args.auth) == ("127.0.0.1", 7860, None)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    assert web.parse_args(["--corpus", "c"]).port == 7999

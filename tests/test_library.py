@@ -1,0 +1,85 @@
+"""Adding and removing articles from the app: checked, sanitised, never overwriting, nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import CorpusError
+from rag.ingest import read_article
+from rag.library import MAX_UPLOAD_BYTES, add_file, add_text, list_articles, remove, safe_name
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("notes.txt", "notes.txt"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("/abs/path/Article One.MD", "Article-One.md"),
+        ("..\\..\\win.txt", "win.txt"),
+        (".hidden.md", "hidden.md"),
+        ("a<b>|c?.txt", "abc.txt"),
+    ],
+)
+def test_safe_name(name: str, expected: str):
+    assert safe_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["x.pdf", "x.exe", "noext", "...", "../.txt"])
+def test_refused_names(name: str):
+    with pytest.raises(CorpusError):
+        safe_name(name)
+
+
+def test_add_file_checks_before_writing(tmp_path: Path):
+    corpus = tmp_path / "c"
+    added = add_file(corpus, "../../evil/notes.txt", b"Some advice. It helps.\n")
+    assert added == corpus / "notes.txt" and added.read_bytes() == b"Some advice. It helps.\n"
+    with pytest.raises(CorpusError, match=r"notes.txt already exists - rename the new article"):
+        add_file(corpus, "notes.txt", b"Replacement text.\n")
+    assert added.read_bytes() == b"Some advice. It helps.\n"  # never overwritten
+    for bad, msg in [(b"", "is empty"), (b"\x00\x01", "NUL bytes"), (b"\xff\xfe", "not valid UTF-8")]:
+        with pytest.raises(CorpusError, match=msg):
+            add_file(corpus, "bad.txt", bad)
+    with pytest.raises(CorpusError, match=r"uploads are limited to 2 MiB"):
+        add_file(corpus, "big.txt", b"x" * (MAX_UPLOAD_BYTES + 1))
+    assert sorted(p.name for p in corpus.iterdir()) == ["notes.txt"]  # nothing half-written left behind
+
+
+def test_add_text_writes_markdown_with_title(tmp_path: Path):
+    path = add_text(tmp_path, 'Caring for "Sourdough"', "Feed it twice a day.\n\nKeep it warm.")
+    assert path.name == "Caring-for-Sourdough.md"
+    article = read_article(tmp_path, path)
+    assert article.title == "Caring for 'Sourdough'" and article.title_source == "front_matter"
+    with pytest.raises(CorpusError, match="has no title"):
+        add_text(tmp_path, "  ", "text")
+    with pytest.raises(CorpusError, match="has no text"):
+        add_text(tmp_path, "Title", "   ")
+
+
+def test_remove_only_articles_inside_the_corpus(tmp_path: Path):
+    corpus = tmp_path / "c"
+    add_file(corpus, "a.txt", b"Text here. More text.")
+    outside = tmp_path / "keep.txt"
+    outside.write_text("not an article")
+    for target in ("../keep.txt", str(outside), "missing.txt", ""):
+        with pytest.raises(CorpusError, match="is not an article in"):
+            remove(corpus, target)
+    assert outside.exists()
+    remove(corpus, "a.txt")
+    assert not (corpus / "a.txt").exists()
+
+
+def test_list_articles_states(tmp_path: Path):
+    corpus = tmp_path / "c"
+    a = add_file(corpus, "a.txt", b"Alpha text. More.")
+    add_file(corpus, "b.txt", b"Beta text. More.")
+    from rag.ingest import file_sha256
+
+    manifest = {"a": {"path": "a.txt", "sha256": file_sha256(a.read_bytes()), "title": "A", "chunks": 1}}
+    rows = {r.path: r for r in list_articles(corpus, manifest)}
+    assert rows["a.txt"].state == "indexed" and rows["a.txt"].passages == 1
+    assert rows["b.txt"].state == "new" and rows["b.txt"].passages is None
+    a.write_text("Changed text. Yes.")
+    assert {r.path: r.state for r in list_articles(corpus, manifest)}["a.txt"] == "changed"
