@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 from abc import ABC, abstractmethod
 from functools import cached_property
 from pathlib import Path
@@ -141,3 +142,40 @@ class SentenceTransformerEmbedder(Embedder):
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class CachingEmbedder(Embedder):
+    """Remembers the vectors of recent texts (answers embed the same sentences again and again)."""
+
+    def __init__(self, inner: Embedder, max_items: int = 20_000) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.max_items = max_items
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = self.inner.embed(missing, progress=progress)
+            found.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                if len(self._cache) + len(missing) > self.max_items:
+                    self._cache.clear()  # simple and bounded; the working set refills quickly
+                self._cache.update(zip(missing, fresh, strict=True))
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)

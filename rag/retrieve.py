@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import Embedder, SentenceTransformerEmbedder
+from .embed import CachingEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import IndexLoadError, QueryError
 from .fuse import merge_overlapping, reciprocal_rank_fusion
 from .index import LoadedIndex, load_index
@@ -84,7 +84,8 @@ class Retriever:
 
         faiss.omp_set_num_threads(1)  # single queries: threads cost more than they give
         index = load_index(index_dir)
-        return cls(index, SentenceTransformerEmbedder(model or index.model_name), corpus_dir, mode=mode)
+        embedder = CachingEmbedder(SentenceTransformerEmbedder(model or index.model_name))
+        return cls(index, embedder, corpus_dir, mode=mode)
 
     def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
         """The k best passages for the question, best first, overlapping ones merged."""
