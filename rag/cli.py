@@ -116,6 +116,12 @@ def build(
     default=None,
     help="Retrieval: hybrid (keyword + dense, fused; default, or $RAG_RETRIEVAL), dense or keyword.",
 )
+@click.option(
+    "--rerank",
+    type=click.Choice(["sentence", "none"]),
+    default=None,
+    help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of passages.")
 def search(
     corpus_dir: Path | None,
@@ -124,15 +130,17 @@ def search(
     k: int | None,
     model: str | None,
     mode: str | None,
+    rerank: str | None,
     as_json: bool,
 ) -> None:
     """Print the passages most relevant to QUESTION, with citations."""
     from .retrieve import Retriever, check_k, check_question
 
-    s = _settings(corpus_dir, index_dir, retrieval=mode)
+    s = _settings(corpus_dir, index_dir, retrieval=mode, rerank=rerank)
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    passages = Retriever.open(s.index_dir, s.corpus_dir, model=model, mode=s.retrieval).search(question, k)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir, model=model, mode=s.retrieval, rerank=s.rerank)
+    passages = retriever.search(question, k)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in passages], indent=2, ensure_ascii=False))
         return
@@ -157,6 +165,12 @@ def search(
     help="Retrieval: hybrid (default, or $RAG_RETRIEVAL), dense or keyword.",
 )
 @click.option(
+    "--rerank",
+    type=click.Choice(["sentence", "none"]),
+    default=None,
+    help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
+)
+@click.option(
     "--no-abstain", is_flag=True, help="Always answer, even when the evidence is weak ($RAG_ABSTAIN=off)."
 )
 @click.option(
@@ -170,6 +184,7 @@ def ask(
     question: str,
     k: int | None,
     mode: str | None,
+    rerank: str | None,
     no_abstain: bool,
     llm_url: str | None,
     llm_model: str | None,
@@ -181,10 +196,10 @@ def ask(
     from .ask import ask as run_ask
     from .retrieve import Retriever, check_k, check_question
 
-    s = _settings(corpus_dir, index_dir, retrieval=mode, llm_url=llm_url, llm_model=llm_model)
+    s = _settings(corpus_dir, index_dir, retrieval=mode, rerank=rerank, llm_url=llm_url, llm_model=llm_model)
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, rerank=s.rerank)
     llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
     policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
     reply = run_ask(retriever, question, k=k, policy=policy, llm=llm)
@@ -248,6 +263,12 @@ def info(corpus_dir: Path | None, index_dir: Path | None, as_json: bool) -> None
     default=None,
     help="Retrieval: hybrid (keyword + dense, fused; default, or $RAG_RETRIEVAL), dense or keyword.",
 )
+@click.option(
+    "--rerank",
+    type=click.Choice(["sentence", "none"]),
+    default=None,
+    help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
+)
 @click.option("--model", default=None, help="BEIR only: the model to build the benchmark index with.")
 @click.option(
     "--chunk-words",
@@ -287,6 +308,7 @@ def eval_(
     beir_dir: Path | None,
     depth: int | None,
     mode: str | None,
+    rerank: str | None,
     model: str | None,
     chunk_words: int | None,
     overlap: int | None,
@@ -302,7 +324,7 @@ def eval_(
     if (query_file is None) == (beir_dir is None):
         raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")
     before = evalreport.load_run(compare_path) if compare_path else None
-    s = _settings(corpus_dir, index_dir, model=model, retrieval=mode)
+    s = _settings(corpus_dir, index_dir, model=model, retrieval=mode, rerank=rerank)
     if beir_dir is not None:
         run, label, published = _eval_beir(s, beir_dir, depth or 100, chunk_words, overlap, cache_dir)
     else:
@@ -334,7 +356,7 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
     from .retrieve import Retriever
     from .status import index_status
 
-    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, rerank=s.rerank)
     if index_status(s.corpus_dir, s.index_dir).stale:
         click.echo(
             f'warning: {s.index_dir}/ is stale against {s.corpus_dir}/ - run "rag build" first', err=True
@@ -371,11 +393,12 @@ def _eval_beir(
     embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
     report = run_build(root / "corpus", index_dir, embedder, params, progress=True)
     click.echo(f"benchmark index {index_dir}: " + "; ".join(report.lines()), err=True)
-    retriever = Retriever.open(index_dir, root / "corpus", mode=s.retrieval)
+    retriever = Retriever.open(index_dir, root / "corpus", mode=s.retrieval, rerank=s.rerank)
     settings = {
         "model": s.model,
         "chunking": params.to_json(),
         "retrieval": s.retrieval,
+        "rerank": s.rerank,
         "depth": depth,
         "build": report.to_json(),
     }

@@ -20,7 +20,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 class ChunkParams:
     """How articles are cut into passages; stored in the manifest, a change forces a full rebuild."""
 
-    max_words: int = 120
+    max_words: int = 160
     overlap_sentences: int = 1
     prefix: str = (
         "title_section"  # what the embedded text carries besides the passage: "none" | "title_section"
@@ -38,6 +38,7 @@ class Settings:
     chunking: ChunkParams = ChunkParams()
     k: int = 5
     retrieval: str = "hybrid"  # "hybrid" | "dense" | "keyword"
+    rerank: str = "sentence"  # "sentence" | "none": re-order the top 10 by best single-sentence similarity
     abstain: bool = True  # say "not covered" when retrieval evidence is weak (abstain.py)
     llm_url: str = ""  # OpenAI-compatible endpoint for generative answers; "" = extractive only
     llm_model: str = ""
@@ -57,6 +58,8 @@ class Settings:
             s = replace(s, model=env["RAG_MODEL"])
         if env.get("RAG_RETRIEVAL"):
             s = replace(s, retrieval=env["RAG_RETRIEVAL"])
+        if env.get("RAG_RERANK"):
+            s = replace(s, rerank=env["RAG_RERANK"])
         if env.get("RAG_ABSTAIN"):
             s = replace(s, abstain=env["RAG_ABSTAIN"].lower() not in ("0", "off", "false", "no"))
         if env.get("RAG_LLM_URL"):

@@ -292,6 +292,7 @@ def evaluate_query_file(
         "chunking": m["chunking"],
         "index_built": m.get("created"),
         "retrieval": retriever.mode,
+        "rerank": retriever.rerank,
         "depth": depth,
     }
     abstain_fn = None

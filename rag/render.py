@@ -111,7 +111,7 @@ def _source_block(source: Source) -> str:
     where = html.escape(c.title + (f" › {c.section}" if c.section else ""))
     return (
         f'<div class="source"><p><strong>[{source.number}] {where}</strong><br>'
-        f"<small>{html.escape(p.path)}:{c.start}-{c.end} · {html.escape(why_text(p))} · {_cite(source)} open in article</small></p>"
+        f"<small>{html.escape(c.path)}:{c.start}-{c.end} · {html.escape(why_text(p))} · {_cite(source)} open in article</small></p>"
         f'<blockquote style="white-space: pre-wrap">{"".join(pieces)}</blockquote></div>'
     )
 

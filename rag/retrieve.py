@@ -11,13 +11,15 @@ keyword ranks and scores, fused score) and a path the caller can open, where
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .chunk import sentence_spans
 from .embed import CachingEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import IndexLoadError, QueryError
-from .fuse import merge_overlapping, reciprocal_rank_fusion
+from .fuse import RRF_K, merge_overlapping, reciprocal_rank_fusion
 from .index import LoadedIndex, load_index
 from .types import Passage
 
@@ -47,6 +49,7 @@ def display_path(path: Path) -> str:
 
 
 MODES = ("hybrid", "dense", "keyword")
+RERANKERS = ("sentence", "none")
 
 
 class Retriever:
@@ -60,6 +63,10 @@ class Retriever:
         *,
         mode: str = "hybrid",
         fusion_depth: int = 100,
+        rrf_k: int = RRF_K,
+        weights: dict[str, float] | None = None,
+        rerank: str = "sentence",
+        rerank_depth: int = 10,
     ) -> None:
         built_with = index.manifest["embedder"]
         if embedder.fingerprint != built_with["fingerprint"]:
@@ -74,10 +81,22 @@ class Retriever:
         self.corpus_dir = corpus_dir
         self.mode = mode
         self.fusion_depth = fusion_depth
+        self.rrf_k = rrf_k
+        self.weights = weights
+        if rerank not in RERANKERS:
+            raise QueryError(f"reranker {rerank!r} is unknown - use one of {', '.join(RERANKERS)}")
+        self.rerank = rerank
+        self.rerank_depth = rerank_depth
 
     @classmethod
     def open(
-        cls, index_dir: Path, corpus_dir: Path, model: str | None = None, *, mode: str = "hybrid"
+        cls,
+        index_dir: Path,
+        corpus_dir: Path,
+        model: str | None = None,
+        *,
+        mode: str = "hybrid",
+        rerank: str = "sentence",
     ) -> Retriever:
         """Load index_dir and the model it was built with (or `model`, which must be that one)."""
         import faiss
@@ -85,7 +104,7 @@ class Retriever:
         faiss.omp_set_num_threads(1)  # single queries: threads cost more than they give
         index = load_index(index_dir)
         embedder = CachingEmbedder(SentenceTransformerEmbedder(model or index.model_name))
-        return cls(index, embedder, corpus_dir, mode=mode)
+        return cls(index, embedder, corpus_dir, mode=mode, rerank=rerank)
 
     def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
         """The k best passages for the question, best first, overlapping ones merged."""
@@ -107,7 +126,7 @@ class Retriever:
             rows, kw_scores = self.index.keyword.search(q, depth)
             rankings["keyword"] = [int(r) for r in rows]
             scores["keyword"] = dict(zip(rankings["keyword"], map(float, kw_scores), strict=True))
-        fused = reciprocal_rank_fusion(rankings)
+        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)
         candidates: list[Passage] = []
         for row, fused_score, ranks in fused:
             why: dict[str, float | int | str] = {}
@@ -120,4 +139,37 @@ class Retriever:
             chunk = self.index.chunks[row]
             path = display_path(self.corpus_dir / chunk.path)
             candidates.append(Passage(chunk=chunk, rank=len(candidates) + 1, score=score, path=path, why=why))
-        return merge_overlapping(candidates, k)
+        if self.rerank == "none":
+            return merge_overlapping(candidates, k)
+        distinct = merge_overlapping(candidates, max(k, self.rerank_depth))  # rerank pieces of evidence
+        reranked = self._rerank_by_sentence(q, distinct)[:k]
+        return [replace(p, rank=rank) for rank, p in enumerate(reranked, start=1)]
+
+    def _rerank_by_sentence(self, question: str, candidates: list[Passage]) -> list[Passage]:
+        """Fuse the top candidates' order with their order by best single-sentence similarity.
+
+        A passage's best sentence says more about whether it answers the question than the whole
+        passage's vector; the retrieval order keeps what the rankers saw. Both are fused by RRF.
+        """
+        head, tail = candidates[: self.rerank_depth], candidates[self.rerank_depth :]
+        if len(head) < 2:
+            return candidates
+        sentences = [
+            [t[s:e] for s, e in sentence_spans(t, 0, len(t))] or [t] for t in (p.chunk.text for p in head)
+        ]
+        vectors = self.embedder.embed([question, *(s for group in sentences for s in group)])
+        sims = vectors[1:] @ vectors[0]
+        best, at = [], 0
+        for group in sentences:
+            best.append(float(sims[at : at + len(group)].max()))
+            at += len(group)
+        by_sentence = sorted(range(len(head)), key=lambda i: -best[i])
+        fused = reciprocal_rank_fusion(
+            {"retrieval": list(range(len(head))), "sentence": by_sentence}, k=self.rrf_k
+        )
+        reranked = []
+        for i, score, ranks in fused:
+            p = head[i]
+            why = {**p.why, "sentence_rank": ranks["sentence"], "sentence_score": round(best[i], 6)}
+            reranked.append(replace(p, score=score, why=why))
+        return reranked + tail

@@ -54,7 +54,9 @@ class Assistant:
     def retriever(self) -> Retriever:
         """The retriever serving now (loaded on first use)."""
         if self._retriever is None:
-            self._retriever = Retriever.open(self.index_dir, self.corpus_dir, mode=self.settings.retrieval)
+            self._retriever = Retriever.open(
+                self.index_dir, self.corpus_dir, mode=self.settings.retrieval, rerank=self.settings.rerank
+            )
         return self._retriever
 
     @property
@@ -67,7 +69,9 @@ class Assistant:
     ) -> Reply:
         retriever = self.retriever  # one index for the whole answer, even if a rebuild swaps meanwhile
         if mode and mode != retriever.mode:
-            retriever = Retriever(retriever.index, retriever.embedder, retriever.corpus_dir, mode=mode)
+            retriever = Retriever(
+                retriever.index, retriever.embedder, retriever.corpus_dir, mode=mode, rerank=retriever.rerank
+            )
         policy = AbstentionPolicy(enabled=self.settings.abstain)
         return ask(
             retriever, question, k=k or self.settings.k, policy=policy, llm=self.llm if generative else None
@@ -105,7 +109,9 @@ class Assistant:
                 self.corpus_dir, self.index_dir, embedder, self.settings.chunking, on_progress=self._progress
             )
             self._progress(0.98, "loading the new index")
-            fresh = Retriever.open(self.index_dir, self.corpus_dir, mode=self.settings.retrieval)
+            fresh = Retriever.open(
+                self.index_dir, self.corpus_dir, mode=self.settings.retrieval, rerank=self.settings.rerank
+            )
             self._retriever = fresh  # the swap: one assignment
             state.report = report
             state.generation += 1

@@ -15,7 +15,7 @@ from rag.index import MANIFEST, load_index
 
 from .conftest import HashingEmbedder
 
-P = ChunkParams()
+P = ChunkParams(max_words=120)  # the logic tests count passages at this size
 A, B = "000_724d5b54972ab479", "002_28c6eb84cb694cfe"
 
 

@@ -79,7 +79,7 @@ def test_huge_k_returns_every_piece_of_evidence_once(seed_index):
     corpus_dir, _ = seed_index
     out = json.loads(_run("search", CLINGY, "-k", str(10**9), "--json", *_folders(seed_index)).output)
     # neighbours sharing a sentence are merged: fewer results than passages, none overlapping
-    assert 2 < len(out) < 21
+    assert 2 < len(out) < 16  # 16 passages at the default 160 words
     spans = sorted((p["article_id"], p["start"], p["end"]) for p in out)
     for (a1, _, e1), (a2, s2, _) in zip(spans, spans[1:], strict=False):
         assert a1 != a2 or s2 >= e1
@@ -105,17 +105,17 @@ def test_missing_index_and_other_model(seed_index, tmp_path: Path):
 def test_build_info_and_stale(corpus: Path):
     index = corpus.parent / "index"
     dry = _run("build", "--corpus", str(corpus), "--index", str(index), "--dry-run").output
-    assert "passages: 21 (21 to embed, 0 reused)" in dry and not index.exists()
+    assert "passages: 16 (16 to embed, 0 reused)" in dry and not index.exists()
     out = _run("build", "--corpus", str(corpus), "--index", str(index)).output
     assert "full rebuild: no index yet" in out and "articles: 2 added" in out and "passages/s" in out
     info = _run("info", "--corpus", str(corpus), "--index", str(index)).output
-    assert "articles: 2, passages: 21" in info and "up to date with" in info
+    assert "articles: 2, passages: 16" in info and "up to date with" in info
     (corpus / "extra.txt").write_text("A brand new article. It has two sentences.", encoding="utf-8")
     info = _run("info", "--corpus", str(corpus), "--index", str(index)).output
     assert "stale against" in info and "1 new" in info
     again = _run("build", "--corpus", str(corpus), "--index", str(index), "--json").output
     report = json.loads(again)
-    assert report["added"] == ["extra"] and report["embedded"] == 1 and report["reused"] == 21
+    assert report["added"] == ["extra"] and report["embedded"] == 1 and report["reused"] == 16
 
 
 def test_build_errors_are_one_line(tmp_path: Path):

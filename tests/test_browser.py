@@ -1,0 +1,281 @@
+"""The web app in a real browser: real app process, real model, headless Chromium through Selenium.
+
+One app (`python app.py` on a free port, over a tmp copy of the seed articles and a tmp index) and one
+browser serve the whole module; the tests run in file order and build on each other:
+
+1. ask the example question, get a cited answer (screenshot: build/test-output/answer.png);
+2. click its citation: the viewer iframe shows the article with the quoted span marked and in view;
+3. paste a new article in the Library tab and rebuild the index;
+4. ask what only the new article answers, then check an article holding <script>/<img onerror> shows
+   those characters and runs nothing;
+5. print how long the app took from process start to the first answer (measured, not asserted).
+
+Needs /usr/bin/chromium and /usr/bin/chromedriver (`make setup` installs them); fails without them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from .browser_support import (
+    ROOT,
+    AppProcess,
+    ask,
+    bot_messages,
+    click_citation,
+    click_tab,
+    enter_viewer,
+    press_ask,
+    squash,
+    start_app,
+    start_chromium,
+    text_input,
+    type_into,
+    visible,
+    wait,
+)
+from .conftest import SEED_FILES
+
+pytestmark = pytest.mark.slow
+
+OUTPUT_DIR = ROOT / "build" / "test-output"
+EXAMPLE = "how do I avoid being clingy?"
+NEW_TITLE = "Caring For Sourdough Starter"
+NEW_FILE = "Caring-For-Sourdough-Starter.md"  # what rag.library.safe_name makes of the title
+NEW_ID = "Caring-For-Sourdough-Starter"  # the article id: the file's path without the suffix
+XSS_LINE = (
+    'Bakers sometimes write <script>document.title="pwned"</script> and '
+    "<img src=x onerror=\"document.title='pwned'\"> in their notes."
+)
+NEW_TEXT = (
+    "Caring for a sourdough starter is simple once you learn its rhythm. "
+    "Feed your sourdough starter with equal weights of flour and water every twelve hours. "
+    "Before each feeding, discard half of the starter so the jar does not overflow and the yeast stays lively. "
+    "Keep the jar at room temperature, loosely covered and away from drafts. "
+    "The starter is ready for baking when it is full of bubbles and has doubled in size after a feeding. "
+    + XSS_LINE
+)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+    base = tmp_path_factory.mktemp("browser")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    for f in SEED_FILES:
+        shutil.copy(f, corpus / f.name)
+    proc = start_app(corpus, base / "index", base / "app.log")
+    print(f"\napp serving at {proc.url} {proc.serving - proc.started:.1f} s after its process started")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def driver(app: AppProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    for old in OUTPUT_DIR.glob("failure-*.png"):  # from an earlier run
+        old.unlink()
+    browser = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    browser.set_page_load_timeout(60)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture(scope="module")
+def state() -> dict[str, Any]:
+    """What the earlier steps found, for the later ones."""
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def evidence_on_failure(request: pytest.FixtureRequest, app: AppProcess, driver: WebDriver) -> Iterator[None]:
+    """When a step fails, keep a screenshot and show the app's output."""
+    failed_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed_before:
+        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+        shot = OUTPUT_DIR / f"failure-{request.node.name}.png"
+        try:
+            driver.switch_to.default_content()
+            driver.save_screenshot(str(shot))
+            print(f"\nscreenshot of the failure: {shot}")
+        except Exception as exc:  # the browser may be what failed
+            print(f"\nno screenshot: {exc}")
+        print(f"app output (tail):\n{app.output(4000)}")
+
+
+def need(state: dict[str, Any], key: str) -> Any:
+    if key not in state:
+        pytest.fail(f"an earlier step did not complete (no {key!r}); see its failure above")
+    return state[key]
+
+
+def status_text(driver: WebDriver) -> str:
+    return driver.find_element(By.ID, "library-status").text
+
+
+def no_alert(driver: WebDriver) -> bool:
+    try:
+        driver.switch_to.alert  # noqa: B018 - raises when there is none
+    except NoAlertPresentException:
+        return True
+    return False
+
+
+def test_1_example_question_gets_a_cited_answer(app: AppProcess, driver: WebDriver, state: dict[str, Any]):
+    driver.get(app.url + "/")
+    example = wait(driver, 60).until(
+        lambda d: visible(d, "button", EXAMPLE), f"no example button {EXAMPLE!r}"
+    )
+    example.click()
+    wait(driver).until(
+        lambda d: text_input(d, "question").get_attribute("value") == EXAMPLE,
+        "clicking the example did not fill #question",
+    )
+
+    reply = press_ask(driver, timeout=120)
+    state["first_answer"] = time.monotonic()
+    assert reply["cites"], f"the answer has no [n] citation link: {reply}"
+    assert "clingy" in reply["text"].lower(), reply["text"]
+    assert all(link["href"].startswith("/article?id=") for link in reply["cites"])
+    wait(driver).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#question textarea").get_attribute("value") == "",
+        "the question box was not cleared after the answer",
+    )
+    sources = driver.find_element(By.ID, "sources").text
+    assert "[1]" in sources and "dense #" in sources, sources
+
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    shot = OUTPUT_DIR / "answer.png"
+    driver.execute_script("window.scrollTo(0, 0);")
+    driver.save_screenshot(str(shot))
+    print(f"\nscreenshot of the answer: {shot}")
+    state["cite"] = reply["cites"][0]["href"]
+
+
+def test_2_citation_opens_article_with_span_marked_in_view(
+    app: AppProcess, driver: WebDriver, state: dict[str, Any]
+):
+    href = need(state, "cite")
+    query = parse_qs(urlsplit(href).query)
+    article_id, start, end = query["id"][0], int(query["start"][0]), int(query["end"][0])
+    click_citation(driver, href)
+    enter_viewer(driver, href)
+    try:
+        mark = squash(driver.find_element(By.ID, "hl").text)
+        page_title = driver.execute_script("return document.title")
+        body = driver.find_element(By.TAG_NAME, "body").text
+        geometry: list[float] = []
+
+        def in_view(d: WebDriver) -> bool:
+            geometry[:] = d.execute_script(
+                "const r = document.getElementById('hl').getBoundingClientRect();"
+                " return [r.top, r.bottom, window.innerHeight];"
+            )
+            top, bottom, height = geometry
+            return top < height and bottom > 0
+
+        wait(driver, 15).until(in_view, f"mark#hl was not scrolled into view: {geometry}")
+    finally:
+        driver.switch_to.default_content()
+
+    path = next(app.corpus_dir.glob(article_id + ".*"))
+    original = path.read_text(encoding="utf-8")
+    assert mark, "the marked span is empty"
+    assert mark in squash(original), f"the marked text is not in {path.name}: {mark!r}"
+    assert mark == squash(original[start:end]), "the mark is not the cited span"
+    assert path.name in body or article_id in page_title, (page_title, body[:300])
+    top, bottom, height = geometry
+    assert top < height and bottom > 0, geometry
+
+
+def test_3_library_adds_pasted_article_and_rebuilds(
+    app: AppProcess, driver: WebDriver, state: dict[str, Any]
+):
+    click_tab(driver, "Library")
+    type_into(driver, "paste-title", NEW_TITLE)
+    type_into(driver, "paste-text", NEW_TEXT)
+    driver.find_element(By.ID, "add-paste").click()
+
+    wait(driver, 30).until(lambda d: "Added" in status_text(d), "the status never said Added")
+    assert f"Added {NEW_FILE}" in status_text(driver), status_text(driver)
+    assert (app.corpus_dir / NEW_FILE).read_text(encoding="utf-8").count("<script>") == 1
+
+    driver.find_element(By.ID, "rebuild").click()
+    wait(driver, 180).until(
+        lambda d: "Last rebuild" in status_text(d) or "failed" in status_text(d),
+        "the rebuild did not finish within 180 s",
+    )
+    after = squash(status_text(driver))
+    assert "Last rebuild:" in after and "failed" not in after, after
+    assert "up to date: 3 articles" in after and "1 added" in after, after
+    wait(driver, 30).until(
+        lambda d: NEW_FILE in d.find_element(By.ID, "articles").text, f"{NEW_FILE} is not in the table"
+    )
+    assert driver.title != "pwned"
+    state["rebuilt"] = True
+
+
+def test_4_new_article_answers_and_markup_is_shown_not_run(
+    app: AppProcess, driver: WebDriver, state: dict[str, Any]
+):
+    need(state, "rebuilt")
+    click_tab(driver, "Ask")
+    reply = ask(driver, "how often should I feed my sourdough starter?", timeout=120)
+    new_cites = [c["href"] for c in reply["cites"] if f"id={NEW_ID}&" in c["href"]]
+    assert new_cites, f"the answer cites no passage of {NEW_FILE}: {reply}"
+    assert "twelve hours" in reply["text"] or "flour" in reply["text"], reply["text"]
+
+    reply = ask(driver, "what do bakers write in their notes?", timeout=120)
+    answered = bool(reply["cites"])
+    print(f"\nanswer to the notes question: {squash(reply['text'])}")
+    shown = squash(reply["text"]) + " " + squash(driver.find_element(By.ID, "sources").text)
+    assert driver.title != "pwned" and no_alert(driver)
+    executable = driver.execute_script(
+        "return document.querySelectorAll("
+        "'#chat script, #sources script, #chat img[onerror], #sources img[onerror], #chat img, #sources img'"
+        ").length"
+    )
+    assert executable == 0, "markup from the article became elements in the chat or sources"
+    if answered:
+        assert "<script>" in shown or "onerror" in shown, f"the probe was not shown as text: {shown!r}"
+        probe_cites = [c["href"] for c in reply["cites"] if f"id={NEW_ID}&" in c["href"]]
+        href = probe_cites[0] if probe_cites else new_cites[0]
+    else:  # abstained: look at the article through the sourdough answer's citation instead
+        print("\nthe notes question abstained; checking the probe in the article viewer only")
+        href = new_cites[0]
+
+    click_citation(driver, href)
+    enter_viewer(driver, href)
+    try:
+        body = driver.find_element(By.TAG_NAME, "body").text
+        frame_title = driver.execute_script("return document.title")
+        elements = driver.execute_script("return document.querySelectorAll('script, img').length")
+    finally:
+        driver.switch_to.default_content()
+    assert '<script>document.title="pwned"</script>' in body, body[-400:]
+    assert "onerror=" in body
+    assert elements == 0, "the article's markup became elements in the viewer"
+    assert frame_title == NEW_TITLE
+    assert driver.title != "pwned" and no_alert(driver)
+    assert len(bot_messages(driver)) == 3  # one answer per question asked
+
+
+def test_5_time_to_first_answer(app: AppProcess, state: dict[str, Any]):
+    first = need(state, "first_answer")
+    print(
+        f"\ntiming: app process start -> serving {app.serving - app.started:.1f} s, "
+        f"-> first answer in the browser {first - app.started:.1f} s"
+    )
