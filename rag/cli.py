@@ -53,6 +53,22 @@ def _folders(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _retrieval_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--rerank",
+        type=click.Choice(["sentence", "none"]),
+        default=None,
+        help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
+    )(fn)
+    fn = click.option(
+        "--mode",
+        type=click.Choice(["hybrid", "dense", "keyword"]),
+        default=None,
+        help="Retrieval: hybrid (keyword + dense, fused; default, or $RAG_RETRIEVAL), dense or keyword.",
+    )(fn)
+    return fn
+
+
 def _settings(corpus_dir: Path | None, index_dir: Path | None, **overrides: Any) -> Settings:
     s = Settings.from_env()
     s = replace(s, corpus_dir=corpus_dir or s.corpus_dir, index_dir=index_dir or s.index_dir)
@@ -110,18 +126,7 @@ def build(
 @click.argument("question")
 @click.option("-k", "k", type=int, default=None, help="How many passages (default 5).")
 @click.option("--model", default=None, help="Must be the model the index was built with.")
-@click.option(
-    "--mode",
-    type=click.Choice(["hybrid", "dense", "keyword"]),
-    default=None,
-    help="Retrieval: hybrid (keyword + dense, fused; default, or $RAG_RETRIEVAL), dense or keyword.",
-)
-@click.option(
-    "--rerank",
-    type=click.Choice(["sentence", "none"]),
-    default=None,
-    help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
-)
+@_retrieval_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of passages.")
 def search(
     corpus_dir: Path | None,
@@ -158,18 +163,7 @@ def search(
 @_folders
 @click.argument("question")
 @click.option("-k", "k", type=int, default=None, help="How many passages to answer from (default 5).")
-@click.option(
-    "--mode",
-    type=click.Choice(["hybrid", "dense", "keyword"]),
-    default=None,
-    help="Retrieval: hybrid (default, or $RAG_RETRIEVAL), dense or keyword.",
-)
-@click.option(
-    "--rerank",
-    type=click.Choice(["sentence", "none"]),
-    default=None,
-    help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
-)
+@_retrieval_options
 @click.option(
     "--no-abstain", is_flag=True, help="Always answer, even when the evidence is weak ($RAG_ABSTAIN=off)."
 )
@@ -257,18 +251,7 @@ def info(corpus_dir: Path | None, index_dir: Path | None, as_json: bool) -> None
 @click.option(
     "-k", "depth", type=click.IntRange(min=1), default=None, help="Ranking depth (default 10; BEIR 100)."
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["hybrid", "dense", "keyword"]),
-    default=None,
-    help="Retrieval: hybrid (keyword + dense, fused; default, or $RAG_RETRIEVAL), dense or keyword.",
-)
-@click.option(
-    "--rerank",
-    type=click.Choice(["sentence", "none"]),
-    default=None,
-    help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
-)
+@_retrieval_options
 @click.option("--model", default=None, help="BEIR only: the model to build the benchmark index with.")
 @click.option(
     "--chunk-words",
