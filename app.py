@@ -81,7 +81,7 @@ def on_ask(
         return history, "", viewer_html(""), question
     history.append({"role": "assistant", "content": answer_html(reply)})
     first = reply.answer.sources[0] if reply.answer.sources else None
-    url = article_url(first.passage.chunk.article_id, first.start, first.end) if first else ""
+    url = article_url(first.passage.chunk.article_id, first.start, first.end, first.quotes) if first else ""
     return history, sources_html(reply), viewer_html(url), ""
 
 
@@ -328,7 +328,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     from starlette.routing import Mount
 
     from rag.library import MAX_UPLOAD_BYTES
-    from rag.render import ARTICLE_CSP, article_page
+    from rag.render import ARTICLE_CSP, article_page, parse_spans
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -342,7 +342,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
         return token in ui.tokens
 
     @app.get("/article")
-    def article(request: Request, id: str, start: int = 0, end: int = 0) -> Any:
+    def article(request: Request, id: str, start: int = 0, end: int = 0, q: str = "") -> Any:
         if not logged_in(request):
             return PlainTextResponse("log in first", status_code=401)
         meta = assistant.retriever.index.manifest["articles"].get(id)
@@ -352,7 +352,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
             text = (assistant.corpus_dir / meta["path"]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return PlainTextResponse("the article file is gone - rebuild the index", status_code=410)
-        page = article_page(meta.get("title") or id, meta["path"], text, start, end)
+        page = article_page(meta.get("title") or id, meta["path"], text, parse_spans(start, end, q))
         return HTMLResponse(
             page, headers={"Content-Security-Policy": ARTICLE_CSP, "X-Content-Type-Options": "nosniff"}
         )

@@ -29,32 +29,48 @@ h1 {{ font-size: 1.1rem; margin: 0 0 .25rem; }}
 .text {{ white-space: pre-wrap; }}
 mark {{ background: #ffe58a; padding: .1em 0; scroll-margin: 40vh; }}
 </style></head>
-<body><h1>{title}</h1><div class="meta">{meta}</div><div class="text">{before}<mark id="hl">{span}</mark>{after}</div></body></html>
+<body><h1>{title}</h1><div class="meta">{meta}</div><div class="text">{body}</div></body></html>
 """
 
 
-def article_url(article_id: str, start: int, end: int) -> str:
-    return "/article?" + urlencode({"id": article_id, "start": start, "end": end}) + "#hl"
+def article_url(article_id: str, start: int, end: int, quotes: tuple[tuple[int, int], ...] = ()) -> str:
+    """Link to the article page; `quotes` (exact spans inside [start, end)) are marked one by one."""
+    params: dict[str, str | int] = {"id": article_id, "start": start, "end": end}
+    if len(quotes) > 1:
+        params["q"] = ",".join(f"{s}-{e}" for s, e in quotes)
+    return "/article?" + urlencode(params) + "#hl"
 
 
-def article_page(title: str, path: str, text: str, start: int, end: int) -> str:
-    """A whole page: the article as text, the span [start, end) marked with id="hl"."""
-    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
-    start, end = min(start, end), max(start, end)
-    meta = f"{path} · characters {start}-{end}"
-    esc = html.escape
-    return _ARTICLE_PAGE.format(
-        title=esc(title),
-        meta=esc(meta),
-        before=esc(text[:start]),
-        span=esc(text[start:end]),
-        after=esc(text[end:]),
-    )
+def parse_spans(start: int, end: int, q: str = "") -> list[tuple[int, int]]:
+    """The spans a request asks to mark: q="s-e,s-e" when given, else [start, end)."""
+    spans = []
+    for part in q.split(","):
+        a, sep, b = part.partition("-")
+        if sep and a.isdigit() and b.isdigit():
+            spans.append((int(a), int(b)))
+    return spans[:50] or [(start, end)]
+
+
+def article_page(title: str, path: str, text: str, spans: list[tuple[int, int]]) -> str:
+    """A whole page: the article as text, each span marked, the first with id="hl" (scrolled to)."""
+    clean = sorted({(max(0, min(s, e, len(text))), min(max(s, e), len(text))) for s, e in spans})
+    pieces: list[str] = []
+    cursor = 0
+    for s, e in clean:
+        s = max(s, cursor)
+        if e <= s:
+            continue
+        mark_id = ' id="hl"' if not pieces else ""
+        pieces.append(f"{html.escape(text[cursor:s])}<mark{mark_id}>{html.escape(text[s:e])}</mark>")
+        cursor = e
+    pieces.append(html.escape(text[cursor:]))
+    meta = f"{path} · characters " + ", ".join(f"{s}-{e}" for s, e in clean)
+    return _ARTICLE_PAGE.format(title=html.escape(title), meta=html.escape(meta), body="".join(pieces))
 
 
 def _cite(source: Source) -> str:
     c = source.passage.chunk
-    url = html.escape(article_url(c.article_id, source.start, source.end))
+    url = html.escape(article_url(c.article_id, source.start, source.end, source.quotes))
     return (
         f'<a class="cite" href="{url}" target="{VIEWER}" title="{html.escape(c.title)}">[{source.number}]</a>'
     )

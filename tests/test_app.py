@@ -79,6 +79,11 @@ def test_article_route_escapes_text_and_forbids_scripts(assistant: Assistant):
             '<mark id="hl">One surefire way to make sure someone doesn’t miss you is to be clingy.</mark>'
             in hit.text
         )
+        two = client.get("/article", params={"id": "000_724d5b54972ab479", "q": "2045-2116,2313-2364"})
+        assert two.text.count("<mark") == 2 and '<mark id="hl">One surefire way' in two.text
+        assert "<mark>We all want to be a part of an exciting experience.</mark>" in two.text
+        bogus = client.get("/article", params={"id": "xss", "start": 0, "end": 4, "q": "x-y,,9"})
+        assert bogus.status_code == 200 and bogus.text.count("<mark") == 1  # malformed q: the start/end span
         assert client.get("/article", params={"id": "../../etc/passwd"}).status_code == 404
         assert client.get("/").status_code == 200
 
