@@ -80,6 +80,7 @@ def _settings(corpus_dir: Path | None, index_dir: Path | None, **overrides: Any)
 def main() -> None:
     """Offline question answering over a folder of articles, with exact citations."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
 
 
 @main.command()
