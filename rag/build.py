@@ -180,7 +180,9 @@ def _embed_in_slices(
     embedder: Embedder, texts: list[str], progress: bool, report: Callable[[float, str], None]
 ) -> np.ndarray:
     """Embed in slices so a UI can show progress (the terminal bar covers the whole run)."""
-    if progress or not texts:
+    if not texts:  # nothing new: do not load the model
+        return np.zeros((0, 0), dtype=np.float32)
+    if progress:
         return embedder.embed(texts, progress=progress and len(texts) >= 64)
     step = 256
     parts = []

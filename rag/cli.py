@@ -80,7 +80,6 @@ def _settings(corpus_dir: Path | None, index_dir: Path | None, **overrides: Any)
 def main() -> None:
     """Offline question answering over a folder of articles, with exact citations."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
 
 
 @main.command()
@@ -114,7 +113,13 @@ def build(
     if overlap is not None:
         params = replace(params, overlap_sentences=overlap)
     embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
-    report = run_build(s.corpus_dir, s.index_dir, embedder, params, dry_run=dry_run, progress=True)
+    try:
+        report = run_build(s.corpus_dir, s.index_dir, embedder, params, dry_run=dry_run, progress=True)
+    except OSError as exc:
+        where = exc.filename or f"{s.index_dir}/"
+        raise RagError(
+            f"cannot write {where}: {exc.strerror} - free disk space or fix permissions; the previous index is untouched"
+        ) from None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -65,6 +65,8 @@ def _run_hint(index_dir: Path) -> str:
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """The manifest, checked for format; IndexLoadError naming the problem and the fix."""
     path = index_dir / MANIFEST
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexLoadError(f"{index_dir} is a file, not an index folder - pass a folder with --index")
     if not index_dir.is_dir():
         raise IndexLoadError(f"no index at {index_dir}/ - {_run_hint(index_dir)} to build it")
     if not path.is_file():
@@ -99,8 +101,9 @@ def load_index(index_dir: Path) -> LoadedIndex:
 
 
 def _left_aside(index_dir: Path) -> Path | None:
-    olds = sorted(index_dir.parent.glob(f".{index_dir.name}.old-*"))
-    return next((old for old in olds if (old / MANIFEST).is_file()), None)
+    """The newest complete index a fallback swap left aside (only while index_dir is missing)."""
+    olds = [old for old in index_dir.parent.glob(f".{index_dir.name}.old-*") if (old / MANIFEST).is_file()]
+    return max(olds, key=lambda old: (old / MANIFEST).stat().st_mtime, default=None)
 
 
 def _load_once(index_dir: Path) -> LoadedIndex:
@@ -224,14 +227,19 @@ def recover(index_dir: Path) -> None:
 
 
 def remove_leftovers(index_dir: Path) -> None:
-    """Delete temporary folders of builds that were killed (call while holding the build lock)."""
+    """Delete what killed builds left (call while holding the build lock, after recover())."""
     for tmp in index_dir.parent.glob(f".{index_dir.name}.building-*"):
         shutil.rmtree(tmp, ignore_errors=True)
+    if index_dir.is_dir():  # an index serves, so copies set aside by the fallback swap are stale
+        for old in index_dir.parent.glob(f".{index_dir.name}.old-*"):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """Hold the index's build lock; a second build refuses at once with a clear message."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexLoadError(f"{index_dir} is a file, not an index folder - pass a folder with --index")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     lock_path = index_dir.parent / f".{index_dir.name}.lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -50,6 +50,14 @@ class KeywordIndexError(IndexLoadError):
     """The keyword index folder is missing, damaged, or was built with other tokenisation."""
 
 
+def _bm25s() -> Any:
+    """bm25s, imported on first use; it sets its logger to DEBUG on import, which would print build noise."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 def _stemmer() -> Any:
     # A PyStemmer object keeps internal state and must not be used by two threads at once.
     stemmer = getattr(_local, "stemmer", None)
@@ -64,7 +72,7 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     """Lowercased, stopword-free, stemmed tokens of each text; the same for passages and queries."""
     if not texts:
         return []
-    import bm25s
+    bm25s = _bm25s()
 
     tokens: list[list[str]] = bm25s.tokenize(
         texts,
@@ -116,7 +124,7 @@ class KeywordIndex:
         ids = np.fromiter(itertools.chain.from_iterable(row_ids), np.int32, int(offsets[-1]))
         bm25 = None
         if vocab:  # bm25s cannot index a corpus without a single token
-            import bm25s
+            bm25s = _bm25s()
 
             bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
             # Token ids, not strings: bm25s would otherwise map every token to its id a second time.
@@ -233,7 +241,7 @@ class KeywordIndex:
         try:
             bm25 = None
             if BM25_FILES[0] in files:
-                import bm25s
+                bm25s = _bm25s()
 
                 bm25 = bm25s.BM25.load(keyword_dir, load_corpus=False)
             with np.load(keyword_dir / TOKENS, allow_pickle=False) as npz:

@@ -70,6 +70,11 @@ class Retriever:
     ) -> None:
         built_with = index.manifest["embedder"]
         if embedder.fingerprint != built_with["fingerprint"]:
+            if embedder.name == built_with["name"]:
+                raise IndexLoadError(
+                    f"the files of model {embedder.name} changed since {index.index_dir}/ was built"
+                    f' - run "rag build" to re-embed with the installed model'
+                )
             raise IndexLoadError(
                 f"{index.index_dir}/ was built with {built_with['name']} ({built_with['dim']}-d) but the query"
                 f' model is {embedder.name} - run "rag build --model {embedder.name}" or query without --model'

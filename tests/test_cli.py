@@ -98,7 +98,7 @@ def test_missing_index_and_other_model(seed_index, tmp_path: Path):
     manifest["embedder"]["fingerprint"] = "0" * 64  # built with other model files
     (other / MANIFEST).write_text(json.dumps(manifest))
     result = _run("search", CLINGY, "--corpus", str(corpus_dir), "--index", str(other), ok=False)
-    assert "was built with sentence-transformers/all-MiniLM-L6-v2" in result.output
+    assert "the files of model sentence-transformers/all-MiniLM-L6-v2 changed since" in result.output
     assert 'run "rag build' in result.output and len(result.output.strip().splitlines()) == 1
 
 
