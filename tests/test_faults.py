@@ -501,18 +501,11 @@ def test_full_filesystem_fails_with_one_line_and_keeps_the_old_index(seed_index,
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     script = f'mount -t tmpfs -o size=1m tmpfs "{mnt}" && exec "$0" -c "$1" "$2" "$3" "$4"'
-    run = subprocess.run(
+    out = _child_result(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, sys.executable, FULL_DISK_CHILD]
         + [str(corpus), str(index_src), str(mnt)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
         timeout=300,
     )
-    results = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert run.returncode == 0 and results, run.stdout[-3000:] + run.stderr[-3000:]
-    out = json.loads(results[-1][len("RESULT ") :])
     line = _error_line(out["output"])
     print(f"\nfull tmpfs: {line}")
     assert out["exit"] == 1 and "No space left on device" in line and "previous index is untouched" in line
@@ -540,18 +533,23 @@ print("RESULT " + json.dumps({"exit": result.exit_code, "output": result.output}
 """
 
 
-def _build_with_enospc(corpus: Path, index: Path) -> tuple[int, str]:
+def _child_result(argv: list[str], timeout: float) -> dict:
+    """Run a child process and return the JSON of its last 'RESULT ' line."""
     run = subprocess.run(
-        [sys.executable, "-c", ENOSPC_CHILD, str(corpus), str(index)],
+        argv,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     results = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert results, run.stdout[-3000:] + run.stderr[-3000:]
-    out = json.loads(results[-1][len("RESULT ") :])
+    assert run.returncode == 0 and results, run.stdout[-3000:] + run.stderr[-3000:]
+    return json.loads(results[-1][len("RESULT ") :])
+
+
+def _build_with_enospc(corpus: Path, index: Path) -> tuple[int, str]:
+    out = _child_result([sys.executable, "-c", ENOSPC_CHILD, str(corpus), str(index)], timeout=120)
     return out["exit"], out["output"]
 
 
