@@ -29,7 +29,7 @@ from .chunk import chunk_article
 from .config import ChunkParams
 from .embed import Embedder
 from .errors import CorpusError, IndexLoadError
-from .index import LoadedIndex, build_lock, load_index, write_index
+from .index import HNSW, LoadedIndex, build_lock, choose_index_type, load_index, write_index
 from .ingest import discover, file_sha256, read_article
 from .keyword import TOKENIZER, KeywordIndex
 from .types import Chunk
@@ -118,6 +118,7 @@ def build(
     dry_run: bool = False,
     progress: bool = False,
     on_progress: Callable[[float, str], None] | None = None,
+    index_type: str = "auto",
 ) -> BuildReport:
     """Bring index_dir up to date with corpus_dir; the previous index keeps serving until the swap.
 
@@ -132,6 +133,10 @@ def build(
         previous, problem = _load_previous(index_dir)
         full = _full_rebuild_reason(previous, problem, embedder, params)
         plan = _plan(corpus_dir, files, previous, params, incremental=not full)
+        chosen_type = choose_index_type(len(plan.chunks), index_type)
+        old_type = previous.manifest.get("index_type") if previous is not None else None
+        if not full and previous is not None and old_type != chosen_type:
+            full = f"index type changed ({old_type} -> {chosen_type}); vectors are reused, not re-embedded"
         prev_articles = previous.manifest["articles"] if previous else {}
         removed = [aid for aid in prev_articles if aid not in plan.articles]
         renamed = _renames(plan, prev_articles, removed)
@@ -172,7 +177,8 @@ def build(
         vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
         cached_tokens = previous.keyword.tokens_for_cache() if previous is not None else None
         keyword = KeywordIndex.build([c.embed_text for c in plan.chunks], tokens_cache=cached_tokens)
-        write_index(index_dir, vectors, plan.chunks, keyword, _manifest(embedder, dim, params, plan))
+        manifest = _manifest(embedder, dim, params, plan, chosen_type)
+        write_index(index_dir, vectors, plan.chunks, keyword, manifest)
         return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
 
 
@@ -296,13 +302,16 @@ def _vector_cache(previous: LoadedIndex) -> dict[str, np.ndarray]:
     return {_text_key(c): vectors[i] for i, c in enumerate(previous.chunks)}
 
 
-def _manifest(embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan) -> dict[str, Any]:
+def _manifest(
+    embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan, index_type: str
+) -> dict[str, Any]:
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "pipeline": PIPELINE_VERSION,
         "embedder": {"name": embedder.name, "dim": dim, "fingerprint": embedder.fingerprint},
         "chunking": params.to_json(),
-        "index_type": "flat-ip",
+        "index_type": index_type,
+        **({"hnsw": HNSW} if index_type == "hnsw-ip" else {}),
         "keyword": {
             "method": "bm25-lucene",
             "k1": 1.5,

@@ -91,6 +91,12 @@ def main() -> None:
 @click.option(
     "--overlap", type=click.IntRange(min=0, max=5), default=None, help="Sentences shared by neighbours."
 )
+@click.option(
+    "--index-type",
+    type=click.Choice(["auto", "flat", "hnsw"]),
+    default=None,
+    help="Vector index: exact (flat) below 200,000 passages, HNSW above (auto, default; or $RAG_INDEX_TYPE).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be done, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def build(
@@ -99,6 +105,7 @@ def build(
     model: str | None,
     chunk_words: int | None,
     overlap: int | None,
+    index_type: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -114,7 +121,15 @@ def build(
         params = replace(params, overlap_sentences=overlap)
     embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
     try:
-        report = run_build(s.corpus_dir, s.index_dir, embedder, params, dry_run=dry_run, progress=True)
+        report = run_build(
+            s.corpus_dir,
+            s.index_dir,
+            embedder,
+            params,
+            dry_run=dry_run,
+            progress=True,
+            index_type=index_type or s.index_type,
+        )
     except OSError as exc:
         where = exc.filename or f"{s.index_dir}/"
         raise RagError(

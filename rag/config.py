@@ -37,6 +37,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     chunking: ChunkParams = ChunkParams()
     k: int = 5
+    index_type: str = "auto"  # "auto" | "flat" | "hnsw" (index.choose_index_type)
     retrieval: str = "hybrid"  # "hybrid" | "dense" | "keyword"
     rerank: str = "sentence"  # "sentence" | "none": re-order the top 10 by best single-sentence similarity
     abstain: bool = True  # say "not covered" when retrieval evidence is weak (abstain.py)
@@ -58,6 +59,8 @@ class Settings:
             s = replace(s, model=env["RAG_MODEL"])
         if env.get("RAG_RETRIEVAL"):
             s = replace(s, retrieval=env["RAG_RETRIEVAL"])
+        if env.get("RAG_INDEX_TYPE"):
+            s = replace(s, index_type=env["RAG_INDEX_TYPE"])
         if env.get("RAG_RERANK"):
             s = replace(s, rerank=env["RAG_RERANK"])
         if env.get("RAG_ABSTAIN"):

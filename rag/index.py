@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -130,6 +130,8 @@ def _load_once(index_dir: Path) -> LoadedIndex:
             )
         blobs[name] = data
     vectors = faiss.deserialize_index(np.frombuffer(blobs[VECTORS], dtype=np.uint8))
+    if manifest.get("index_type") == "hnsw-ip":
+        cast(Any, vectors).hnsw.efSearch = HNSW["efSearch"]  # search depth is not saved with the graph
     chunks = tuple(Chunk.from_json(json.loads(line)) for line in blobs[CHUNKS].decode("utf-8").splitlines())
     if vectors.ntotal != count or len(chunks) != count:
         raise IndexLoadError(
@@ -144,6 +146,33 @@ def _load_once(index_dir: Path) -> LoadedIndex:
     return LoadedIndex(index_dir, manifest, vectors, chunks, keyword)
 
 
+# Exact search while it is fast enough; HNSW (graph) search beyond that size.
+HNSW_FROM = 200_000
+HNSW = {"M": 32, "efConstruction": 200, "efSearch": 128}
+INDEX_TYPES = ("auto", "flat", "hnsw")
+
+
+def choose_index_type(n_vectors: int, requested: str = "auto") -> str:
+    """ "flat-ip" (exact) or "hnsw-ip" (approximate, sublinear) for n vectors; `requested` overrides."""
+    if requested not in INDEX_TYPES:
+        raise IndexLoadError(f"index type {requested!r} is unknown - use one of {', '.join(INDEX_TYPES)}")
+    if requested == "auto":
+        requested = "hnsw" if n_vectors >= HNSW_FROM else "flat"
+    return f"{requested}-ip"
+
+
+def new_vector_index(dim: int, index_type: str) -> Any:
+    """An empty FAISS index of the given type, inner product over unit vectors."""
+    import faiss
+
+    if index_type == "hnsw-ip":
+        index = faiss.IndexHNSWFlat(dim, HNSW["M"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW["efConstruction"]
+        index.hnsw.efSearch = HNSW["efSearch"]
+        return index
+    return faiss.IndexFlatIP(dim)
+
+
 def write_index(
     index_dir: Path, vectors: np.ndarray, chunks: list[Chunk], keyword: KeywordIndex, manifest: dict[str, Any]
 ) -> None:
@@ -156,11 +185,13 @@ def write_index(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        flat = faiss.IndexFlatIP(int(manifest["embedder"]["dim"]))
+        vector_index = new_vector_index(
+            int(manifest["embedder"]["dim"]), manifest.get("index_type", "flat-ip")
+        )
         if len(vectors):
-            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            vector_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         blobs = {
-            VECTORS: faiss.serialize_index(flat).tobytes(),
+            VECTORS: faiss.serialize_index(vector_index).tobytes(),
             CHUNKS: "".join(json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks).encode(),
         }
         files = {}

@@ -86,7 +86,14 @@ class Assistant:
     def build_now(self) -> BuildReport:
         """Build in this thread (start-up); then serve from the result."""
         embedder = SentenceTransformerEmbedder(self.settings.model, batch_size=self.settings.batch_size)
-        report = build(self.corpus_dir, self.index_dir, embedder, self.settings.chunking, progress=True)
+        report = build(
+            self.corpus_dir,
+            self.index_dir,
+            embedder,
+            self.settings.chunking,
+            progress=True,
+            index_type=self.settings.index_type,
+        )
         self._retriever = None
         return report
 
@@ -106,7 +113,12 @@ class Assistant:
         try:
             embedder = SentenceTransformerEmbedder(self.settings.model, batch_size=self.settings.batch_size)
             report = build(
-                self.corpus_dir, self.index_dir, embedder, self.settings.chunking, on_progress=self._progress
+                self.corpus_dir,
+                self.index_dir,
+                embedder,
+                self.settings.chunking,
+                on_progress=self._progress,
+                index_type=self.settings.index_type,
             )
             self._progress(0.98, "loading the new index")
             fresh = Retriever.open(

@@ -127,3 +127,15 @@ def test_unusable_previous_index_is_rebuilt_with_a_reason(corpus: Path, hasher):
     report = _build(corpus, HashingEmbedder())
     assert report.full_rebuild.startswith("the previous index is unusable (")
     assert len(load_index(corpus.parent / "index").chunks) == 21
+
+
+def test_index_type_is_recorded_and_a_change_reuses_every_vector(corpus: Path, hasher):
+    first = _build(corpus, hasher, index_type="hnsw")
+    index = load_index(corpus.parent / "index")
+    assert first.wrote and index.manifest["index_type"] == "hnsw-ip" and index.manifest["hnsw"]["M"] == 32
+    assert type(index.vectors).__name__ == "IndexHNSWFlat"
+    again = HashingEmbedder()
+    report = _build(corpus, again)  # auto: this small corpus wants exact search
+    assert report.full_rebuild.startswith("index type changed (hnsw-ip -> flat-ip)")
+    assert again.embedded == 0 and report.reused == report.passages
+    assert load_index(corpus.parent / "index").manifest["index_type"] == "flat-ip"

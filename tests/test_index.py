@@ -108,3 +108,32 @@ def test_second_build_lock_refuses(tmp_path: Path):
         pass
     with build_lock(tmp_path / "index"):  # released afterwards
         pass
+
+
+def test_index_type_by_size_and_override():
+    from rag.index import HNSW_FROM, choose_index_type
+
+    assert choose_index_type(10) == "flat-ip" and choose_index_type(HNSW_FROM) == "hnsw-ip"
+    assert choose_index_type(10, "hnsw") == "hnsw-ip" and choose_index_type(HNSW_FROM, "flat") == "flat-ip"
+    with pytest.raises(IndexLoadError, match="index type 'ivf' is unknown"):
+        choose_index_type(10, "ivf")
+
+
+def test_hnsw_recall_against_exact_search(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(50, 32))  # clustered, like real embeddings, not uniform noise
+    vectors = (centers[rng.integers(0, 50, 5000)] + 0.3 * rng.normal(size=(5000, 32))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    m = {**_manifest(32), "index_type": "hnsw-ip"}
+    m["counts"]["chunks"] = len(vectors)
+    chunks = _chunks(len(vectors))
+    write_index(tmp_path / "index", vectors, chunks, KeywordIndex.build([c.embed_text for c in chunks]), m)
+    index = load_index(tmp_path / "index")
+    assert type(index.vectors).__name__ == "IndexHNSWFlat"
+    queries = vectors[rng.integers(0, 5000, 50)] + 0.05 * rng.normal(size=(50, 32)).astype(np.float32)
+    _, approx = index.vectors.search(queries.astype(np.float32), 10)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
+    print(f"HNSW recall@10 against exact search: {recall:.3f}")
+    assert recall >= 0.95
+    np.testing.assert_allclose(index.all_vectors(), vectors, rtol=1e-6)  # the vector cache still works
