@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .abstain import AbstentionPolicy
 from .ask import LLMEndpoint, Reply, ask
@@ -54,9 +55,7 @@ class Assistant:
     def retriever(self) -> Retriever:
         """The retriever serving now (loaded on first use)."""
         if self._retriever is None:
-            self._retriever = Retriever.open(
-                self.index_dir, self.corpus_dir, mode=self.settings.retrieval, rerank=self.settings.rerank
-            )
+            self._retriever = self._open_retriever()
         return self._retriever
 
     @property
@@ -85,17 +84,21 @@ class Assistant:
 
     def build_now(self) -> BuildReport:
         """Build in this thread (start-up); then serve from the result."""
-        embedder = SentenceTransformerEmbedder(self.settings.model, batch_size=self.settings.batch_size)
-        report = build(
-            self.corpus_dir,
-            self.index_dir,
-            embedder,
-            self.settings.chunking,
-            progress=True,
-            index_type=self.settings.index_type,
-        )
+        report = self._build(progress=True)
         self._retriever = None
         return report
+
+    def _build(self, **progress: Any) -> BuildReport:
+        """Build with the settings' model, chunking and index type (progress: a bar or a callback)."""
+        s = self.settings
+        embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
+        return build(
+            self.corpus_dir, self.index_dir, embedder, s.chunking, index_type=s.index_type, **progress
+        )
+
+    def _open_retriever(self) -> Retriever:
+        s = self.settings
+        return Retriever.open(self.index_dir, self.corpus_dir, mode=s.retrieval, rerank=s.rerank)
 
     def start_rebuild(self) -> bool:
         """Start a background rebuild; False if one is already running."""
@@ -111,19 +114,9 @@ class Assistant:
     def _rebuild(self) -> None:
         state = self.rebuild_state
         try:
-            embedder = SentenceTransformerEmbedder(self.settings.model, batch_size=self.settings.batch_size)
-            report = build(
-                self.corpus_dir,
-                self.index_dir,
-                embedder,
-                self.settings.chunking,
-                on_progress=self._progress,
-                index_type=self.settings.index_type,
-            )
+            report = self._build(on_progress=self._progress)
             self._progress(0.98, "loading the new index")
-            fresh = Retriever.open(
-                self.index_dir, self.corpus_dir, mode=self.settings.retrieval, rerank=self.settings.rerank
-            )
+            fresh = self._open_retriever()
             self._retriever = fresh  # the swap: one assignment
             state.report = report
             state.generation += 1
