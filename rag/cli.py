@@ -361,7 +361,7 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
     from .status import index_status
 
     retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, rerank=s.rerank)
-    if index_status(s.corpus_dir, s.index_dir).stale:
+    if index_status(s.corpus_dir, s.index_dir, retriever.index.manifest).stale:
         click.echo(
             f'warning: {s.index_dir}/ is stale against {s.corpus_dir}/ - run "rag build" first', err=True
         )

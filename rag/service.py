@@ -80,7 +80,9 @@ class Assistant:
         return self.retriever.search(question, k or self.settings.k, mode=mode)
 
     def status(self) -> IndexStatus:
-        return index_status(self.corpus_dir, self.index_dir)
+        """The serving index against the corpus (loads the index from disk only when none serves yet)."""
+        serving = self._retriever.index.manifest if self._retriever is not None else None
+        return index_status(self.corpus_dir, self.index_dir, serving)
 
     def build_now(self) -> BuildReport:
         """Build in this thread (start-up); then serve from the result."""

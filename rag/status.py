@@ -68,12 +68,14 @@ class IndexStatus:
         }
 
 
-def index_status(corpus_dir: Path, index_dir: Path) -> IndexStatus:
-    """Load the index (verifying it) and compare it with the corpus files."""
-    try:
-        manifest = load_index(index_dir).manifest
-    except RagError as exc:
-        return IndexStatus(index_dir, corpus_dir, problem=str(exc))
+def index_status(corpus_dir: Path, index_dir: Path, manifest: dict[str, Any] | None = None) -> IndexStatus:
+    """Compare the index with the corpus files; the index is loaded (and verified) unless the caller
+    already holds it and passes its manifest."""
+    if manifest is None:
+        try:
+            manifest = load_index(index_dir).manifest
+        except RagError as exc:
+            return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     indexed = {meta["path"]: meta["sha256"] for meta in manifest["articles"].values()}
     try:
         files = discover(corpus_dir)

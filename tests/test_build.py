@@ -139,3 +139,17 @@ def test_index_type_is_recorded_and_a_change_reuses_every_vector(corpus: Path, h
     assert report.full_rebuild.startswith("index type changed (hnsw-ip -> flat-ip)")
     assert again.embedded == 0 and report.reused == report.passages
     assert load_index(corpus.parent / "index").manifest["index_type"] == "flat-ip"
+
+
+def test_status_uses_a_manifest_the_caller_already_holds(corpus: Path, hasher):
+    from rag.status import index_status
+
+    _build(corpus, hasher)
+    index_dir = corpus.parent / "index"
+    manifest = load_index(index_dir).manifest
+    (index_dir / "chunks.jsonl").write_text("damaged on disk")  # not read when the manifest is given
+    held = index_status(corpus, index_dir, manifest)
+    assert not held.problem and not held.stale and held.manifest is manifest
+    (corpus / "new.md").write_text("# New One\n\nA new article. It has words.\n", encoding="utf-8")
+    assert index_status(corpus, index_dir, manifest).new == ("new.md",)
+    assert "truncated or corrupted" in index_status(corpus, index_dir).problem  # without it: loaded, verified
