@@ -115,8 +115,11 @@ def library_status(assistant: Assistant) -> str:
         line = f"The index is stale: {len(status.new)} new, {len(status.changed)} changed, {len(status.missing)} removed article(s). Press Rebuild index."
     else:
         m = status.manifest
+        from rag.status import question_backend
+
         line = (
             f"The index is up to date: {m['counts']['articles']} articles, {m['counts']['chunks']} passages."
+            f" Questions are embedded with {question_backend(m['embedder'])}."
         )
     if state.error:
         line += f"\n\nLast rebuild failed: {state.error}"

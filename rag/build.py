@@ -32,6 +32,7 @@ from .errors import CorpusError, IndexLoadError
 from .index import HNSW, LoadedIndex, build_lock, choose_index_type, load_index, write_index
 from .ingest import discover, file_sha256, read_article
 from .keyword import TOKENIZER, KeywordIndex
+from .onnx_embed import ensure_export
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,9 @@ def build(
         same_model = (
             previous is not None and previous.manifest["embedder"]["fingerprint"] == embedder.fingerprint
         )
-        cache = _vector_cache(previous) if previous is not None and same_model else {}
+        cache, prev_rows = _vector_cache(previous) if previous is not None and same_model else ({}, {})
+        if previous is None and not dry_run:
+            cache = _format2_vectors(index_dir, embedder.fingerprint)  # an upgrade does not re-embed
         keys = [_text_key(c) for c in plan.chunks]
         to_embed = {k: c.embed_text for k, c in zip(keys, plan.chunks, strict=True) if k not in cache}
         new_passages = sum(k not in cache for k in keys)
@@ -162,7 +165,10 @@ def build(
             reused=len(plan.chunks) - new_passages,
             dry_run=dry_run,
         )
-        if dry_run or (previous and report.up_to_date):
+        if dry_run:
+            return replace(report, seconds=time.perf_counter() - started)
+        if previous and report.up_to_date:
+            ensure_export(embedder)  # a no-op once the question model is exported
             return replace(report, seconds=time.perf_counter() - started)
 
         report_progress(0.05, "loading the model" if to_embed else "writing")
@@ -178,7 +184,11 @@ def build(
         cached_tokens = previous.keyword.tokens_for_cache() if previous is not None else None
         keyword = KeywordIndex.build([c.embed_text for c in plan.chunks], tokens_cache=cached_tokens)
         manifest = _manifest(embedder, dim, params, plan, chosen_type)
-        write_index(index_dir, vectors, plan.chunks, keyword, manifest)
+        graph = previous if previous is not None and same_model and not full else None
+        reuse = np.array([prev_rows.get(k, -1) for k in keys], dtype=np.int64) if graph else None
+        write_index(index_dir, vectors, plan.chunks, keyword, manifest, previous=graph, previous_rows=reuse)
+        report_progress(0.97, "exporting the question model")
+        ensure_export(embedder)
         return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
 
 
@@ -297,9 +307,37 @@ def _text_key(chunk: Chunk) -> str:
     return hashlib.sha256(chunk.embed_text.encode("utf-8")).hexdigest()
 
 
-def _vector_cache(previous: LoadedIndex) -> dict[str, np.ndarray]:
+def _vector_cache(previous: LoadedIndex) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """The previous index's vectors by text key, and each key's row there."""
     vectors = previous.all_vectors()
-    return {_text_key(c): vectors[i] for i, c in enumerate(previous.chunks)}
+    rows = {_text_key(c): i for i, c in enumerate(previous.chunks)}
+    return {key: vectors[i] for key, i in rows.items()}, rows
+
+
+def _format2_vectors(index_dir: Path, fingerprint: str) -> dict[str, np.ndarray]:
+    """The vectors of an index in the previous format (2: vectors.faiss + chunks.jsonl), by text key.
+
+    Only a sound index of the same model counts; anything unreadable just means re-embedding.
+    """
+    import json
+
+    try:
+        manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format") != 2 or manifest["embedder"]["fingerprint"] != fingerprint:
+            return {}
+        import faiss
+
+        index = faiss.read_index(str(index_dir / "vectors.faiss"))
+        vectors = index.reconstruct_n(0, index.ntotal)
+        lines = (index_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+        if len(lines) != len(vectors):
+            return {}
+        texts = [Chunk.from_json(json.loads(line)).embed_text for line in lines]
+    except Exception as exc:  # noqa: BLE001 - a damaged old index only costs re-embedding
+        log.info("no vectors reused from %s: %s", index_dir, exc)
+        return {}
+    log.info("reusing %d vectors from the format-2 index in %s", len(texts), index_dir)
+    return {hashlib.sha256(t.encode("utf-8")).hexdigest(): v for t, v in zip(texts, vectors, strict=True)}
 
 
 def _manifest(
@@ -308,7 +346,12 @@ def _manifest(
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "pipeline": PIPELINE_VERSION,
-        "embedder": {"name": embedder.name, "dim": dim, "fingerprint": embedder.fingerprint},
+        "embedder": {
+            "name": embedder.name,
+            "dim": dim,
+            "fingerprint": embedder.fingerprint,
+            "precision": getattr(embedder, "precision", "fp32"),
+        },
         "chunking": params.to_json(),
         "index_type": index_type,
         **({"hnsw": HNSW} if index_type == "hnsw-ip" else {}),
@@ -335,6 +378,7 @@ def _versions() -> dict[str, str]:
         "transformers",
         "sentencex",
         "bm25s",
+        "onnxruntime",
     ):
         try:
             out[dist] = metadata.version(dist)

@@ -97,6 +97,12 @@ def main() -> None:
     default=None,
     help="Vector index: exact (flat) below 200,000 passages, HNSW above (auto, default; or $RAG_INDEX_TYPE).",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default=None,
+    help="Passage embedding precision: bf16 where the CPU has it (auto, default; or $RAG_PRECISION).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be done, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def build(
@@ -106,6 +112,7 @@ def build(
     chunk_words: int | None,
     overlap: int | None,
     index_type: str | None,
+    precision: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -113,13 +120,13 @@ def build(
     from .build import build as run_build
     from .embed import SentenceTransformerEmbedder
 
-    s = _settings(corpus_dir, index_dir, model=model)
+    s = _settings(corpus_dir, index_dir, model=model, precision=precision)
     params = s.chunking
     if chunk_words is not None:
         params = replace(params, max_words=chunk_words)
     if overlap is not None:
         params = replace(params, overlap_sentences=overlap)
-    embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
+    embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size, precision=s.precision)
     try:
         report = run_build(
             s.corpus_dir,
@@ -166,6 +173,7 @@ def search(
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
     retriever = Retriever.open(s.index_dir, s.corpus_dir, model=model, mode=s.retrieval, rerank=s.rerank)
+    _note_fallback(retriever)
     passages = retriever.search(question, k)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in passages], indent=2, ensure_ascii=False))
@@ -178,6 +186,11 @@ def search(
         click.echo(f"    {p.path}:{c.start}-{c.end}  (found by {found})")
         click.echo("    " + " ".join(c.text.split()))
         click.echo()
+
+
+def _note_fallback(retriever: Any) -> None:
+    if retriever.query_backend != "onnxruntime":
+        click.echo(f"note: questions are embedded with {retriever.query_backend}", err=True)
 
 
 @main.command()
@@ -215,6 +228,7 @@ def ask(
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
     retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, rerank=s.rerank)
+    _note_fallback(retriever)
     llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
     policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
     reply = run_ask(retriever, question, k=k, policy=policy, llm=llm)
@@ -243,13 +257,16 @@ def ask(
 
 @main.command()
 @_folders
+@click.option(
+    "--verify", is_flag=True, help="Hash every index file (loading hashes only files up to 64 MiB)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def info(corpus_dir: Path | None, index_dir: Path | None, as_json: bool) -> None:
+def info(corpus_dir: Path | None, index_dir: Path | None, verify: bool, as_json: bool) -> None:
     """Summarise the index and say whether it is stale against the corpus."""
     from .status import index_status
 
     s = _settings(corpus_dir, index_dir)
-    status = index_status(s.corpus_dir, s.index_dir)
+    status = index_status(s.corpus_dir, s.index_dir, verify=verify)
     if as_json:
         click.echo(json.dumps(status.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -284,6 +301,12 @@ def info(corpus_dir: Path | None, index_dir: Path | None, as_json: bool) -> None
     "--overlap", type=click.IntRange(min=0, max=5), default=None, help="BEIR only: overlap sentences."
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default=None,
+    help="BEIR only: passage embedding precision (default auto: bf16 where the CPU has it).",
+)
+@click.option(
     "--cache",
     "cache_dir",
     type=click.Path(path_type=Path),
@@ -316,6 +339,7 @@ def eval_(
     model: str | None,
     chunk_words: int | None,
     overlap: int | None,
+    precision: str | None,
     cache_dir: Path | None,
     out_dir: Path,
     compare_path: Path | None,
@@ -328,7 +352,7 @@ def eval_(
     if (query_file is None) == (beir_dir is None):
         raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")
     before = evalreport.load_run(compare_path) if compare_path else None
-    s = _settings(corpus_dir, index_dir, model=model, retrieval=mode, rerank=rerank)
+    s = _settings(corpus_dir, index_dir, model=model, retrieval=mode, rerank=rerank, precision=precision)
     if beir_dir is not None:
         run, label, published = _eval_beir(s, beir_dir, depth or 100, chunk_words, overlap, cache_dir)
     else:
@@ -377,29 +401,31 @@ def _eval_beir(
     overlap: int | None,
     cache_dir: Path | None,
 ) -> tuple[Any, str, dict[str, float]]:
-    import os
 
     from .beir import load_beir, published_figures, write_corpus
     from .build import build as run_build
     from .config import ChunkParams
     from .embed import SentenceTransformerEmbedder
     from .evaluate import evaluate_beir
+    from .onnx_embed import cache_root
     from .retrieve import Retriever
 
     beir = load_beir(beir_dir)
     words = chunk_words or 0
     params = ChunkParams(max_words=words or 1_000_000, overlap_sentences=overlap or 0, prefix="none")
-    base = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag" / "beir"
+    base = cache_dir or cache_root() / "beir"
     root = base / f"{beir.name}-{beir.fingerprint[:12]}"
     write_corpus(beir, root / "corpus")
     short = s.model.rstrip("/").rsplit("/", 1)[-1]
-    index_dir = root / f"index-{short}-{words or 'whole'}-{params.overlap_sentences}"
-    embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
+    embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size, precision=s.precision)
+    bf16 = "-bf16" if embedder.precision == "bf16" else ""  # its own index: vectors are reused by text
+    index_dir = root / f"index-{short}-{words or 'whole'}-{params.overlap_sentences}{bf16}"
     report = run_build(root / "corpus", index_dir, embedder, params, progress=True)
     click.echo(f"benchmark index {index_dir}: " + "; ".join(report.lines()), err=True)
     retriever = Retriever.open(index_dir, root / "corpus", mode=s.retrieval, rerank=s.rerank)
     settings = {
         "model": s.model,
+        "precision": embedder.precision,
         "chunking": params.to_json(),
         "retrieval": s.retrieval,
         "rerank": s.rerank,

@@ -44,6 +44,7 @@ class Settings:
     llm_url: str = ""  # OpenAI-compatible endpoint for generative answers; "" = extractive only
     llm_model: str = ""
     batch_size: int = 32
+    precision: str = "auto"  # passage embedding: "auto" (bf16 where the CPU has it) | "fp32" | "bf16"
     max_question_chars: int = 2000
 
     @classmethod
@@ -61,6 +62,8 @@ class Settings:
             s = replace(s, retrieval=env["RAG_RETRIEVAL"])
         if env.get("RAG_INDEX_TYPE"):
             s = replace(s, index_type=env["RAG_INDEX_TYPE"])
+        if env.get("RAG_PRECISION"):
+            s = replace(s, precision=env["RAG_PRECISION"])
         if env.get("RAG_RERANK"):
             s = replace(s, rerank=env["RAG_RERANK"])
         if env.get("RAG_ABSTAIN"):

@@ -1,15 +1,24 @@
 """The index folder on disk: write it atomically, load it with checks, lock it during builds.
 
-Layout of index/ (format 2):
-    manifest.json   format version, embedder (name, dim, fingerprint), chunking parameters, per-article
-                    content hashes, counts, library versions, size + sha256 of every other file. Last written.
-    vectors.faiss   FAISS inner-product index over L2-normalised float32 vectors (row i = chunk i)
-    chunks.jsonl    one Chunk per line, in vector order
-    keyword/        the BM25 index over the same passages (keyword.py; it verifies its own files)
+Layout of index/ (format 3):
+    manifest.json       format version, embedder (name, dim, fingerprint, precision), chunking parameters,
+                        per-article content hashes, counts, index type, library versions, size + sha256 of
+                        every other file. Written last.
+    vectors.npy         the passages' L2-normalised float32 vectors (row i = chunk i), memory-mapped: the
+                        exact scores, and the vectors the next build reuses
+    vectors.hnsw.faiss  only for the "hnsw-ip" type: an HNSW graph over 8-bit scalar-quantised vectors
+                        (about 650 bytes per passage in memory instead of 1.5 kB); its candidates are
+                        re-scored exactly from vectors.npy. The exact "flat-ip" type searches vectors.npy.
+    vectors.slots.npy   only for "hnsw-ip": the row of each graph node, -1 for a passage that is gone.
+                        A rebuild adds new passages to the previous graph and marks removed ones -1
+                        instead of building the graph again; past MAX_DEAD of dead nodes it is rebuilt.
+    chunks.jsonl        one Chunk per line, in vector order, memory-mapped and parsed on demand
+    chunks.offsets.npy  where each line starts (int64, n + 1 entries)
+    keyword/            the BM25 index over the same passages (keyword.py; it checks its own files)
 A build writes a hidden sibling folder, then swaps it in with one atomic rename(2) exchange (Linux
 renameat2 RENAME_EXCHANGE; elsewhere two renames with recovery), so a build killed at any moment leaves
-the previous index loadable. Loading verifies every file against the manifest and says what to run.
-It does not decide what to embed (build.py) or how to search (retrieve.py).
+the previous index loadable. Loading checks every file's size, hashes the small ones (storage.py), and
+says what to run. It does not decide what to embed (build.py) or how to search (retrieve.py).
 """
 
 from __future__ import annotations
@@ -17,45 +26,106 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import hashlib
+import io
 import json
+import mmap
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import numpy as np
 
+from . import storage
 from .errors import BuildLockedError, IndexLoadError
 from .keyword import KeywordIndex
 from .types import Chunk
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
-VECTORS = "vectors.faiss"
+VECTORS = "vectors.npy"
+GRAPH = "vectors.hnsw.faiss"
+SLOTS = "vectors.slots.npy"
+MAX_DEAD = 0.2  # share of dead graph nodes above which a build makes a fresh graph
 CHUNKS = "chunks.jsonl"
+OFFSETS = "chunks.offsets.npy"
 KEYWORD = "keyword"
 _RENAME_EXCHANGE = 2
+
+
+class ChunkStore(Sequence[Chunk]):
+    """The passages of an index, parsed from the memory-mapped chunks.jsonl when asked for.
+
+    Holding the mapping (not the path) keeps reading the same file after a rebuild swaps the folder.
+    """
+
+    def __init__(self, data: bytes | mmap.mmap, offsets: np.ndarray) -> None:
+        self._data, self._offsets = data, offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Chunk]: ...
+    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        line = self._data[int(self._offsets[i]) : int(self._offsets[i + 1])]
+        return Chunk.from_json(json.loads(line))
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return (self[i] for i in range(len(self)))
 
 
 @dataclass(frozen=True)
 class LoadedIndex:
     index_dir: Path
     manifest: dict[str, Any]
-    vectors: Any  # faiss.Index
-    chunks: tuple[Chunk, ...]
+    vectors: Any  # faiss.Index to search: exact over all vectors, or the HNSW graph
+    chunks: ChunkStore
     keyword: KeywordIndex
+    exact: np.ndarray  # (n, dim) float32, memory-mapped vectors.npy
+    slots: np.ndarray | None = None  # HNSW only: the row of each graph node, -1 where it is dead
 
     @property
     def model_name(self) -> str:
         return str(self.manifest["embedder"]["name"])
 
     def all_vectors(self) -> np.ndarray:
-        n = self.vectors.ntotal
-        return self.vectors.reconstruct_n(0, n) if n else np.zeros((0, self.vectors.d), np.float32)
+        return np.asarray(self.exact, dtype=np.float32)
+
+    def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
+
+        HNSW candidates (REFINE of them at least) are re-scored with the exact vectors, so scores are
+        exact inner products and the quantisation only decides which rows are candidates.
+        """
+        if self.manifest.get("index_type") != "hnsw-ip":
+            return cast(tuple[np.ndarray, np.ndarray], self.vectors.search(queries, depth))
+        assert self.slots is not None
+        live = max(int((self.slots >= 0).sum()), 1)
+        wanted = min(max(depth, HNSW["refine"]), len(self.exact))
+        fetched = min(int(wanted * len(self.slots) / live) + 1, len(self.slots))  # room for dead nodes
+        _, nodes = self.vectors.search(queries, fetched)
+        scores = np.full((len(queries), depth), -np.inf, dtype=np.float32)
+        rows = np.full((len(queries), depth), -1, dtype=np.int64)
+        for qi, found in enumerate(nodes):
+            found = np.sort(self.slots[found[found >= 0]])
+            found = found[found >= 0]  # sorted rows: sequential reads of the memory map
+            exact = self.exact[found] @ queries[qi]
+            order = np.argsort(-exact, kind="stable")[:depth]
+            scores[qi, : len(order)] = exact[order]
+            rows[qi, : len(order)] = found[order]
+        return scores, rows
 
 
 def _run_hint(index_dir: Path) -> str:
@@ -90,14 +160,17 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_index(index_dir: Path) -> LoadedIndex:
-    """Load and verify an index; one retry covers a build swapping it in while we read."""
+def load_index(index_dir: Path, *, verify: bool = False) -> LoadedIndex:
+    """Load and check an index; one retry covers a build swapping it in while we read.
+
+    Sizes are always checked and small files hashed; `verify` hashes every file (`rag info --verify`).
+    """
     try:
-        return _load_once(index_dir)
+        return _load_once(index_dir, verify)
     except IndexLoadError:
         if not index_dir.exists() and (aside := _left_aside(index_dir)):
-            return replace(_load_once(aside), index_dir=index_dir)
-        return _load_once(index_dir)
+            return replace(_load_once(aside, verify), index_dir=index_dir)
+        return _load_once(index_dir, verify)
 
 
 def _left_aside(index_dir: Path) -> Path | None:
@@ -106,49 +179,59 @@ def _left_aside(index_dir: Path) -> Path | None:
     return max(olds, key=lambda old: (old / MANIFEST).stat().st_mtime, default=None)
 
 
-def _load_once(index_dir: Path) -> LoadedIndex:
+def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
     import faiss
 
     manifest = read_manifest(index_dir)
     try:
         files, count = manifest["files"], int(manifest["counts"]["chunks"])
-        manifest["embedder"]["name"]
+        dim, index_type = int(manifest["embedder"]["dim"]), manifest.get("index_type", "flat-ip")
     except (KeyError, TypeError, ValueError):
         raise IndexLoadError(f"{index_dir}/{MANIFEST} is damaged - {_run_hint(index_dir)}") from None
-    blobs = {}
-    for name in (VECTORS, CHUNKS):
-        path = index_dir / name
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise IndexLoadError(f"{path} is missing - {_run_hint(index_dir)} to rebuild the index") from None
-        expected = files.get(name, {})
-        if len(data) != expected.get("bytes") or hashlib.sha256(data).hexdigest() != expected.get("sha256"):
-            raise IndexLoadError(
-                f"{path} is truncated or corrupted ({len(data)} bytes, manifest says {expected.get('bytes')})"
-                f" - {_run_hint(index_dir)} to rebuild the index"
-            )
-        blobs[name] = data
-    vectors = faiss.deserialize_index(np.frombuffer(blobs[VECTORS], dtype=np.uint8))
-    if manifest.get("index_type") == "hnsw-ip":
+    names = [VECTORS, CHUNKS, OFFSETS] + ([GRAPH, SLOTS] if index_type == "hnsw-ip" else [])
+    for name in names:
+        if problem := storage.check(index_dir / name, files.get(name, {}), full=verify):
+            raise IndexLoadError(f"{problem} - {_run_hint(index_dir)} to rebuild the index")
+    damaged = f"{index_dir}/ holds files that disagree with its manifest - {_run_hint(index_dir)}"
+    try:
+        exact = np.load(index_dir / VECTORS, mmap_mode="r") if count else np.zeros((0, dim), np.float32)
+        offsets = np.load(index_dir / OFFSETS)
+        with (index_dir / CHUNKS).open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data: bytes | mmap.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    except (OSError, ValueError) as exc:
+        raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
+    if exact.shape != (count, dim) or exact.dtype != np.float32 or offsets.shape != (count + 1,):
+        raise IndexLoadError(damaged)
+    if count and (offsets[0] != 0 or offsets[-1] != size):
+        raise IndexLoadError(damaged)
+    slots = None
+    if index_type == "hnsw-ip":
+        vectors = faiss.read_index(str(index_dir / GRAPH))
         cast(Any, vectors).hnsw.efSearch = HNSW["efSearch"]  # search depth is not saved with the graph
-    chunks = tuple(Chunk.from_json(json.loads(line)) for line in blobs[CHUNKS].decode("utf-8").splitlines())
-    if vectors.ntotal != count or len(chunks) != count:
-        raise IndexLoadError(
-            f"{index_dir}/ holds {vectors.ntotal} vectors and {len(chunks)} passages but the manifest says"
-            f" {count} - {_run_hint(index_dir)}"
-        )
-    keyword = KeywordIndex.load(index_dir / KEYWORD)
+        slots = np.load(index_dir / SLOTS)
+        live = np.sort(slots[slots >= 0])
+        if slots.shape != (vectors.ntotal,) or not np.array_equal(live, np.arange(count)):
+            raise IndexLoadError(damaged)
+    else:
+        vectors = faiss.IndexFlatIP(dim)
+        if count:
+            vectors.add(np.ascontiguousarray(exact))
+        if vectors.ntotal != count:
+            raise IndexLoadError(damaged)
+    if vectors.d != dim:
+        raise IndexLoadError(damaged)
+    keyword = KeywordIndex.load(index_dir / KEYWORD, verify=verify)
     if len(keyword) != count:
         raise IndexLoadError(
             f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {_run_hint(index_dir)}"
         )
-    return LoadedIndex(index_dir, manifest, vectors, chunks, keyword)
+    return LoadedIndex(index_dir, manifest, vectors, ChunkStore(data, offsets), keyword, exact, slots)
 
 
 # Exact search while it is fast enough; HNSW (graph) search beyond that size.
 HNSW_FROM = 200_000
-HNSW = {"M": 32, "efConstruction": 200, "efSearch": 128}
+HNSW: dict[str, Any] = {"M": 32, "efConstruction": 80, "efSearch": 128, "refine": 50, "storage": "sq8"}
 INDEX_TYPES = ("auto", "flat", "hnsw")
 
 
@@ -161,22 +244,42 @@ def choose_index_type(n_vectors: int, requested: str = "auto") -> str:
     return f"{requested}-ip"
 
 
-def new_vector_index(dim: int, index_type: str) -> Any:
-    """An empty FAISS index of the given type, inner product over unit vectors."""
+def hnsw_index(vectors: np.ndarray) -> Any:
+    """An HNSW graph over 8-bit scalar-quantised copies of the vectors (inner product), built on all cores."""
     import faiss
 
-    if index_type == "hnsw-ip":
-        index = faiss.IndexHNSWFlat(dim, HNSW["M"], faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW["efConstruction"]
-        index.hnsw.efSearch = HNSW["efSearch"]
-        return index
-    return faiss.IndexFlatIP(dim)
+    index = cast(Any, faiss).IndexHNSWSQ(
+        vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, HNSW["M"], faiss.METRIC_INNER_PRODUCT
+    )
+    index.hnsw.efConstruction = HNSW["efConstruction"]
+    index.hnsw.efSearch = HNSW["efSearch"]
+    if len(vectors):
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # a build may follow a process that set 1 for queries
+        try:
+            index.train(vectors)
+            index.add(vectors)
+        finally:
+            faiss.omp_set_num_threads(threads)
+    return index
 
 
 def write_index(
-    index_dir: Path, vectors: np.ndarray, chunks: list[Chunk], keyword: KeywordIndex, manifest: dict[str, Any]
+    index_dir: Path,
+    vectors: np.ndarray,
+    chunks: Sequence[Chunk],
+    keyword: KeywordIndex,
+    manifest: dict[str, Any],
+    *,
+    previous: LoadedIndex | None = None,
+    previous_rows: np.ndarray | None = None,
 ) -> None:
-    """Write a complete index into a sibling folder, manifest last, then swap it in atomically."""
+    """Write a complete index into a sibling folder, manifest last, then swap it in atomically.
+
+    For an HNSW index, `previous` (an index of the same model, loaded for this build: its graph is
+    extended in place) and `previous_rows` (each new row's row in it, or -1) let the previous graph
+    grow instead of being built again.
+    """
     import faiss
 
     if len(vectors) != len(chunks):
@@ -185,41 +288,77 @@ def write_index(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        vector_index = new_vector_index(
-            int(manifest["embedder"]["dim"]), manifest.get("index_type", "flat-ip")
-        )
-        if len(vectors):
-            vector_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        blobs = {
-            VECTORS: faiss.serialize_index(vector_index).tobytes(),
-            CHUNKS: "".join(json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks).encode(),
-        }
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        buffer = io.BytesIO()
+        np.save(buffer, vectors)
+        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
+        offsets = np.cumsum([0, *map(len, lines)], dtype=np.int64)
+        offsets_buffer = io.BytesIO()
+        np.save(offsets_buffer, offsets)
+        blobs = {VECTORS: buffer.getvalue(), CHUNKS: b"".join(lines), OFFSETS: offsets_buffer.getvalue()}
+        del buffer, lines
+        if manifest.get("index_type") == "hnsw-ip":
+            graph, slots = _graph(vectors, previous, previous_rows)
+            blobs[GRAPH] = faiss.serialize_index(graph).tobytes()
+            del graph
+            slots_buffer = io.BytesIO()
+            np.save(slots_buffer, slots)
+            blobs[SLOTS] = slots_buffer.getvalue()
         files = {}
         for name, data in blobs.items():
             _write_synced(tmp / name, data)
-            files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            files[name] = storage.record(tmp / name)
         keyword.save(tmp / KEYWORD)
         manifest = {**manifest, "format": FORMAT_VERSION, "files": files}
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
-        _fsync_dir(tmp)
+        storage.fsync_path(tmp)
         _swap_in(tmp, index_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _graph(
+    vectors: np.ndarray, previous: LoadedIndex | None, previous_rows: np.ndarray | None
+) -> tuple[Any, np.ndarray]:
+    """The HNSW graph and its slots: the previous graph extended with the new rows where it can be."""
+    import faiss
+
+    usable = (
+        previous is not None
+        and previous_rows is not None
+        and previous.slots is not None
+        and previous.manifest.get("hnsw", {}) == HNSW
+    )
+    if usable:
+        assert previous is not None and previous_rows is not None and previous.slots is not None
+        slot_of_row = np.full(len(previous.exact), -1, dtype=np.int64)
+        live = previous.slots >= 0
+        slot_of_row[previous.slots[live]] = np.flatnonzero(live)
+        slots = np.full(len(previous.slots), -1, dtype=np.int64)
+        claimed = np.zeros(len(previous.slots), dtype=bool)
+        fresh = []
+        for row, old_row in enumerate(previous_rows.tolist()):
+            slot = slot_of_row[old_row] if old_row >= 0 else -1
+            if slot >= 0 and not claimed[slot]:
+                slots[slot], claimed[slot] = row, True
+            else:
+                fresh.append(row)
+        dead = (len(slots) - len(vectors) + len(fresh)) / max(len(slots) + len(fresh), 1)
+        if dead <= MAX_DEAD:
+            graph = previous.vectors  # extended in place: build() loaded it for itself, nobody searches it
+            if fresh:
+                threads = faiss.omp_get_max_threads()
+                faiss.omp_set_num_threads(os.cpu_count() or 1)
+                try:
+                    graph.add(vectors[fresh])
+                finally:
+                    faiss.omp_set_num_threads(threads)
+            return graph, np.concatenate([slots, np.asarray(fresh, dtype=np.int64)])
+    return hnsw_index(vectors), np.arange(len(vectors), dtype=np.int64)
+
+
 def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    storage.write_synced(path, data)  # one name for the fault tests to instrument
 
 
 def _swap_in(new: Path, index_dir: Path) -> None:
@@ -231,7 +370,7 @@ def _swap_in(new: Path, index_dir: Path) -> None:
         os.rename(index_dir, old)  # a crash between these two renames is repaired by recover()
         os.rename(new, index_dir)
         os.rename(old, new)
-    _fsync_dir(index_dir.parent)
+    storage.fsync_path(index_dir.parent)
 
 
 def _rename_exchange(a: Path, b: Path) -> bool:

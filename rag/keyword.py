@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import storage
 from .errors import IndexLoadError
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,22 @@ def text_key(text: str) -> str:
 class KeywordIndex:
     """BM25 over passages; search only reads shared state, so threads may share one index."""
 
-    def __init__(self, bm25: Any, keys: list[str], offsets: np.ndarray, ids: np.ndarray, k1: float, b: float):
+    def __init__(
+        self,
+        bm25: Any,
+        count: int,
+        k1: float,
+        b: float,
+        *,
+        tokens: tuple[list[str], np.ndarray, np.ndarray] | None = None,
+        tokens_path: Path | None = None,
+    ):
         self._bm25 = bm25  # None when no passage has a single token (bm25s cannot index that)
-        self._keys = keys  # sha256 of each row's text
-        self._offsets, self._ids = offsets, ids  # row i's tokens are vocab ids ids[offsets[i]:offsets[i+1]]
+        self._count = count
+        # (sha256 of each row's text, offsets, ids): row i's tokens are vocab ids ids[offsets[i]:offsets[i+1]].
+        # Only builds need them (the token cache), so a loaded index reads tokens.npz on first use.
+        self._tokens, self._tokens_path = tokens, tokens_path
+        self._tokens_lock = threading.Lock()
         self.k1, self.b = k1, b
         self.tokenized = 0  # texts the build that made this index tokenised (the rest came from the cache)
         self._df: np.ndarray | None = None
@@ -129,7 +142,7 @@ class KeywordIndex:
             bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
             # Token ids, not strings: bm25s would otherwise map every token to its id a second time.
             bm25.index((row_ids, vocab), show_progress=False)
-        index = cls(bm25, keys, offsets, ids, k1, b)
+        index = cls(bm25, len(keys), k1, b, tokens=(keys, offsets, ids))
         index.tokenized = len(todo)
         log.info(
             "keyword index: %d passages, %d tokenised, %d cached", len(keys), len(todo), len(keys) - len(todo)
@@ -137,15 +150,26 @@ class KeywordIndex:
         return index
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._count
+
+    def _token_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        with self._tokens_lock:
+            if self._tokens is None:
+                assert self._tokens_path is not None
+                self._tokens = _read_tokens(self._tokens_path, self._count, self._vocab_size())
+            return self._tokens
+
+    def _vocab_size(self) -> int:
+        return len(self._bm25.vocab_dict) if self._bm25 is not None else 0
 
     def tokens_for_cache(self) -> dict[str, list[str]]:
         """sha256 of each passage text -> its tokens, to pass as tokens_cache to the next build."""
-        vocab = np.empty(len(self._bm25.vocab_dict) if self._bm25 else 0, dtype=object)
+        keys, offsets, ids = self._token_arrays()
+        vocab = np.empty(self._vocab_size(), dtype=object)
         for token, i in (self._bm25.vocab_dict if self._bm25 else {}).items():
             vocab[i] = token
-        flat, ends = vocab[self._ids].tolist(), self._offsets.tolist()
-        return {key: flat[s:e] for key, s, e in zip(self._keys, ends[:-1], ends[1:], strict=True)}
+        flat, ends = vocab[ids].tolist(), offsets.tolist()
+        return {key: flat[s:e] for key, s, e in zip(keys, ends[:-1], ends[1:], strict=True)}
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of at most k passages with a BM25 score above 0, best first."""
@@ -180,12 +204,13 @@ class KeywordIndex:
         return best / total if total > 0 else 0.0
 
     def _document_frequencies(self) -> np.ndarray:
-        """Number of passages holding each vocabulary id (computed once, then kept)."""
+        """Number of passages holding each vocabulary id: the lengths of BM25's per-term columns."""
         if self._df is None:
-            rows = np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self._offsets))
-            pairs = np.unique(rows * (int(self._ids.max(initial=0)) + 1) + self._ids)
-            vocab_size = len(self._bm25.vocab_dict) if self._bm25 is not None else 0
-            self._df = np.bincount(pairs % (int(self._ids.max(initial=0)) + 1), minlength=vocab_size)
+            df = np.zeros(self._vocab_size(), dtype=np.int64)
+            if self._bm25 is not None:
+                lengths = np.diff(np.asarray(self._bm25.scores["indptr"]))
+                df[: len(lengths)] = lengths
+            self._df = df
         return self._df
 
     def save(self, keyword_dir: Path) -> list[Path]:
@@ -196,10 +221,11 @@ class KeywordIndex:
             (keyword_dir / name).unlink(missing_ok=True)
         if self._bm25 is not None:
             self._bm25.save(keyword_dir, show_progress=False)
-        sha = np.frombuffer(b"".join(bytes.fromhex(k) for k in self._keys), np.uint8).reshape(-1, 32)
+        keys, offsets, ids = self._token_arrays()
+        sha = np.frombuffer(b"".join(bytes.fromhex(k) for k in keys), np.uint8).reshape(-1, 32)
         with (keyword_dir / TOKENS).open("wb") as fh:
-            np.savez(fh, sha256=sha, offsets=self._offsets, ids=self._ids)
-        files = {name: _record((keyword_dir / name).read_bytes()) for name in names}
+            np.savez(fh, sha256=sha, offsets=offsets, ids=ids)
+        files = {name: storage.record(keyword_dir / name) for name in names}
         meta: dict[str, Any] = {"format": FORMAT_VERSION, "passages": len(self), "k1": self.k1, "b": self.b}
         meta |= {"method": "lucene", "tokenizer": TOKENIZER, "files": files}
         (keyword_dir / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -212,8 +238,12 @@ class KeywordIndex:
         return [keyword_dir / name for name in (*names, META)]
 
     @classmethod
-    def load(cls, keyword_dir: Path) -> KeywordIndex:
-        """Load and verify an index written by save(); KeywordIndexError naming the file otherwise."""
+    def load(cls, keyword_dir: Path, *, verify: bool = False) -> KeywordIndex:
+        """Load and check an index written by save(); KeywordIndexError naming the file otherwise.
+
+        Sizes are always checked and small files hashed (storage.check); `verify` hashes every file
+        and reads the token cache now instead of on first use.
+        """
         meta_path = keyword_dir / META
         if not meta_path.is_file():
             raise KeywordIndexError(f"{meta_path} is missing - {_HINT}")
@@ -229,38 +259,41 @@ class KeywordIndex:
                 f" {FORMAT_VERSION}, tokenizer {TOKENIZER} - {_HINT}"
             )
         for name, expected in files.items():
-            try:
-                data = (keyword_dir / name).read_bytes()
-            except OSError:
-                raise KeywordIndexError(f"{keyword_dir / name} is missing - {_HINT}") from None
-            if _record(data) != expected:
-                raise KeywordIndexError(
-                    f"{keyword_dir / name} is truncated or corrupted ({len(data)} bytes, {META} says"
-                    f" {expected.get('bytes')}) - {_HINT}"
-                )
+            if problem := storage.check(keyword_dir / name, expected, full=verify):
+                raise KeywordIndexError(f"{problem} - {_HINT}")
         try:
             bm25 = None
             if BM25_FILES[0] in files:
                 bm25s = _bm25s()
 
-                bm25 = bm25s.BM25.load(keyword_dir, load_corpus=False)
-            with np.load(keyword_dir / TOKENS, allow_pickle=False) as npz:
-                sha, offsets, ids = npz["sha256"], npz["offsets"], npz["ids"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                # memory-mapped: a query reads only its terms' columns, so a large index stays on disk
+                bm25 = bm25s.BM25.load(keyword_dir, load_corpus=False, mmap=True)
+        except (OSError, ValueError, KeyError, EOFError) as exc:
             raise KeywordIndexError(
                 f"{keyword_dir}/ cannot be read ({type(exc).__name__}) - {_HINT}"
             ) from None
         n_vocab = len(bm25.vocab_dict) if bm25 else 0
-        if not (
-            sha.shape == (count, 32)
-            and offsets.shape == (count + 1,)
-            and offsets[-1] == len(ids)
-            and (not len(ids) or int(ids.max()) < n_vocab)
-            and (bm25 is None or (bm25.scores["num_docs"], len(bm25.scores["indptr"])) == (count, n_vocab))
-        ):
+        if bm25 is not None and (bm25.scores["num_docs"], len(bm25.scores["indptr"])) != (count, n_vocab):
             raise KeywordIndexError(f"{keyword_dir}/ holds arrays that disagree with {META} - {_HINT}")
-        return cls(bm25, [row.tobytes().hex() for row in sha], offsets, ids, k1, b)
+        index = cls(bm25, count, k1, b, tokens_path=keyword_dir / TOKENS)
+        if verify:
+            index._token_arrays()
+        return index
 
 
-def _record(data: bytes) -> dict[str, Any]:
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+def _read_tokens(path: Path, count: int, n_vocab: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The token cache (tokens.npz), checked against the index it belongs to."""
+    hint = f"{path.parent}/ cannot be read"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            sha, offsets, ids = npz["sha256"], npz["offsets"], npz["ids"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise KeywordIndexError(f"{hint} ({type(exc).__name__}) - {_HINT}") from None
+    if not (
+        sha.shape == (count, 32)
+        and offsets.shape == (count + 1,)
+        and offsets[-1] == len(ids)
+        and (not len(ids) or int(ids.max()) < n_vocab)
+    ):
+        raise KeywordIndexError(f"{path.parent}/ holds arrays that disagree with {META} - {_HINT}")
+    return [row.tobytes().hex() for row in sha], offsets, ids

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from .chunk import sentence_spans
-from .embed import CachingEmbedder, Embedder, SentenceTransformerEmbedder
+from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError
 from .fuse import RRF_K, merge_overlapping, reciprocal_rank_fusion
 from .index import LoadedIndex, load_index
+from .onnx_embed import query_embedder
 from .types import Passage
 
 MAX_QUESTION_CHARS = 2000
@@ -67,6 +68,7 @@ class Retriever:
         weights: dict[str, float] | None = None,
         rerank: str = "sentence",
         rerank_depth: int = 10,
+        query_backend: str = "",
     ) -> None:
         built_with = index.manifest["embedder"]
         if embedder.fingerprint != built_with["fingerprint"]:
@@ -92,6 +94,7 @@ class Retriever:
             raise QueryError(f"reranker {rerank!r} is unknown - use one of {', '.join(RERANKERS)}")
         self.rerank = rerank
         self.rerank_depth = rerank_depth
+        self.query_backend = query_backend  # how questions are embedded: "onnxruntime" or a labelled fallback
 
     @classmethod
     def open(
@@ -103,13 +106,18 @@ class Retriever:
         mode: str = "hybrid",
         rerank: str = "sentence",
     ) -> Retriever:
-        """Load index_dir and the model it was built with (or `model`, which must be that one)."""
+        """Load index_dir and the model it was built with (or `model`, which must be that one).
+
+        Questions are embedded through the model's ONNX export when there is one (no torch needed).
+        """
         import faiss
 
         faiss.omp_set_num_threads(1)  # single queries: threads cost more than they give
         index = load_index(index_dir)
-        embedder = CachingEmbedder(SentenceTransformerEmbedder(model or index.model_name))
-        return cls(index, embedder, corpus_dir, mode=mode, rerank=rerank)
+        embedder, backend = query_embedder(index.manifest, model)
+        return cls(
+            index, CachingEmbedder(embedder), corpus_dir, mode=mode, rerank=rerank, query_backend=backend
+        )
 
     def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
         """The k best passages for the question, best first, overlapping ones merged."""
@@ -123,7 +131,7 @@ class Retriever:
         scores: dict[str, dict[int, float]] = {}
         if mode in ("dense", "hybrid"):
             qv = np.ascontiguousarray(self.embedder.embed([q]), dtype=np.float32)
-            dense_scores, rows = self.index.vectors.search(qv, depth)
+            dense_scores, rows = self.index.dense_search(qv, depth)
             kept = rows[0] >= 0
             rankings["dense"] = [int(r) for r in rows[0][kept]]
             scores["dense"] = dict(zip(rankings["dense"], map(float, dense_scores[0][kept]), strict=True))

@@ -93,7 +93,7 @@ class Assistant:
     def _build(self, **progress: Any) -> BuildReport:
         """Build with the settings' model, chunking and index type (progress: a bar or a callback)."""
         s = self.settings
-        embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size)
+        embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size, precision=s.precision)
         return build(
             self.corpus_dir, self.index_dir, embedder, s.chunking, index_type=s.index_type, **progress
         )

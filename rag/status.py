@@ -36,7 +36,9 @@ class IndexStatus:
         e = m["embedder"]
         out = [
             f"index: {self.index_dir}/ (format {m['format']}, {m.get('index_type', '?')}, built {m.get('created', '?')})",
-            f"model: {e['name']} ({e['dim']}-d, fingerprint {e['fingerprint'][:12]})",
+            f"model: {e['name']} ({e['dim']}-d, fingerprint {e['fingerprint'][:12]},"
+            f" passages in {e.get('precision', 'fp32')})",
+            f"questions embedded with: {question_backend(e)}",
             f"chunking: {', '.join(f'{k}={v}' for k, v in m.get('chunking', {}).items())}",
             f"articles: {m['counts']['articles']}, passages: {m['counts']['chunks']}",
         ]
@@ -68,12 +70,23 @@ class IndexStatus:
         }
 
 
-def index_status(corpus_dir: Path, index_dir: Path, manifest: dict[str, Any] | None = None) -> IndexStatus:
-    """Compare the index with the corpus files; the index is loaded (and verified) unless the caller
-    already holds it and passes its manifest."""
+def question_backend(embedder: dict[str, Any]) -> str:
+    """How `rag search` and the app will embed questions for an index built with this embedder."""
+    from .onnx_embed import export_dir, read_export
+
+    if read_export(str(embedder["fingerprint"])) is not None:
+        return f"onnxruntime ({export_dir(str(embedder['fingerprint']))})"
+    return 'torch (fallback: no ONNX export of the model yet - "rag build" makes one)'
+
+
+def index_status(
+    corpus_dir: Path, index_dir: Path, manifest: dict[str, Any] | None = None, *, verify: bool = False
+) -> IndexStatus:
+    """Compare the index with the corpus files; the index is loaded (and checked; `verify` hashes every
+    file) unless the caller already holds it and passes its manifest."""
     if manifest is None:
         try:
-            manifest = load_index(index_dir).manifest
+            manifest = load_index(index_dir, verify=verify).manifest
         except RagError as exc:
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     indexed = {meta["path"]: meta["sha256"] for meta in manifest["articles"].values()}

@@ -133,7 +133,7 @@ def test_index_type_is_recorded_and_a_change_reuses_every_vector(corpus: Path, h
     first = _build(corpus, hasher, index_type="hnsw")
     index = load_index(corpus.parent / "index")
     assert first.wrote and index.manifest["index_type"] == "hnsw-ip" and index.manifest["hnsw"]["M"] == 32
-    assert type(index.vectors).__name__ == "IndexHNSWFlat"
+    assert type(index.vectors).__name__ == "IndexHNSWSQ"
     again = HashingEmbedder()
     report = _build(corpus, again)  # auto: this small corpus wants exact search
     assert report.full_rebuild.startswith("index type changed (hnsw-ip -> flat-ip)")
@@ -153,3 +153,36 @@ def test_status_uses_a_manifest_the_caller_already_holds(corpus: Path, hasher):
     (corpus / "new.md").write_text("# New One\n\nA new article. It has words.\n", encoding="utf-8")
     assert index_status(corpus, index_dir, manifest).new == ("new.md",)
     assert "truncated or corrupted" in index_status(corpus, index_dir).problem  # without it: loaded, verified
+
+
+def test_hnsw_rebuild_extends_the_graph_and_marks_removed_passages(corpus: Path, hasher):
+    import numpy as np
+
+    from rag.index import MAX_DEAD
+
+    index_dir = corpus.parent / "index"
+    _build(corpus, hasher, index_type="hnsw")
+    before = load_index(index_dir)
+    assert np.array_equal(before.slots, np.arange(len(before.chunks)))
+    article = sorted(corpus.glob("*.txt"))[0]
+    text = article.read_text(encoding="utf-8")
+    article.write_text(text.replace("Desire needs space.", "Desire needs room to breathe."), encoding="utf-8")
+    embedder = HashingEmbedder()
+    report = _build(corpus, embedder, index_type="hnsw")
+    after = load_index(index_dir)
+    assert not report.full_rebuild and 0 < embedder.embedded < len(after.chunks)
+    assert after.vectors.ntotal == before.vectors.ntotal + embedder.embedded  # grown, not rebuilt
+    assert (after.slots == -1).sum() == embedder.embedded and (after.slots == -1).mean() <= MAX_DEAD
+    # every live node points at the row holding the same passage, and search stays exact
+    query = after.all_vectors()[3:4]
+    scores, rows = after.dense_search(query, 5)
+    np.testing.assert_allclose(scores[0], np.sort(after.all_vectors() @ query[0])[::-1][:5], rtol=1e-5)
+    assert rows[0][0] == 3
+    # past MAX_DEAD dead nodes the graph is built afresh
+    for n in range(4):
+        article.write_text(text.replace("Desire needs space.", f"Desire needs space {n}.") + f"\nEdit {n}.\n")
+        (corpus / f"extra{n}.md").write_text(f"# Extra {n}\n\nWords {n} " * 50, encoding="utf-8")
+        _build(corpus, HashingEmbedder(), index_type="hnsw")
+    final = load_index(index_dir)
+    assert (final.slots == -1).mean() <= MAX_DEAD
+    assert sorted(final.slots[final.slots >= 0].tolist()) == list(range(len(final.chunks)))

@@ -62,9 +62,10 @@ RAG = Path(sys.executable).parent / "rag"
 
 # Phases of write_index when the index exists and renameat2 works, in the order they happen.
 EXCHANGE_PHASES = [
-    "write:vectors.faiss:before",  # the temporary folder exists, still empty
-    "write:vectors.faiss:after",
+    "write:vectors.npy:before",  # the temporary folder exists, still empty
+    "write:vectors.npy:after",
     "write:chunks.jsonl:after",
+    "write:chunks.offsets.npy:after",
     "keyword:before",
     "keyword:after",
     "write:manifest.json:before",
@@ -317,7 +318,7 @@ def test_sigkill_while_writing_the_temporary_folder(tmp_path: Path):
     kills = Kills(tmp_path)
     rounds = 3 if HEAVY else 1
     for _ in range(rounds):
-        for phase in EXCHANGE_PHASES[:7]:
+        for phase in EXCHANGE_PHASES[: EXCHANGE_PHASES.index("exchange:before")]:
             assert kills.at(phase) == "old", phase  # nothing is swapped in before the folder is complete
     window = kills.calibrate()
     print(f"\nthe write phase takes {window * 1000:.0f} ms: random kills fall in that window")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rag.errors import BuildLockedError, IndexLoadError
-from rag.index import CHUNKS, MANIFEST, VECTORS, build_lock, load_index, write_index
+from rag.index import CHUNKS, FORMAT_VERSION, MANIFEST, VECTORS, build_lock, load_index, write_index
 from rag.keyword import KeywordIndex
 from rag.types import Chunk
 
@@ -89,7 +89,9 @@ def test_missing_file(built: Path):
 def test_damaged_and_newer_manifest(built: Path):
     manifest = json.loads((built / MANIFEST).read_text())
     (built / MANIFEST).write_text(json.dumps({**manifest, "format": 99}))
-    with pytest.raises(IndexLoadError, match=r"index format 99, this rag reads format 2 - upgrade rag"):
+    with pytest.raises(
+        IndexLoadError, match=rf"index format 99, this rag reads format {FORMAT_VERSION} - upgrade rag"
+    ):
         load_index(built)
     (built / MANIFEST).write_text("{not json")
     with pytest.raises(IndexLoadError, match=r"manifest.json is damaged"):
@@ -129,9 +131,11 @@ def test_hnsw_recall_against_exact_search(tmp_path: Path):
     chunks = _chunks(len(vectors))
     write_index(tmp_path / "index", vectors, chunks, KeywordIndex.build([c.embed_text for c in chunks]), m)
     index = load_index(tmp_path / "index")
-    assert type(index.vectors).__name__ == "IndexHNSWFlat"
+    assert type(index.vectors).__name__ == "IndexHNSWSQ"  # 8-bit codes in the graph, exact re-scoring
     queries = vectors[rng.integers(0, 5000, 50)] + 0.05 * rng.normal(size=(50, 32)).astype(np.float32)
-    _, approx = index.vectors.search(queries.astype(np.float32), 10)
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    scores, approx = index.dense_search(queries, 10)
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, approx, axis=1), rtol=1e-5)
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
     print(f"HNSW recall@10 against exact search: {recall:.3f}")

@@ -1,0 +1,55 @@
+"""Index files on disk: synced writes, size + sha256 records, and the checks made when loading.
+
+Every index file is recorded as {"bytes", "sha256"} when written. Loading always checks sizes (a
+truncated or half-written file is caught at once) and hashes files up to HASH_UP_TO bytes; bigger files
+(vectors and passages at hundreds of thousands of passages) are hashed only on request (`rag info
+--verify`), because hashing gigabytes would cost seconds on every start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+HASH_UP_TO = 64 << 20
+
+
+def record(path: Path) -> dict[str, Any]:
+    """{"bytes", "sha256"} of a file, read block-wise."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def check(path: Path, expected: dict[str, Any], *, full: bool = False) -> str:
+    """ "" when the file matches its record, else what is wrong (missing, truncated or corrupted)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{path} is missing"
+    if size != expected.get("bytes"):
+        return f"{path} is truncated or corrupted ({size} bytes, expected {expected.get('bytes')})"
+    if (full or size <= HASH_UP_TO) and record(path)["sha256"] != expected.get("sha256"):
+        return f"{path} is truncated or corrupted (its sha256 differs from the one recorded)"
+    return ""
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or folder (a folder's entries are on disk only after this)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
