@@ -32,13 +32,14 @@ from .errors import CorpusError, IndexLoadError
 from .index import HNSW, LoadedIndex, build_lock, choose_index_type, load_index, write_index
 from .ingest import discover, file_sha256, read_article
 from .keyword import TOKENIZER, KeywordIndex
-from .onnx_embed import ensure_export
+from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
 
 log = logging.getLogger(__name__)
 
 # Bump when cleaning or chunking changes what passages an unchanged file yields.
 PIPELINE_VERSION = 1
+QUICK_EMBED_MAX = 256  # up to this many new passages are embedded without loading torch
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,14 @@ def build(
             return replace(report, seconds=time.perf_counter() - started)
 
         report_progress(0.05, "loading the model" if to_embed else "writing")
+        # A few passages (an edited or added article) go through the ONNX export: it loads in well under
+        # a second, where importing torch and loading the model takes several.
+        runner = small_batch_embedder(embedder) if 0 < len(to_embed) <= QUICK_EMBED_MAX else None
+        runner = runner or embedder
         if to_embed:
-            embedder.load()
+            runner.load()
         embed_started = time.perf_counter()
-        fresh = _embed_in_slices(embedder, list(to_embed.values()), progress, report_progress)
+        fresh = _embed_in_slices(runner, list(to_embed.values()), progress, report_progress)
         embed_seconds = time.perf_counter() - embed_started
         report_progress(0.95, "writing the index")
         cache.update(zip(to_embed.keys(), fresh, strict=True))

@@ -199,6 +199,23 @@ class OnnxEmbedder(Embedder):
         return out
 
 
+def small_batch_embedder(embedder: Embedder) -> Embedder | None:
+    """The ONNX export of a sentence-transformers embedder's model, if there is one (else None).
+
+    Its vectors are the float32 model's (cosine >= MIN_COSINE), so they sit in the same index.
+    """
+    if not isinstance(embedder, SentenceTransformerEmbedder):
+        return None
+    meta = read_export(embedder.fingerprint)
+    if meta is None:
+        return None
+    try:
+        return OnnxEmbedder(export_dir(embedder.fingerprint), meta, threads=os.cpu_count() or 1)
+    except Exception as exc:  # a damaged export: torch embeds instead
+        log.warning("the ONNX export of %s cannot be used (%s); using torch", embedder.name, exc)
+        return None
+
+
 def query_embedder(manifest: dict[str, Any], model: str | None = None) -> tuple[Embedder, str]:
     """The embedder for questions to an index, and how it runs ("onnxruntime" or a labelled fallback).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,33 @@ def test_precision_setting_is_checked():
     assert resolve_precision("fp32") == "fp32" and resolve_precision("auto") in ("fp32", "bf16")
     with pytest.raises(RagError, match="precision 'fp8' is unknown"):
         resolve_precision("fp8")
+
+
+def test_a_small_change_is_embedded_without_torch(seed_index, tmp_path: Path):
+    corpus_src, index_src = seed_index
+    corpus_dir, index_dir = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(corpus_src, corpus_dir)
+    shutil.copytree(index_src, index_dir)
+    (corpus_dir / "kites.md").write_text(
+        "# Flying kites\n\nA kite needs steady wind of about fifteen kilometres an hour to fly well.\n",
+        encoding="utf-8",
+    )
+    code = (
+        "import sys\n"
+        "from rag.cli import main\n"
+        f"args = ['build', '--corpus', {str(corpus_dir)!r}, '--index', {str(index_dir)!r}]\n"
+        "try:\n    main(args)\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "1 added" in out.stdout and "(1 embedded, 16 reused)" in out.stdout
+    assert out.stdout.strip().endswith("NO-TORCH")
+    found = subprocess.run(
+        [*RAG, "search", "how much wind does a kite need?", "-k", "1", "--corpus", str(corpus_dir)]
+        + ["--index", str(index_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Flying kites" in found.stdout, found.stdout + found.stderr
