@@ -9,7 +9,7 @@ still one exact span of the original file. It does not search (retrieve.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from .types import Chunk, Passage
@@ -32,8 +32,11 @@ def reciprocal_rank_fusion(
     return [(row, fused[row], ranks[row]) for row in order]
 
 
-def merge_overlapping(passages: Sequence[Passage], k: int) -> list[Passage]:
-    """The first k distinct pieces of evidence: a passage overlapping a better one is merged into it."""
+def merge_overlapping(passages: Iterable[Passage], k: int) -> list[Passage]:
+    """The first k distinct pieces of evidence: a passage overlapping a better one is merged into it.
+
+    `passages` may be a generator: it is read only until a (k+1)-th distinct passage turns up.
+    """
     kept: list[Passage] = []
     for p in passages:
         for i, q in enumerate(kept):

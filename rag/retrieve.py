@@ -11,6 +11,7 @@ keyword ranks and scores, fused score) and a path the caller can open, where
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -140,21 +141,24 @@ class Retriever:
             rankings["keyword"] = [int(r) for r in rows]
             scores["keyword"] = dict(zip(rankings["keyword"], map(float, kw_scores), strict=True))
         fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)
-        candidates: list[Passage] = []
-        for row, fused_score, ranks in fused:
-            why: dict[str, float | int | str] = {}
-            for name, rank in ranks.items():
-                why[f"{name}_rank"] = rank
-                why[f"{name}_score"] = round(scores[name][row], 6)
-            if mode == "hybrid":
-                why["fused_score"] = round(fused_score, 6)
-            score = fused_score if mode == "hybrid" else scores[mode][row]
-            chunk = self.index.chunks[row]
-            path = display_path(self.corpus_dir / chunk.path)
-            candidates.append(Passage(chunk=chunk, rank=len(candidates) + 1, score=score, path=path, why=why))
+        root = display_path(self.corpus_dir)  # once per search: resolving each path costs system calls
+
+        def candidates() -> Iterator[Passage]:  # made only as far as merging reads them
+            for rank, (row, fused_score, ranks) in enumerate(fused, start=1):
+                why: dict[str, float | int | str] = {}
+                for name, r in ranks.items():
+                    why[f"{name}_rank"] = r
+                    why[f"{name}_score"] = round(scores[name][row], 6)
+                if mode == "hybrid":
+                    why["fused_score"] = round(fused_score, 6)
+                score = fused_score if mode == "hybrid" else scores[mode][row]
+                chunk = self.index.chunks[row]
+                path = os.path.join(root, chunk.path)
+                yield Passage(chunk=chunk, rank=rank, score=score, path=path, why=why)
+
         if self.rerank == "none":
-            return merge_overlapping(candidates, k)
-        distinct = merge_overlapping(candidates, max(k, self.rerank_depth))  # rerank pieces of evidence
+            return merge_overlapping(candidates(), k)
+        distinct = merge_overlapping(candidates(), max(k, self.rerank_depth))  # rerank pieces of evidence
         reranked = self._rerank_by_sentence(q, distinct)[:k]
         return [replace(p, rank=rank) for rank, p in enumerate(reranked, start=1)]
 
