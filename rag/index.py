@@ -4,15 +4,15 @@ Layout of index/ (format 3):
     manifest.json       format version, embedder (name, dim, fingerprint, precision), chunking parameters,
                         per-article content hashes, counts, index type, library versions, size + sha256 of
                         every other file. Written last.
-    vectors.npy         the passages' L2-normalised float32 vectors (row i = chunk i), memory-mapped: the
-                        exact scores, and the vectors the next build reuses
+    vectors.npy         the passages' L2-normalised float32 vectors (row i = chunk i), read row by row
+                        with pread: the exact scores, and the vectors the next build reuses
     vectors.hnsw.faiss  only for the "hnsw-ip" type: an HNSW graph over 8-bit scalar-quantised vectors
                         (about 650 bytes per passage in memory instead of 1.5 kB); its candidates are
                         re-scored exactly from vectors.npy. The exact "flat-ip" type searches vectors.npy.
     vectors.slots.npy   only for "hnsw-ip": the row of each graph node, -1 for a passage that is gone.
                         A rebuild adds new passages to the previous graph and marks removed ones -1
                         instead of building the graph again; past MAX_DEAD of dead nodes it is rebuilt.
-    chunks.jsonl        one Chunk per line, in vector order, memory-mapped and parsed on demand
+    chunks.jsonl        one Chunk per line, in vector order, read (pread) and parsed on demand
     chunks.offsets.npy  where each line starts (int64, n + 1 entries)
     keyword/            the BM25 index over the same passages (keyword.py; it checks its own files)
 A build writes a hidden sibling folder, then swaps it in with one atomic rename(2) exchange (Linux
@@ -28,9 +28,9 @@ import errno
 import fcntl
 import io
 import json
-import mmap
 import os
 import shutil
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -56,14 +56,67 @@ KEYWORD = "keyword"
 _RENAME_EXCHANGE = 2
 
 
+class _OpenFile:
+    """A file held open and read with pread(2): what is read lands in the page cache, not in this
+    process's resident memory (a memory map would count every page touched), and the descriptor keeps
+    reading the same file after a rebuild swaps the folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.fd)
+
+    def read(self, start: int, length: int) -> bytes:
+        data = os.pread(self.fd, length, start)
+        if len(data) != length:
+            raise IndexLoadError(f"index file read short ({len(data)} of {length} bytes) - rebuild the index")
+        return data
+
+    def read_into(self, array: np.ndarray, start: int) -> None:
+        view, done = array.reshape(-1).view(np.uint8).data, 0
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done : done + (256 << 20)]], start + done)
+            if got <= 0:
+                raise IndexLoadError("index file read short - rebuild the index")
+            done += got
+
+
+class VectorRows:
+    """The exact float32 vectors in vectors.npy, read row by row on demand (or all at once for builds)."""
+
+    def __init__(self, path: Path, count: int, dim: int) -> None:
+        self.count, self.dim = count, dim
+        self._file = _OpenFile(path)
+        with path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            self._start = fh.tell()
+        if shape != (count, dim) or fortran or dtype != np.dtype("<f4"):
+            raise ValueError(f"vectors.npy holds {shape} {dtype}, expected ({count}, {dim}) float32")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        width = 4 * self.dim
+        for i, row in enumerate(rows.tolist()):
+            out[i] = np.frombuffer(self._file.read(self._start + row * width, width), dtype=np.float32)
+        return out
+
+    def all(self) -> np.ndarray:
+        out = np.empty((self.count, self.dim), dtype=np.float32)
+        self._file.read_into(out, self._start)
+        return out
+
+
 class ChunkStore(Sequence[Chunk]):
-    """The passages of an index, parsed from the memory-mapped chunks.jsonl when asked for.
+    """The passages of an index, read from chunks.jsonl and parsed when asked for."""
 
-    Holding the mapping (not the path) keeps reading the same file after a rebuild swaps the folder.
-    """
-
-    def __init__(self, data: bytes | mmap.mmap, offsets: np.ndarray) -> None:
-        self._data, self._offsets = data, offsets
+    def __init__(self, file: _OpenFile | None, offsets: np.ndarray) -> None:
+        self._file, self._offsets = file, offsets
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -77,13 +130,16 @@ class ChunkStore(Sequence[Chunk]):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
-        if not 0 <= i < len(self):
+        if not 0 <= i < len(self) or self._file is None:
             raise IndexError(i)
-        line = self._data[int(self._offsets[i]) : int(self._offsets[i + 1])]
-        return Chunk.from_json(json.loads(line))
+        start, end = int(self._offsets[i]), int(self._offsets[i + 1])
+        return Chunk.from_json(json.loads(self._file.read(start, end - start)))
 
     def __iter__(self) -> Iterator[Chunk]:
-        return (self[i] for i in range(len(self)))
+        if self._file is None:
+            return iter(())
+        data = self._file.read(0, int(self._offsets[-1]))  # one read for a whole pass (builds)
+        return (Chunk.from_json(json.loads(line)) for line in data.splitlines())
 
 
 @dataclass(frozen=True)
@@ -93,7 +149,7 @@ class LoadedIndex:
     vectors: Any  # faiss.Index to search: exact over all vectors, or the HNSW graph
     chunks: ChunkStore
     keyword: KeywordIndex
-    exact: np.ndarray  # (n, dim) float32, memory-mapped vectors.npy
+    exact: VectorRows  # the exact vectors (vectors.npy), read on demand
     slots: np.ndarray | None = None  # HNSW only: the row of each graph node, -1 where it is dead
 
     @property
@@ -101,7 +157,7 @@ class LoadedIndex:
         return str(self.manifest["embedder"]["name"])
 
     def all_vectors(self) -> np.ndarray:
-        return np.asarray(self.exact, dtype=np.float32)
+        return self.exact.all()
 
     def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
@@ -121,7 +177,7 @@ class LoadedIndex:
         for qi, found in enumerate(nodes):
             found = np.sort(self.slots[found[found >= 0]])
             found = found[found >= 0]  # sorted rows: sequential reads of the memory map
-            exact = self.exact[found] @ queries[qi]
+            exact = self.exact.take(found) @ queries[qi]
             order = np.argsort(-exact, kind="stable")[:depth]
             scores[qi, : len(order)] = exact[order]
             rows[qi, : len(order)] = found[order]
@@ -194,16 +250,13 @@ def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
             raise IndexLoadError(f"{problem} - {_run_hint(index_dir)} to rebuild the index")
     damaged = f"{index_dir}/ holds files that disagree with its manifest - {_run_hint(index_dir)}"
     try:
-        exact = np.load(index_dir / VECTORS, mmap_mode="r") if count else np.zeros((0, dim), np.float32)
+        exact = VectorRows(index_dir / VECTORS, count, dim)
         offsets = np.load(index_dir / OFFSETS)
-        with (index_dir / CHUNKS).open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            data: bytes | mmap.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        size = (index_dir / CHUNKS).stat().st_size
+        chunk_file = _OpenFile(index_dir / CHUNKS) if size else None
     except (OSError, ValueError) as exc:
         raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
-    if exact.shape != (count, dim) or exact.dtype != np.float32 or offsets.shape != (count + 1,):
-        raise IndexLoadError(damaged)
-    if count and (offsets[0] != 0 or offsets[-1] != size):
+    if offsets.shape != (count + 1,) or (count and (offsets[0] != 0 or offsets[-1] != size)):
         raise IndexLoadError(damaged)
     slots = None
     if index_type == "hnsw-ip":
@@ -216,7 +269,7 @@ def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
     else:
         vectors = faiss.IndexFlatIP(dim)
         if count:
-            vectors.add(np.ascontiguousarray(exact))
+            vectors.add(exact.all())
         if vectors.ntotal != count:
             raise IndexLoadError(damaged)
     if vectors.d != dim:
@@ -226,7 +279,7 @@ def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
         raise IndexLoadError(
             f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {_run_hint(index_dir)}"
         )
-    return LoadedIndex(index_dir, manifest, vectors, ChunkStore(data, offsets), keyword, exact, slots)
+    return LoadedIndex(index_dir, manifest, vectors, ChunkStore(chunk_file, offsets), keyword, exact, slots)
 
 
 # Exact search while it is fast enough; HNSW (graph) search beyond that size.
