@@ -373,8 +373,13 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
 
 def ensure_index(assistant: Assistant) -> None:
     """Build or refresh the index when it is missing or stale (as the README's main command promises)."""
+    from rag.onnx_embed import read_export
+
     status = assistant.status()
     if not status.stale:
+        if read_export(status.manifest["embedder"]["fingerprint"]) is None:
+            print("exporting the model for torch-free questions (once per machine)", flush=True)
+            assistant.build_now()  # an up-to-date build only makes the export
         return
     print(
         f"index: {status.problem or 'stale against ' + str(assistant.corpus_dir) + '/'} - building",
