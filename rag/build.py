@@ -186,8 +186,8 @@ def build(
         cache.update(zip(to_embed.keys(), fresh, strict=True))
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
         vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
-        cached_tokens = previous.keyword.tokens_for_cache() if previous is not None else None
-        keyword = KeywordIndex.build([c.embed_text for c in plan.chunks], tokens_cache=cached_tokens)
+        texts = [c.embed_text for c in plan.chunks]
+        keyword = KeywordIndex.build(texts, previous=previous.keyword if previous is not None else None)
         manifest = _manifest(embedder, dim, params, plan, chosen_type)
         graph = previous if previous is not None and same_model and not full else None
         reuse = np.array([prev_rows.get(k, -1) for k in keys], dtype=np.int64) if graph else None
@@ -313,9 +313,12 @@ def _text_key(chunk: Chunk) -> str:
 
 
 def _vector_cache(previous: LoadedIndex) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """The previous index's vectors by text key, and each key's row there."""
+    """The previous index's vectors by text key, and each key's row there.
+
+    The keys are the keyword index's: sha256 of each passage's embedded text, the same as _text_key.
+    """
     vectors = previous.all_vectors()
-    rows = {_text_key(c): i for i, c in enumerate(previous.chunks)}
+    rows = {key: i for i, key in enumerate(previous.keyword.text_keys())}
     return {key: vectors[i] for key, i in rows.items()}, rows
 
 

@@ -200,3 +200,23 @@ def test_concurrent_searches_match_sequential():
     for i, (rows, scores) in enumerate(got):
         np.testing.assert_array_equal(rows, expected[i % len(queries)][0])
         np.testing.assert_array_equal(scores, expected[i % len(queries)][1])
+
+
+def test_build_from_the_previous_index_equals_a_fresh_build(tmp_path: Path):
+    texts, queries = _random_corpus(5, 300)
+    KeywordIndex.build(texts).save(tmp_path / "keyword")
+    previous = KeywordIndex.load(tmp_path / "keyword")
+    changed = texts[50:] + ["a brand new passage about kites and wind", texts[3] + " and more"] + texts[:40]
+    grown = KeywordIndex.build(changed, previous=previous)
+    fresh = KeywordIndex.build(changed)
+    assert grown.tokenized == 2 and len(grown) == len(changed)
+    for query in [*queries, "kites wind"]:
+        rows, scores = grown.search(query, 10)
+        ref_rows, ref_scores = fresh.search(query, 10)
+        np.testing.assert_allclose(scores, ref_scores, rtol=1e-6)
+        assert (
+            set(rows[scores > scores[-1]]) == set(ref_rows[ref_scores > ref_scores[-1]])
+            if len(rows)
+            else True
+        )
+    assert grown.tokens_for_cache() == fresh.tokens_for_cache()
