@@ -29,7 +29,7 @@ from .chunk import chunk_article
 from .config import ChunkParams
 from .embed import Embedder
 from .errors import CorpusError, IndexLoadError
-from .index import HNSW, LoadedIndex, build_lock, choose_index_type, load_index, write_index
+from .index import FORMAT_VERSION, HNSW, LoadedIndex, build_lock, choose_index_type, load_index, write_index
 from .ingest import discover, file_sha256, read_article
 from .keyword import TOKENIZER, KeywordIndex
 from .onnx_embed import ensure_export, small_batch_embedder
@@ -151,6 +151,8 @@ def build(
         cache, prev_rows = _vector_cache(previous) if previous is not None and same_model else ({}, {})
         if previous is None and not dry_run:
             cache = _format2_vectors(index_dir, embedder.fingerprint)  # an upgrade does not re-embed
+            if cache:
+                full = f"index format 2 -> {FORMAT_VERSION}: rewritten, its vectors reused"
         keys = [_text_key(c) for c in plan.chunks]
         to_embed = {k: c.embed_text for k, c in zip(keys, plan.chunks, strict=True) if k not in cache}
         new_passages = sum(k not in cache for k in keys)

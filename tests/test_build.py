@@ -186,3 +186,23 @@ def test_hnsw_rebuild_extends_the_graph_and_marks_removed_passages(corpus: Path,
     final = load_index(index_dir)
     assert (final.slots == -1).mean() <= MAX_DEAD
     assert sorted(final.slots[final.slots >= 0].tolist()) == list(range(len(final.chunks)))
+
+
+def test_an_index_in_the_previous_format_is_rewritten_without_re_embedding(corpus: Path, hasher):
+    import faiss
+
+    index_dir = corpus.parent / "index"
+    _build(corpus, hasher)
+    vectors = load_index(index_dir).all_vectors()
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    faiss.write_index(flat, str(index_dir / "vectors.faiss"))  # format 2: vectors.faiss + chunks.jsonl
+    for name in ("vectors.npy", "chunks.offsets.npy"):
+        (index_dir / name).unlink()
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    (index_dir / MANIFEST).write_text(json.dumps({**manifest, "format": 2}))
+    again = HashingEmbedder()
+    report = _build(corpus, again)
+    assert report.full_rebuild == "index format 2 -> 3: rewritten, its vectors reused"
+    assert again.embedded == 0 and report.reused == report.passages
+    assert load_index(index_dir).manifest["format"] == 3
