@@ -26,16 +26,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import io
 import json
 import os
 import shutil
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast, overload
+from typing import Any, BinaryIO, cast, overload
 
 import numpy as np
 
@@ -347,25 +346,25 @@ def write_index(
     tmp.mkdir(parents=True)
     try:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        buffer = io.BytesIO()
-        np.save(buffer, vectors)
-        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
-        offsets = np.cumsum([0, *map(len, lines)], dtype=np.int64)
-        offsets_buffer = io.BytesIO()
-        np.save(offsets_buffer, offsets)
-        blobs = {VECTORS: buffer.getvalue(), CHUNKS: b"".join(lines), OFFSETS: offsets_buffer.getvalue()}
-        del buffer, lines
-        if manifest.get("index_type") == "hnsw-ip":
-            graph, slots = _graph(vectors, previous, previous_rows)
-            blobs[GRAPH] = faiss.serialize_index(graph).tobytes()
-            del graph
-            slots_buffer = io.BytesIO()
-            np.save(slots_buffer, slots)
-            blobs[SLOTS] = slots_buffer.getvalue()
         files = {}
-        for name, data in blobs.items():
+
+        def put(name: str, data: bytes | Callable[[BinaryIO], object]) -> None:
             _write_synced(tmp / name, data)
             files[name] = storage.record(tmp / name)
+
+        put(VECTORS, _npy_writer(vectors))
+        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
+        put(CHUNKS, _writer(lines))
+        offsets = np.cumsum([0, *map(len, lines)], dtype=np.int64)
+        del lines
+        put(OFFSETS, _npy_writer(offsets))
+        if manifest.get("index_type") == "hnsw-ip":
+            graph, slots = _graph(vectors, previous, previous_rows)
+            serialized = faiss.serialize_index(graph)
+            del graph
+            put(GRAPH, _writer([serialized.data]))
+            del serialized
+            put(SLOTS, _npy_writer(slots))
         keyword.save(tmp / KEYWORD)
         manifest = {**manifest, "format": FORMAT_VERSION, "files": files}
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
@@ -415,7 +414,25 @@ def _graph(
     return hnsw_index(vectors), np.arange(len(vectors), dtype=np.int64)
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def _npy_writer(array: np.ndarray) -> Callable[[BinaryIO], object]:
+    """Writes an array as .npy through the file object (np.save would use tofile(), whose errors lose
+    the errno, e.g. "No space left on device")."""
+    array = np.ascontiguousarray(array)
+
+    def write(fh: BinaryIO) -> None:
+        np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
+        if array.size:  # memoryview cannot cast an empty shape
+            fh.write(array.data.cast("B"))
+
+    return write
+
+
+def _writer(parts: Sequence[bytes | memoryview]) -> Callable[[BinaryIO], object]:
+    """Writes the parts one after another (no joined copy of a large file in memory)."""
+    return lambda fh: fh.writelines(parts)
+
+
+def _write_synced(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
     storage.write_synced(path, data)  # one name for the fault tests to instrument
 
 

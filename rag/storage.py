@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 HASH_UP_TO = 64 << 20
 
@@ -39,9 +40,13 @@ def check(path: Path, expected: dict[str, Any], *, full: bool = False) -> str:
     return ""
 
 
-def write_synced(path: Path, data: bytes) -> None:
+def write_synced(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
+    """Write bytes, or let `data(fh)` write (large arrays go to the file without a copy in memory)."""
     with path.open("wb") as fh:
-        fh.write(data)
+        if callable(data):
+            data(fh)
+        else:
+            fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 
