@@ -442,3 +442,100 @@ def _eval_beir(
         progress=True,
     )
     return run, f"beir-{beir.name}", published_figures(beir_dir, s.model)
+
+
+@main.command(name="bench")
+@_folders
+@click.option(
+    "--scales",
+    default="seed,100k,1m",
+    help="Index sizes: seed (the --corpus/--index articles) and passage counts such as 100k, 1m"
+    " (default seed,100k,1m).",
+)
+@click.option(
+    "--parts",
+    default="latency,recall,http,memory,coldstart,build,rebuild",
+    help="What to measure, a comma-separated subset of latency,recall,http,memory,coldstart,build,rebuild.",
+)
+@click.option(
+    "--queries",
+    "n_queries",
+    type=click.IntRange(min=1),
+    default=100,
+    help="Questions timed per setting (default 100).",
+)
+@click.option(
+    "--build-docs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="SciFact documents for the build throughput (default all 5,183).",
+)
+@click.option(
+    "--rebuild-docs",
+    type=click.IntRange(min=2),
+    default=1000,
+    help="Articles in the incremental-rebuild corpus (default 1000).",
+)
+@click.option(
+    "--beir",
+    "beir_dir",
+    type=click.Path(path_type=Path),
+    default=Path("../shared/bench/scifact"),
+    help="The SciFact BEIR folder (default ../shared/bench/scifact).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where embedded SciFact vectors and scale indexes are kept (default ~/.cache/rag/bench).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The JSON report (default build/bench/bench-<timestamp>.json; the table is saved beside it).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
+def bench(
+    corpus_dir: Path | None,
+    index_dir: Path | None,
+    scales: str,
+    parts: str,
+    n_queries: int,
+    build_docs: int | None,
+    rebuild_docs: int,
+    beir_dir: Path,
+    cache_dir: Path | None,
+    out_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Measure latency, recall, build speed, rebuilds, memory and cold starts against their targets."""
+    import time
+
+    from .bench import BenchConfig, parse_parts, parse_scales, run_bench, table_lines
+    from .onnx_embed import cache_root
+
+    s = _settings(corpus_dir, index_dir)
+    config = BenchConfig(
+        corpus_dir=s.corpus_dir,
+        index_dir=s.index_dir,
+        beir_dir=beir_dir,
+        cache_dir=cache_dir or cache_root() / "bench",
+        model=s.model,
+        precision=s.precision,
+        scales=tuple(parse_scales(scales)),
+        parts=parse_parts(parts),
+        queries=n_queries,
+        build_docs=build_docs,
+        rebuild_docs=rebuild_docs,
+    )
+    out = out_path or Path("build/bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    report = run_bench(config, out, say=lambda line: click.echo(line, err=True))
+    lines = table_lines(report)
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else "\n".join(lines))
+    click.echo(f"saved {out} and {out.with_suffix('.txt')}", err=True)
+    if report["errors"]:
+        raise click.ClickException(f"{len(report['errors'])} part(s) failed - see errors in {out}")

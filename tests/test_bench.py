@@ -1,0 +1,160 @@
+"""rag bench: its statistics, the synthetic scale index, and the report of a tiny seed-only run.
+
+No timing is asserted (this machine is shared and noisy); what is checked is what could be wrong:
+the percentile helper against numpy, exact search and recall against hand-made and brute-force
+answers, a synthetic index whose passages, files and vectors agree and that the real Retriever
+serves, and the JSON and table of `rag bench` on the seed corpus with the real model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rag import bench
+from rag.cli import main
+from rag.errors import RagError
+from rag.index import load_index
+from rag.retrieve import Retriever
+from rag.status import index_status
+
+SCIENCE = [
+    "Vitamin D supplementation reduces the risk of respiratory infections in older adults.",
+    "Mitochondrial dysfunction is a hallmark of neurodegenerative disease in mice.",
+    "Regular aerobic exercise improves sleep quality in patients with insomnia.",
+    "Statins lower LDL cholesterol and the incidence of myocardial infarction.",
+    "Gut microbiota composition differs between obese and lean twins.",
+    "Telomere length shortens with each cell division in human fibroblasts.",
+    "CRISPR-Cas9 editing corrects the dystrophin mutation in muscle stem cells.",
+    "Malaria parasites develop resistance to artemisinin in Southeast Asia.",
+]
+
+
+def test_percentile_matches_numpy():
+    rng = np.random.default_rng(3)
+    for values in ([5.0], [2.0, 1.0], list(rng.exponential(10, 37)), list(rng.normal(0, 1, 100))):
+        for q in (0, 25, 50, 95, 99, 100):
+            assert bench.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    with pytest.raises(ValueError):
+        bench.percentile([], 50)
+    summary = bench.latency_summary([0.001, 0.002, 0.003, 0.010])
+    assert summary["n"] == 4 and summary["p50_ms"] == 2.5 and summary["max_ms"] == 10.0
+
+
+def test_scales_and_parts_are_parsed_or_refused():
+    assert bench.parse_scales("seed, 100k,1m,2500") == [
+        ("seed", 0),
+        ("100k", 100_000),
+        ("1m", 1_000_000),
+        ("2500", 2500),
+    ]
+    for bad in ("", "10x", "seed,-5", "0k"):
+        with pytest.raises(RagError, match="--scales"):
+            bench.parse_scales(bad)
+    assert bench.parse_parts("latency,memory") == {"latency", "memory"}
+    with pytest.raises(RagError, match="--parts"):
+        bench.parse_parts("latency,speed")
+
+
+def test_exact_top_is_brute_force_and_recall_counts_overlap():
+    rng = np.random.default_rng(0)
+    vectors = bench.random_unit_vectors(1000, 16, rng)
+    queries = bench.random_unit_vectors(7, 16, rng)
+    want = np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :10]
+    got = bench.exact_top(vectors, queries, 10, block=64)  # many blocks: the merge must be right
+    assert (got == want).all()
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    found = np.array([[1, 2, 3], [7, 8, -1]])
+    truth = np.array([[3, 2, 9], [8, 7, 6]])
+    assert bench.recall_at_k(found, truth) == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert bench.recall_at_k(truth, truth) == 1.0
+
+
+def test_generated_texts_use_the_real_vocabulary():
+    texts = bench.generated_texts(SCIENCE, 40, np.random.default_rng(1))
+    vocab = {w for t in SCIENCE for w in t.split()}
+    assert len(texts) == 40
+    for text in texts:
+        words = text.split()
+        assert bench.WORDS[0] <= len(words) <= bench.WORDS[1] and set(words) <= vocab
+    assert texts == bench.generated_texts(SCIENCE, 40, np.random.default_rng(1))
+
+
+@pytest.fixture(scope="module")
+def tiny_real(real_embedder) -> bench.RealPassages:
+    vectors = real_embedder.embed(SCIENCE)
+    titles = [t.split()[0] for t in SCIENCE]
+    return bench.RealPassages([str(i) for i in range(len(SCIENCE))], titles, SCIENCE, vectors, "test")
+
+
+def _meta(embedder) -> dict:
+    return {"name": embedder.name, "dim": 384, "fingerprint": embedder.fingerprint, "precision": "fp32"}
+
+
+@pytest.mark.parametrize("index_type", ["auto", "hnsw"])
+def test_synthetic_index_is_a_sound_index_of_real_and_generated_passages(
+    tmp_path: Path, tiny_real, real_embedder, index_type: str
+):
+    n = 253  # the last generated article is short
+    description = bench.write_scale_index(tmp_path, n, tiny_real, _meta(real_embedder), index_type=index_type)
+    corpus_dir, index_dir = tmp_path / "corpus", tmp_path / "index"
+    assert description["real_passages"] == len(SCIENCE)
+    assert description["articles"] == len(SCIENCE) + -(-(n - len(SCIENCE)) // bench.PER_ARTICLE)
+    index = load_index(index_dir)
+    assert index.manifest["index_type"] == ("hnsw-ip" if index_type == "hnsw" else "flat-ip")
+    vectors = index.all_vectors()
+    assert len(index.chunks) == len(vectors) == len(index.keyword) == n
+    assert not index_status(corpus_dir, index_dir).stale  # the app would serve it as it is
+    for row, chunk in enumerate(index.chunks):
+        original = (corpus_dir / chunk.path).read_text(encoding="utf-8")
+        assert original[chunk.start : chunk.end] == chunk.text == chunk.embed_text
+        assert abs(float(np.linalg.norm(vectors[row])) - 1.0) < 1e-5
+    real_rows = vectors[: len(SCIENCE)]
+    assert np.array_equal(real_rows, tiny_real.vectors)
+    again = real_embedder.embed([c.embed_text for c in index.chunks[: len(SCIENCE)]])
+    assert (again * real_rows).sum(axis=1).min() > 0.999  # each real row embeds its own passage
+
+    retriever = Retriever.open(index_dir, corpus_dir, mode="dense", rerank="none")
+    top = retriever.search("does exercise help people with insomnia sleep?", 3)
+    assert top[0].chunk.text == SCIENCE[2]
+    queries = np.ascontiguousarray(
+        real_embedder.embed(["statins and heart attacks", "malaria drug resistance"])
+    )
+    exact = np.argsort(-(vectors @ queries.T).T, axis=1, kind="stable")[:, :10]
+    _, found = index.dense_search(queries, 10)
+    expected = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)])
+    assert bench.dense_recall(index, queries, 10) == pytest.approx(expected)
+    if index_type == "auto":
+        assert bench.dense_recall(index, queries, 10) == 1.0  # flat search is exact
+
+
+def test_rag_bench_seed_only_writes_the_report_and_the_table(seed_index, tmp_path: Path):
+    corpus_dir, index_dir = seed_index
+    out = tmp_path / "bench.json"
+    args = ["bench", "--corpus", str(corpus_dir), "--index", str(index_dir), "--scales", "seed"]
+    args += ["--parts", "latency,recall,memory", "--queries", "3", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report["targets"]) == set(bench.TARGETS) and not report["errors"]
+    names = {f["name"]: f for f in report["figures"]}
+    for mode, rerank in bench.MODES:
+        f = names[f"query in process, {mode}, rerank {rerank}"]
+        assert f["target"]["key"] == "query_p50_seed_ms" and f["detail"]["n"] == 3
+        assert 0 < f["value"] <= f["detail"]["p95_ms"] <= f["detail"]["max_ms"]
+        assert f["met"] == (f["value"] <= 10.0)
+    assert names["dense recall@10 vs exact search"]["value"] == 1.0
+    memory = names["resident memory, peak (VmHWM)"]
+    assert memory["detail"]["VmRSS_MB"] <= memory["value"] and memory["value"] > 50
+    disk = names["index on disk per passage"]
+    assert disk["detail"]["index_bytes"] == sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+    assert all(f["scale"] == "seed" and len(f["load"]) == 3 for f in report["figures"])
+    table = out.with_suffix(".txt").read_text(encoding="utf-8")
+    assert table.splitlines()[0].split()[:2] == ["figure", "scale"]
+    for name in names:
+        assert name in table and name in result.output
+    assert "seed: hybrid / dense p50, rerank none" in table
