@@ -374,25 +374,32 @@ def _write_articles(
     return articles, chunks
 
 
-def scale_index(
-    n: int, real: RealPassages, embedder_meta: dict[str, Any], cache_dir: Path, say: Say = _quiet
-) -> tuple[Path, Path, dict[str, Any]]:
-    """(corpus_dir, index_dir, description) of the n-passage bench index, made unless cached."""
-    from .index import FORMAT_VERSION, HNSW, HNSW_FROM, choose_index_type
+def scale_key(n: int, real: RealPassages, embedder_meta: dict[str, Any]) -> str:
+    """What a cached scale index depends on: passages, model, generator, index format and graph shape."""
+    from .index import FORMAT_VERSION, HNSW, choose_index_type
 
-    key_fields = {
+    index_type = choose_index_type(n)
+    fields = {
         "n": n,
         "real": real.source,
         "vectors": hashlib.sha256(real.vectors.tobytes()).hexdigest()[:16],
         "embedder": embedder_meta["fingerprint"],
         "generator": GENERATOR_VERSION,
         "format": FORMAT_VERSION,
-        "index_type": choose_index_type(n),
-        # what shapes the graph; search-time settings (efSearch, refine) apply at load time
-        "hnsw": {k: HNSW.get(k) for k in ("M", "efConstruction", "storage")} if n >= HNSW_FROM else None,
+        "index_type": index_type,
+        # what shapes the graph; search-time settings (efSearch, refine) apply when it is loaded
+        "hnsw": {k: HNSW.get(k) for k in ("M", "efConstruction", "storage")}
+        if index_type == "hnsw-ip"
+        else None,
     }
-    key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:12]
-    root = cache_dir / f"scale-{n}-{key}"
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def scale_index(
+    n: int, real: RealPassages, embedder_meta: dict[str, Any], cache_dir: Path, say: Say = _quiet
+) -> tuple[Path, Path, dict[str, Any]]:
+    """(corpus_dir, index_dir, description) of the n-passage bench index, made unless cached."""
+    root = cache_dir / f"scale-{n}-{scale_key(n, real, embedder_meta)}"
     stamp = root / "bench.json"
     try:
         description = json.loads(stamp.read_text(encoding="utf-8"))

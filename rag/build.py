@@ -104,11 +104,27 @@ class BuildReport:
 
 @dataclass
 class _Plan:
-    chunks: list[Chunk] = field(default_factory=list)
+    """Per article, in corpus order: its fresh chunks, or (unchanged) the article id to take them from
+    the previous index, which is read only if the build goes on to write."""
+
+    parts: list[list[Chunk] | str] = field(default_factory=list)
     articles: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: dict[str, list[str]] = field(
         default_factory=lambda: {"added": [], "changed": [], "unchanged": []}
     )
+
+    @property
+    def passages(self) -> int:
+        return sum(len(p) if isinstance(p, list) else int(self.articles[p]["chunks"]) for p in self.parts)
+
+    def materialize(self, previous: LoadedIndex | None) -> list[Chunk]:
+        """All chunks in order, the unchanged articles' read from the previous index in one pass."""
+        kept = {p for p in self.parts if isinstance(p, str)}
+        by_article: dict[str, list[Chunk]] = {aid: [] for aid in kept}
+        for chunk in previous.chunks if previous is not None and kept else ():
+            if chunk.article_id in by_article:
+                by_article[chunk.article_id].append(chunk)
+        return [c for p in self.parts for c in (p if isinstance(p, list) else by_article[p])]
 
 
 def build(
@@ -135,7 +151,7 @@ def build(
         previous, problem = _load_previous(index_dir)
         full = _full_rebuild_reason(previous, problem, embedder, params)
         plan = _plan(corpus_dir, files, previous, params, incremental=not full)
-        chosen_type = choose_index_type(len(plan.chunks), index_type)
+        chosen_type = choose_index_type(plan.passages, index_type)
         old_type = previous.manifest.get("index_type") if previous is not None else None
         if not full and previous is not None and old_type != chosen_type:
             full = f"index type changed ({old_type} -> {chosen_type}); vectors are reused, not re-embedded"
@@ -144,7 +160,23 @@ def build(
         renamed = _renames(plan, prev_articles, removed)
         added = [a for a in plan.status["added"] if a not in {new for _, new in renamed}]
         removed = [a for a in removed if a not in {old for old, _ in renamed}]
+        report = BuildReport(
+            added=tuple(added),
+            changed=tuple(plan.status["changed"]),
+            removed=tuple(removed),
+            unchanged=tuple(plan.status["unchanged"]),
+            renamed=tuple(renamed),
+            full_rebuild=full,
+            passages=plan.passages,
+            reused=plan.passages,
+            dry_run=dry_run,
+        )
+        if previous and report.up_to_date:  # decided from file hashes: no passage or vector is read
+            if not dry_run:
+                ensure_export(embedder)  # a no-op once the question model is exported
+            return replace(report, seconds=time.perf_counter() - started)
 
+        chunks = plan.materialize(previous)
         same_model = (
             previous is not None and previous.manifest["embedder"]["fingerprint"] == embedder.fingerprint
         )
@@ -153,25 +185,11 @@ def build(
             cache = _format2_vectors(index_dir, embedder.fingerprint)  # an upgrade does not re-embed
             if cache:
                 full = f"index format 2 -> {FORMAT_VERSION}: rewritten, its vectors reused"
-        keys = [_text_key(c) for c in plan.chunks]
-        to_embed = {k: c.embed_text for k, c in zip(keys, plan.chunks, strict=True) if k not in cache}
+        keys = [_text_key(c) for c in chunks]
+        to_embed = {k: c.embed_text for k, c in zip(keys, chunks, strict=True) if k not in cache}
         new_passages = sum(k not in cache for k in keys)
-        report = BuildReport(
-            added=tuple(added),
-            changed=tuple(plan.status["changed"]),
-            removed=tuple(removed),
-            unchanged=tuple(plan.status["unchanged"]),
-            renamed=tuple(renamed),
-            full_rebuild=full,
-            passages=len(plan.chunks),
-            embedded=new_passages,
-            reused=len(plan.chunks) - new_passages,
-            dry_run=dry_run,
-        )
+        report = replace(report, full_rebuild=full, embedded=new_passages, reused=len(chunks) - new_passages)
         if dry_run:
-            return replace(report, seconds=time.perf_counter() - started)
-        if previous and report.up_to_date:
-            ensure_export(embedder)  # a no-op once the question model is exported
             return replace(report, seconds=time.perf_counter() - started)
 
         report_progress(0.05, "loading the model" if to_embed else "writing")
@@ -188,12 +206,13 @@ def build(
         cache.update(zip(to_embed.keys(), fresh, strict=True))
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
         vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
-        texts = [c.embed_text for c in plan.chunks]
+        del cache
+        texts = [c.embed_text for c in chunks]
         keyword = KeywordIndex.build(texts, previous=previous.keyword if previous is not None else None)
-        manifest = _manifest(embedder, dim, params, plan, chosen_type)
+        manifest = _manifest(embedder, dim, params, plan, chosen_type, len(chunks))
         graph = previous if previous is not None and same_model and not full else None
         reuse = np.array([prev_rows.get(k, -1) for k in keys], dtype=np.int64) if graph else None
-        write_index(index_dir, vectors, plan.chunks, keyword, manifest, previous=graph, previous_rows=reuse)
+        write_index(index_dir, vectors, chunks, keyword, manifest, previous=graph, previous_rows=reuse)
         report_progress(0.97, "exporting the question model")
         ensure_export(embedder)
         return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
@@ -259,9 +278,6 @@ def _plan(
     plan = _Plan()
     prev_articles = previous.manifest["articles"] if previous else {}
     by_path = {meta["path"]: aid for aid, meta in prev_articles.items()}
-    prev_chunks: dict[str, list[Chunk]] = {}
-    for chunk in previous.chunks if previous else ():
-        prev_chunks.setdefault(chunk.article_id, []).append(chunk)
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
         try:
@@ -273,7 +289,7 @@ def _plan(
         sha = file_sha256(data)
         old_id = by_path.get(rel)
         if incremental and old_id and prev_articles[old_id]["sha256"] == sha:
-            aid, chunks, state = old_id, prev_chunks.get(old_id, []), "unchanged"
+            aid, chunks, state = old_id, None, "unchanged"
             meta = dict(prev_articles[old_id])
         else:
             article = read_article(corpus_dir, path, data)
@@ -295,7 +311,7 @@ def _plan(
             )
         plan.articles[aid] = meta
         plan.status[state].append(aid)
-        plan.chunks.extend(chunks)
+        plan.parts.append(aid if chunks is None else chunks)
     return plan
 
 
@@ -351,7 +367,7 @@ def _format2_vectors(index_dir: Path, fingerprint: str) -> dict[str, np.ndarray]
 
 
 def _manifest(
-    embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan, index_type: str
+    embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan, index_type: str, n_chunks: int
 ) -> dict[str, Any]:
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -373,7 +389,7 @@ def _manifest(
             "text": "embed_text",
         },
         "articles": plan.articles,
-        "counts": {"articles": len(plan.articles), "chunks": len(plan.chunks)},
+        "counts": {"articles": len(plan.articles), "chunks": n_chunks},
         "versions": _versions(),
     }
 

@@ -95,7 +95,7 @@ def main() -> None:
     "--index-type",
     type=click.Choice(["auto", "flat", "hnsw"]),
     default=None,
-    help="Vector index: exact (flat) below 200,000 passages, HNSW above (auto, default; or $RAG_INDEX_TYPE).",
+    help="Vector index: exact (flat) below 50,000 passages, HNSW above (auto, default; or $RAG_INDEX_TYPE).",
 )
 @click.option(
     "--precision",
