@@ -399,10 +399,14 @@ def scale_index(
     n: int, real: RealPassages, embedder_meta: dict[str, Any], cache_dir: Path, say: Say = _quiet
 ) -> tuple[Path, Path, dict[str, Any]]:
     """(corpus_dir, index_dir, description) of the n-passage bench index, made unless cached."""
+    from .index import choose_index_type
+
     root = cache_dir / f"scale-{n}-{scale_key(n, real, embedder_meta)}"
     stamp = root / "bench.json"
     try:
         description = json.loads(stamp.read_text(encoding="utf-8"))
+        if description.get("index_type") != choose_index_type(n):  # a folder renamed by hand
+            raise ValueError(f"{root} holds a {description.get('index_type')} index")
         say(f"{n:,} passages: reusing {root}")
     except (OSError, ValueError):
         description = write_scale_index(root, n, real, embedder_meta, say=say)

@@ -164,6 +164,11 @@ class LoadedIndex:
         HNSW candidates (REFINE of them at least) are re-scored with the exact vectors, so scores are
         exact inner products and the quantisation only decides which rows are candidates.
         """
+        import faiss
+
+        # One thread: threads cost a single query more than they give (10-40x on this VM). The setting
+        # is per calling thread, so it is made here, in whichever thread serves the question.
+        faiss.omp_set_num_threads(1)
         if self.manifest.get("index_type") != "hnsw-ip":
             return cast(tuple[np.ndarray, np.ndarray], self.vectors.search(queries, depth))
         assert self.slots is not None

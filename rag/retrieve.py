@@ -111,9 +111,6 @@ class Retriever:
 
         Questions are embedded through the model's ONNX export when there is one (no torch needed).
         """
-        import faiss
-
-        faiss.omp_set_num_threads(1)  # single queries: threads cost more than they give
         index = load_index(index_dir)
         embedder, backend = query_embedder(index.manifest, model)
         return cls(
