@@ -11,6 +11,7 @@ named API endpoints `/ask` and `/search` return structured data to gradio_client
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import os
 import sys
@@ -375,6 +376,10 @@ def ensure_index(assistant: Assistant) -> None:
     """Build or refresh the index when it is missing or stale (as the README's main command promises)."""
     from rag.onnx_embed import read_export
 
+    # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of
+    # another format, status() says which and a build follows.
+    with contextlib.suppress(RagError):
+        assistant.retriever  # noqa: B018
     status = assistant.status()
     if not status.stale:
         if read_export(status.manifest["embedder"]["fingerprint"]) is None:
@@ -436,9 +441,14 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    import gc
+
     import uvicorn
 
     app = create_app(assistant, auth)
+    # What is loaded now (the index manifest alone is ~100,000 objects at a million passages) lives as
+    # long as the process: keep it out of the garbage collector's full passes, which ran during requests.
+    gc.freeze()
     print(f"serving on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

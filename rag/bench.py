@@ -1014,6 +1014,7 @@ def _ratios(figures: list[Figure]) -> list[dict[str, Any]]:
 
 def run_bench(config: BenchConfig, out_path: Path, say: Say = _quiet) -> dict[str, Any]:
     """Measure every selected part at every selected scale; the report is saved after each part."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)  # app logs are written beside the report
     run = _Run(config, out_path, say)
     if "seed" in (label for label, _ in config.scales):
         _seed(run)
