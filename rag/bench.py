@@ -283,7 +283,7 @@ def write_scale_index(
     """
     from .build import PIPELINE_VERSION
     from .index import HNSW, choose_index_type, write_index
-    from .keyword import TOKENIZER, KeywordIndex
+    from .keyword import KEYWORD_MANIFEST, KeywordIndex
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -319,13 +319,7 @@ def write_scale_index(
         "chunking": {"max_words": 0, "overlap_sentences": 0, "prefix": "none"},  # not chunked by rag
         "index_type": chosen,
         **({"hnsw": HNSW} if chosen == "hnsw-ip" else {}),
-        "keyword": {
-            "method": "bm25-lucene",
-            "k1": 1.5,
-            "b": 0.75,
-            "tokenizer": TOKENIZER,
-            "text": "embed_text",
-        },
+        "keyword": KEYWORD_MANIFEST,
         "articles": articles,
         "counts": {"articles": len(articles), "chunks": n},
         "versions": {"python": platform.python_version(), "numpy": np.__version__},

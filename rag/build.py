@@ -31,7 +31,7 @@ from .embed import Embedder
 from .errors import CorpusError, IndexLoadError
 from .index import FORMAT_VERSION, HNSW, LoadedIndex, build_lock, choose_index_type, load_index, write_index
 from .ingest import discover, file_sha256, read_article
-from .keyword import TOKENIZER, KeywordIndex
+from .keyword import KEYWORD_MANIFEST, KeywordIndex
 from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
 
@@ -381,13 +381,7 @@ def _manifest(
         "chunking": params.to_json(),
         "index_type": index_type,
         **({"hnsw": HNSW} if index_type == "hnsw-ip" else {}),
-        "keyword": {
-            "method": "bm25-lucene",
-            "k1": 1.5,
-            "b": 0.75,
-            "tokenizer": TOKENIZER,
-            "text": "embed_text",
-        },
+        "keyword": KEYWORD_MANIFEST,
         "articles": plan.articles,
         "counts": {"articles": len(plan.articles), "chunks": n_chunks},
         "versions": _versions(),

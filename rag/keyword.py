@@ -43,6 +43,14 @@ BM25_FILES = (
 )
 # Recorded in keyword.json: an index tokenised differently must be rebuilt, not queried.
 TOKENIZER = {"lower": True, "token_pattern": r"(?u)\b\w\w+\b", "stopwords": "en_plus", "stemmer": "english"}
+# What the index manifest records about the keyword index.
+KEYWORD_MANIFEST = {
+    "method": "bm25-lucene",
+    "k1": 1.5,
+    "b": 0.75,
+    "tokenizer": TOKENIZER,
+    "text": "embed_text",
+}
 _HINT = 'run "rag build" to rebuild the index'
 _local = threading.local()
 

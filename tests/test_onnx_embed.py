@@ -41,17 +41,24 @@ def test_export_reproduces_the_torch_vectors(real_embedder: SentenceTransformerE
         assert (vectors * reference).sum(axis=1).min() > 0.9999
 
 
-def test_search_runs_without_torch(seed_index):
-    corpus_dir, index_dir = seed_index
+def _rag_noting_torch(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `rag ARGS` in a fresh process whose last output line says whether torch was imported."""
     code = (
         "import sys\n"
         "from rag.cli import main\n"
-        f"args = ['search', 'how do I avoid being clingy?', '--corpus', {str(corpus_dir)!r}, '--index', {str(index_dir)!r}]\n"
-        "try:\n    main(args)\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        f"try:\n    main({list(args)!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_search_runs_without_torch(seed_index):
+    corpus_dir, index_dir = seed_index
+    out = _rag_noting_torch(
+        "search", "how do I avoid being clingy?", "--corpus", str(corpus_dir), "--index", str(index_dir)
+    )
     assert "The worst thing you’ll likely do" in out.stdout.split("[2]")[0]  # the clinginess passage first
     assert out.stdout.strip().endswith("NO-TORCH") and "note:" not in out.stderr
 
@@ -117,15 +124,7 @@ def test_a_small_change_is_embedded_without_torch(seed_index, tmp_path: Path):
         "# Flying kites\n\nA kite needs steady wind of about fifteen kilometres an hour to fly well.\n",
         encoding="utf-8",
     )
-    code = (
-        "import sys\n"
-        "from rag.cli import main\n"
-        f"args = ['build', '--corpus', {str(corpus_dir)!r}, '--index', {str(index_dir)!r}]\n"
-        "try:\n    main(args)\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
+    out = _rag_noting_torch("build", "--corpus", str(corpus_dir), "--index", str(index_dir))
     assert "1 added" in out.stdout and "(1 embedded, 16 reused)" in out.stdout
     assert out.stdout.strip().endswith("NO-TORCH")
     found = subprocess.run(
