@@ -10,7 +10,6 @@ It does not define the on-disk format (index.py) or the embedding model (embed.p
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 import time
@@ -29,9 +28,19 @@ from .chunk import chunk_article
 from .config import ChunkParams
 from .embed import Embedder
 from .errors import CorpusError, IndexLoadError
-from .index import FORMAT_VERSION, HNSW, LoadedIndex, build_lock, choose_index_type, load_index, write_index
+from .index import (
+    CHUNKS,
+    FORMAT_VERSION,
+    HNSW,
+    MANIFEST,
+    LoadedIndex,
+    build_lock,
+    choose_index_type,
+    load_index,
+    write_index,
+)
 from .ingest import discover, file_sha256, read_article
-from .keyword import KEYWORD_MANIFEST, KeywordIndex
+from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
 from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
 
@@ -185,7 +194,7 @@ def build(
             cache = _format2_vectors(index_dir, embedder.fingerprint)  # an upgrade does not re-embed
             if cache:
                 full = f"index format 2 -> {FORMAT_VERSION}: rewritten, its vectors reused"
-        keys = [_text_key(c) for c in chunks]
+        keys = [text_key(c.embed_text) for c in chunks]  # the keyword index's row keys too
         to_embed = {k: c.embed_text for k, c in zip(keys, chunks, strict=True) if k not in cache}
         new_passages = sum(k not in cache for k in keys)
         report = replace(report, full_rebuild=full, embedded=new_passages, reused=len(chunks) - new_passages)
@@ -208,7 +217,9 @@ def build(
         vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
         del cache
         texts = [c.embed_text for c in chunks]
-        keyword = KeywordIndex.build(texts, previous=previous.keyword if previous is not None else None)
+        keyword = KeywordIndex.build(
+            texts, keys=keys, previous=previous.keyword if previous is not None else None
+        )
         manifest = _manifest(embedder, dim, params, plan, chosen_type, len(chunks))
         graph = previous if previous is not None and same_model and not full else None
         reuse = np.array([prev_rows.get(k, -1) for k in keys], dtype=np.int64) if graph else None
@@ -326,14 +337,10 @@ def _renames(plan: _Plan, prev_articles: dict[str, Any], removed: list[str]) -> 
     return pairs
 
 
-def _text_key(chunk: Chunk) -> str:
-    return hashlib.sha256(chunk.embed_text.encode("utf-8")).hexdigest()
-
-
 def _vector_cache(previous: LoadedIndex) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """The previous index's vectors by text key, and each key's row there.
 
-    The keys are the keyword index's: sha256 of each passage's embedded text, the same as _text_key.
+    The keys are the keyword index's: text_key of each passage's embedded text.
     """
     vectors = previous.all_vectors()
     rows = {key: i for i, key in enumerate(previous.keyword.text_keys())}
@@ -348,14 +355,14 @@ def _format2_vectors(index_dir: Path, fingerprint: str) -> dict[str, np.ndarray]
     import json
 
     try:
-        manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("format") != 2 or manifest["embedder"]["fingerprint"] != fingerprint:
             return {}
         import faiss
 
         index = faiss.read_index(str(index_dir / "vectors.faiss"))
         vectors = index.reconstruct_n(0, index.ntotal)
-        lines = (index_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()  # the same name in format 2
         if len(lines) != len(vectors):
             return {}
         texts = [Chunk.from_json(json.loads(line)).embed_text for line in lines]
@@ -363,7 +370,7 @@ def _format2_vectors(index_dir: Path, fingerprint: str) -> dict[str, np.ndarray]
         log.info("no vectors reused from %s: %s", index_dir, exc)
         return {}
     log.info("reusing %d vectors from the format-2 index in %s", len(texts), index_dir)
-    return {hashlib.sha256(t.encode("utf-8")).hexdigest(): v for t, v in zip(texts, vectors, strict=True)}
+    return {text_key(t): v for t, v in zip(texts, vectors, strict=True)}
 
 
 def _manifest(

@@ -161,8 +161,8 @@ class LoadedIndex:
     def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
 
-        HNSW candidates (REFINE of them at least) are re-scored with the exact vectors, so scores are
-        exact inner products and the quantisation only decides which rows are candidates.
+        HNSW candidates (HNSW["refine"] of them at least) are re-scored with the exact vectors, so scores
+        are exact inner products and the quantisation only decides which rows are candidates.
         """
         import faiss
 
@@ -172,7 +172,7 @@ class LoadedIndex:
         if self.manifest.get("index_type") != "hnsw-ip":
             return cast(tuple[np.ndarray, np.ndarray], self.vectors.search(queries, depth))
         assert self.slots is not None
-        live = max(int((self.slots >= 0).sum()), 1)
+        live = max(len(self.exact), 1)  # every row has exactly one live node (checked on load)
         wanted = min(max(depth, HNSW["refine"]), len(self.exact))
         fetched = min(int(wanted * len(self.slots) / live) + 1, len(self.slots))  # room for dead nodes
         _, nodes = self.vectors.search(queries, fetched)
@@ -180,7 +180,7 @@ class LoadedIndex:
         rows = np.full((len(queries), depth), -1, dtype=np.int64)
         for qi, found in enumerate(nodes):
             found = np.sort(self.slots[found[found >= 0]])
-            found = found[found >= 0]  # sorted rows: sequential reads of the memory map
+            found = found[found >= 0]  # sorted rows: the reads of vectors.npy go forward
             exact = self.exact.take(found) @ queries[qi]
             order = np.argsort(-exact, kind="stable")[:depth]
             scores[qi, : len(order)] = exact[order]
@@ -316,14 +316,23 @@ def hnsw_index(vectors: np.ndarray) -> Any:
     index.hnsw.efConstruction = HNSW["efConstruction"]
     index.hnsw.efSearch = HNSW["efSearch"]
     if len(vectors):
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(os.cpu_count() or 1)  # a build may follow a process that set 1 for queries
-        try:
+        with _all_cores():
             index.train(vectors)
             index.add(vectors)
-        finally:
-            faiss.omp_set_num_threads(threads)
     return index
+
+
+@contextmanager
+def _all_cores() -> Iterator[None]:
+    """FAISS on every core for a build step (this thread may have been set to 1 for queries)."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def write_index(
@@ -383,8 +392,6 @@ def _graph(
     vectors: np.ndarray, previous: LoadedIndex | None, previous_rows: np.ndarray | None
 ) -> tuple[Any, np.ndarray]:
     """The HNSW graph and its slots: the previous graph extended with the new rows where it can be."""
-    import faiss
-
     usable = (
         previous is not None
         and previous_rows is not None
@@ -409,12 +416,8 @@ def _graph(
         if dead <= MAX_DEAD:
             graph = previous.vectors  # extended in place: build() loaded it for itself, nobody searches it
             if fresh:
-                threads = faiss.omp_get_max_threads()
-                faiss.omp_set_num_threads(os.cpu_count() or 1)
-                try:
+                with _all_cores():
                     graph.add(vectors[fresh])
-                finally:
-                    faiss.omp_set_num_threads(threads)
             return graph, np.concatenate([slots, np.asarray(fresh, dtype=np.int64)])
     return hnsw_index(vectors), np.arange(len(vectors), dtype=np.int64)
 

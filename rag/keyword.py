@@ -128,6 +128,7 @@ class KeywordIndex:
         cls,
         texts: list[str],
         *,
+        keys: list[str] | None = None,
         tokens_cache: dict[str, list[str]] | None = None,
         previous: KeywordIndex | None = None,
         k1: float = 1.5,
@@ -137,8 +138,9 @@ class KeywordIndex:
 
         The cache is either `tokens_cache` (sha256 -> tokens) or, cheaper for large indexes, the
         `previous` index itself: its token ids are copied as arrays and its vocabulary is extended.
+        `keys` are the texts' text_key values when the caller has them already.
         """
-        keys = [text_key(t) for t in texts]
+        keys = keys if keys is not None else [text_key(t) for t in texts]
         if previous is not None and previous._bm25 is not None:
             vocab, offsets, ids, tokenized = _reuse_tokens(previous, keys, texts)
         else:
