@@ -199,6 +199,21 @@ class OnnxEmbedder(Embedder):
         return out
 
 
+NO_EXPORT = 'torch (fallback: no ONNX export of the model yet - "rag build" makes one)'
+
+
+def _open_export(fingerprint: str, name: str, threads: int = 1) -> OnnxEmbedder | None:
+    """The export for this fingerprint, ready to run; None (a damaged one logged) where there is none."""
+    meta = read_export(fingerprint)
+    if meta is None:
+        return None
+    try:
+        return OnnxEmbedder(export_dir(fingerprint), meta, threads=threads)
+    except Exception as exc:  # a damaged export or no onnxruntime: torch still embeds
+        log.warning("the ONNX export of %s cannot be used (%s); using torch", name, exc)
+        return None
+
+
 def small_batch_embedder(embedder: Embedder) -> Embedder | None:
     """The ONNX export of a sentence-transformers embedder's model, if there is one (else None).
 
@@ -206,14 +221,7 @@ def small_batch_embedder(embedder: Embedder) -> Embedder | None:
     """
     if not isinstance(embedder, SentenceTransformerEmbedder):
         return None
-    meta = read_export(embedder.fingerprint)
-    if meta is None:
-        return None
-    try:
-        return OnnxEmbedder(export_dir(embedder.fingerprint), meta, threads=os.cpu_count() or 1)
-    except Exception as exc:  # a damaged export: torch embeds instead
-        log.warning("the ONNX export of %s cannot be used (%s); using torch", embedder.name, exc)
-        return None
+    return _open_export(embedder.fingerprint, embedder.name, threads=os.cpu_count() or 1)
 
 
 def query_embedder(manifest: dict[str, Any], model: str | None = None) -> tuple[Embedder, str]:
@@ -223,13 +231,9 @@ def query_embedder(manifest: dict[str, Any], model: str | None = None) -> tuple[
     """
     built = manifest["embedder"]
     if model is None or model == built["name"]:
-        meta = read_export(str(built["fingerprint"]))
-        if meta is not None:
-            try:
-                return OnnxEmbedder(export_dir(str(built["fingerprint"])), meta), "onnxruntime"
-            except Exception as exc:  # a damaged export or no onnxruntime: torch still answers
-                log.warning("the ONNX export of %s cannot be used (%s); using torch", built["name"], exc)
-        reason = 'torch (fallback: no ONNX export of the model yet - "rag build" makes one)'
+        if (onnx := _open_export(str(built["fingerprint"]), str(built["name"]))) is not None:
+            return onnx, "onnxruntime"
+        reason = NO_EXPORT
     else:
         reason = "torch (--model names another model than the index's)"
     return SentenceTransformerEmbedder(model or str(built["name"])), reason

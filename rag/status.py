@@ -72,11 +72,11 @@ class IndexStatus:
 
 def question_backend(embedder: dict[str, Any]) -> str:
     """How `rag search` and the app will embed questions for an index built with this embedder."""
-    from .onnx_embed import export_dir, read_export
+    from .onnx_embed import NO_EXPORT, export_dir, read_export
 
     if read_export(str(embedder["fingerprint"])) is not None:
         return f"onnxruntime ({export_dir(str(embedder['fingerprint']))})"
-    return 'torch (fallback: no ONNX export of the model yet - "rag build" makes one)'
+    return NO_EXPORT
 
 
 def index_status(
