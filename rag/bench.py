@@ -121,14 +121,10 @@ def _round(x: float) -> float | None:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolated linearly between order statistics (numpy's default)."""
+    """The q-th percentile (0-100), numpy's (linear interpolation), with a clear error for no values."""
     if not values:
         raise ValueError("percentile of no values")
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    return float(np.percentile(values, q))
 
 
 def latency_summary(seconds: list[float]) -> dict[str, float]:
@@ -336,6 +332,7 @@ def _write_articles(
     corpus_dir: Path, texts: list[str], real_titles: list[str]
 ) -> tuple[dict[str, dict[str, Any]], list[Any]]:
     """Article files for the passages (real: one each; generated: PER_ARTICLE each); (manifest articles, chunks)."""
+    from .ingest import file_sha256
     from .types import Chunk
 
     groups = [(f"scifact/{i // 1000:03d}/{i:07d}", [i], title) for i, title in enumerate(real_titles)]
@@ -358,7 +355,7 @@ def _write_articles(
         (corpus_dir / path).write_bytes(data)
         articles[article_id] = {
             "path": path,
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": file_sha256(data),
             "title": title,
             "title_source": "front_matter",
             "author": "",
@@ -414,17 +411,9 @@ def scale_index(
 def _variant(retriever: Any, mode: str, rerank: str) -> Any:
     """The same loaded index and question model, with an empty vector cache, in another mode."""
     from .embed import CachingEmbedder
-    from .retrieve import Retriever
 
     inner = getattr(retriever.embedder, "inner", retriever.embedder)
-    return Retriever(
-        retriever.index,
-        CachingEmbedder(inner),
-        retriever.corpus_dir,
-        mode=mode,
-        rerank=rerank,
-        query_backend=retriever.query_backend,
-    )
+    return retriever.with_settings(mode=mode, rerank=rerank, embedder=CachingEmbedder(inner))
 
 
 def query_latency(retriever: Any, questions: list[str], mode: str, rerank: str, k: int = 10) -> list[float]:

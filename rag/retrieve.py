@@ -117,6 +117,23 @@ class Retriever:
             index, CachingEmbedder(embedder), corpus_dir, mode=mode, rerank=rerank, query_backend=backend
         )
 
+    def with_settings(
+        self, *, mode: str | None = None, rerank: str | None = None, embedder: Embedder | None = None
+    ) -> Retriever:
+        """The same index (and, unless given, question embedder) with another mode or reranker."""
+        return Retriever(
+            self.index,
+            embedder or self.embedder,
+            self.corpus_dir,
+            mode=mode or self.mode,
+            fusion_depth=self.fusion_depth,
+            rrf_k=self.rrf_k,
+            weights=self.weights,
+            rerank=rerank or self.rerank,
+            rerank_depth=self.rerank_depth,
+            query_backend=self.query_backend,
+        )
+
     def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
         """The k best passages for the question, best first, overlapping ones merged."""
         q = check_question(question)

@@ -68,9 +68,7 @@ class Assistant:
     ) -> Reply:
         retriever = self.retriever  # one index for the whole answer, even if a rebuild swaps meanwhile
         if mode and mode != retriever.mode:
-            retriever = Retriever(
-                retriever.index, retriever.embedder, retriever.corpus_dir, mode=mode, rerank=retriever.rerank
-            )
+            retriever = retriever.with_settings(mode=mode)
         policy = AbstentionPolicy(enabled=self.settings.abstain)
         return ask(
             retriever, question, k=k or self.settings.k, policy=policy, llm=self.llm if generative else None
