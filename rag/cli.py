@@ -61,6 +61,13 @@ def _retrieval_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
     )(fn)
     fn = click.option(
+        "--fusion",
+        type=click.Choice(["zscore", "rrf"]),
+        default=None,
+        help="How hybrid fuses its rankings: summed standardised scores (zscore; default, or $RAG_FUSION)"
+        " or reciprocal rank fusion (rrf).",
+    )(fn)
+    fn = click.option(
         "--mode",
         type=click.Choice(["hybrid", "dense", "keyword"]),
         default=None,
@@ -163,16 +170,19 @@ def search(
     k: int | None,
     model: str | None,
     mode: str | None,
+    fusion: str | None,
     rerank: str | None,
     as_json: bool,
 ) -> None:
     """Print the passages most relevant to QUESTION, with citations."""
     from .retrieve import Retriever, check_k, check_question
 
-    s = _settings(corpus_dir, index_dir, retrieval=mode, rerank=rerank)
+    s = _settings(corpus_dir, index_dir, retrieval=mode, fusion=fusion, rerank=rerank)
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    retriever = Retriever.open(s.index_dir, s.corpus_dir, model=model, mode=s.retrieval, rerank=s.rerank)
+    retriever = Retriever.open(
+        s.index_dir, s.corpus_dir, model=model, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank
+    )
     _note_fallback(retriever)
     passages = retriever.search(question, k)
     if as_json:
@@ -212,6 +222,7 @@ def ask(
     question: str,
     k: int | None,
     mode: str | None,
+    fusion: str | None,
     rerank: str | None,
     no_abstain: bool,
     llm_url: str | None,
@@ -224,10 +235,18 @@ def ask(
     from .ask import ask as run_ask
     from .retrieve import Retriever, check_k, check_question
 
-    s = _settings(corpus_dir, index_dir, retrieval=mode, rerank=rerank, llm_url=llm_url, llm_model=llm_model)
+    s = _settings(
+        corpus_dir,
+        index_dir,
+        retrieval=mode,
+        fusion=fusion,
+        rerank=rerank,
+        llm_url=llm_url,
+        llm_model=llm_model,
+    )
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, rerank=s.rerank)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank)
     _note_fallback(retriever)
     llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
     policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
@@ -335,6 +354,7 @@ def eval_(
     beir_dir: Path | None,
     depth: int | None,
     mode: str | None,
+    fusion: str | None,
     rerank: str | None,
     model: str | None,
     chunk_words: int | None,
@@ -352,7 +372,9 @@ def eval_(
     if (query_file is None) == (beir_dir is None):
         raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")
     before = evalreport.load_run(compare_path) if compare_path else None
-    s = _settings(corpus_dir, index_dir, model=model, retrieval=mode, rerank=rerank, precision=precision)
+    s = _settings(
+        corpus_dir, index_dir, model=model, retrieval=mode, fusion=fusion, rerank=rerank, precision=precision
+    )
     if beir_dir is not None:
         run, label, published = _eval_beir(s, beir_dir, depth or 100, chunk_words, overlap, cache_dir)
     else:
@@ -384,7 +406,7 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
     from .retrieve import Retriever
     from .status import index_status
 
-    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, rerank=s.rerank)
+    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank)
     if index_status(s.corpus_dir, s.index_dir, retriever.index.manifest).stale:
         click.echo(
             f'warning: {s.index_dir}/ is stale against {s.corpus_dir}/ - run "rag build" first', err=True
@@ -422,12 +444,13 @@ def _eval_beir(
     index_dir = root / f"index-{short}-{words or 'whole'}-{params.overlap_sentences}{bf16}"
     report = run_build(root / "corpus", index_dir, embedder, params, progress=True)
     click.echo(f"benchmark index {index_dir}: " + "; ".join(report.lines()), err=True)
-    retriever = Retriever.open(index_dir, root / "corpus", mode=s.retrieval, rerank=s.rerank)
+    retriever = Retriever.open(index_dir, root / "corpus", mode=s.retrieval, fusion=s.fusion, rerank=s.rerank)
     settings = {
         "model": s.model,
         "precision": embedder.precision,
         "chunking": params.to_json(),
         "retrieval": s.retrieval,
+        "fusion": s.fusion,
         "rerank": s.rerank,
         "depth": depth,
         "build": report.to_json(),

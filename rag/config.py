@@ -39,6 +39,7 @@ class Settings:
     k: int = 5
     index_type: str = "auto"  # "auto" | "flat" | "hnsw" (index.choose_index_type)
     retrieval: str = "hybrid"  # "hybrid" | "dense" | "keyword"
+    fusion: str = "zscore"  # hybrid: "zscore" (standardised scores summed) | "rrf" (reciprocal rank fusion)
     rerank: str = "sentence"  # "sentence" | "none": re-order the top 10 by best single-sentence similarity
     abstain: bool = True  # say "not covered" when retrieval evidence is weak (abstain.py)
     llm_url: str = ""  # OpenAI-compatible endpoint for generative answers; "" = extractive only
@@ -60,6 +61,8 @@ class Settings:
             s = replace(s, model=env["RAG_MODEL"])
         if env.get("RAG_RETRIEVAL"):
             s = replace(s, retrieval=env["RAG_RETRIEVAL"])
+        if env.get("RAG_FUSION"):
+            s = replace(s, fusion=env["RAG_FUSION"])
         if env.get("RAG_INDEX_TYPE"):
             s = replace(s, index_type=env["RAG_INDEX_TYPE"])
         if env.get("RAG_PRECISION"):

@@ -5,8 +5,8 @@ file, the unit of relevance is a piece of evidence: the query's quotes, grouped 
 passage covers together count as one (computed from the index, not from the run). Each retrieved passage,
 in rank order, is credited with the first piece of evidence it covers that no higher passage already
 covered, so evidence found twice (say, in the sentence two neighbouring passages share) counts once and
-Recall@k is the share of the query's evidence found in the top k. For BEIR, a document's score is its
-best passage's. Metrics come from ir-measures with the pytrec_eval backend; this module only builds qrels
+Recall@k is the share of the query's evidence found in the top k. For BEIR, a document ranks where its
+best passage does. Runs are scored by position, so trec_eval sees the order the search returned. Metrics come from ir-measures with the pytrec_eval backend; this module only builds qrels
 and runs. Unanswerable queries are not ranked: their top score is reported. It does not print
 (evalreport.py) or build indexes (build.py).
 """
@@ -241,9 +241,9 @@ def evaluate_beir(
     run: dict[str, dict[str, float]] = {}
     for q, passages in zip(queries, hits, strict=True):
         docs: dict[str, float] = {}
-        for p in passages:
+        for p in passages:  # scored by position: a reranked head and the tail have different scales
             if p.chunk.article_id not in docs:
-                docs[p.chunk.article_id] = p.score
+                docs[p.chunk.article_id] = float(depth - len(docs))
             if len(docs) == depth:
                 break
         run[q.qid] = docs
@@ -292,6 +292,7 @@ def evaluate_query_file(
         "chunking": m["chunking"],
         "index_built": m.get("created"),
         "retrieval": retriever.mode,
+        "fusion": retriever.fusion,
         "rerank": retriever.rerank,
         "depth": depth,
     }

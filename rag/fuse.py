@@ -1,7 +1,15 @@
-"""Combine rankings and tidy result lists: reciprocal rank fusion, merging of overlapping passages.
+"""Combine rankings and tidy result lists: score fusion, rank fusion, merging of overlapping passages.
 
-Reciprocal rank fusion (Cormack et al. 2009) scores a row by sum(weight / (k + rank)) over the rankings
-that hold it, so dense and keyword results combine without calibrating their scores against each other.
+Two ways to fuse the dense and keyword rankings of one question:
+- z-score fusion (the default; CombSUM over standardised scores, Fox & Shaw 1994, Lee 1997): each
+  ranker's scores are standardised over the list it returned (minus its mean, over its standard
+  deviation) and a row's fused score is the weighted sum of its standardised scores. A row missing from
+  one list gets that list's lowest standardised score: it scored at most as well as the last row the
+  ranker returned. Unlike ranks, the scores keep how far ahead a ranker's top hit is, so a confident
+  ranker outvotes an unsure one; standardising makes cosines and BM25 scores comparable without
+  weights fitted to a data set. A ranker whose scores are all equal adds nothing.
+- reciprocal rank fusion (Cormack et al. 2009) scores a row by sum(weight / (k + rank)) over the
+  rankings that hold it; it sees only ranks.
 Merging joins passages of one article whose spans overlap (neighbours sharing a sentence) into one
 passage spanning both, so a top-k list shows k different pieces of evidence and every merged passage is
 still one exact span of the original file. It does not search (retrieve.py).
@@ -12,14 +20,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from .types import Chunk, Passage
 
 RRF_K = 60
+FUSIONS = ("zscore", "rrf")
+
+Fused = list[tuple[int, float, dict[str, int]]]  # (row, fused score, {ranking name: 1-based rank})
 
 
 def reciprocal_rank_fusion(
     rankings: Mapping[str, Sequence[int]], *, k: int = RRF_K, weights: Mapping[str, float] | None = None
-) -> list[tuple[int, float, dict[str, int]]]:
+) -> Fused:
     """(row, fused score, {ranking name: 1-based rank}) best first; ties keep the first ranking's order."""
     fused: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
@@ -28,6 +41,39 @@ def reciprocal_rank_fusion(
         for rank, row in enumerate(rows, start=1):
             fused[row] = fused.get(row, 0.0) + w / (k + rank)
             ranks.setdefault(row, {})[name] = rank
+    order = sorted(fused, key=lambda row: -fused[row])
+    return [(row, fused[row], ranks[row]) for row in order]
+
+
+def zscore_fusion(
+    scored: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    *,
+    weights: Mapping[str, float] | None = None,
+) -> Fused:
+    """(row, fused score, {ranking name: 1-based rank}) best first, from each ranker's (rows, scores).
+
+    Rows are in the ranker's order, best first; ties keep the first ranking's order.
+    """
+    standard: dict[str, tuple[dict[int, float], float]] = {}  # name -> ({row: z}, lowest z)
+    ranks: dict[int, dict[str, int]] = {}
+    for name, (rows, values) in scored.items():
+        if len(rows) != len(values):
+            raise ValueError(f"ranking {name!r} has {len(rows)} rows but {len(values)} scores")
+        if not len(rows):
+            continue
+        x = np.asarray(values, dtype=np.float64)
+        sd = float(x.std())
+        z = (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
+        standard[name] = (dict(zip(map(int, rows), z.tolist(), strict=True)), float(z.min()))
+        for rank, row in enumerate(rows, start=1):
+            ranks.setdefault(int(row), {})[name] = rank
+
+    def weight(name: str) -> float:
+        return 1.0 if weights is None else weights.get(name, 1.0)
+
+    fused = {
+        row: sum(weight(name) * z.get(row, lowest) for name, (z, lowest) in standard.items()) for row in ranks
+    }
     order = sorted(fused, key=lambda row: -fused[row])
     return [(row, fused[row], ranks[row]) for row in order]
 

@@ -2,7 +2,8 @@
 
 Dense search embeds the question with the model named in the index manifest (build-time parameters come
 from the index, not from settings; its fingerprint must match) and asks FAISS; keyword search asks the
-BM25 index; hybrid fuses the two rankings by reciprocal rank fusion. Passages whose spans overlap are
+BM25 index; hybrid fuses the two rankings (fuse.py: z-score fusion by default, or reciprocal rank
+fusion). Passages whose spans overlap are
 merged so that k results are k pieces of evidence. Each Passage records why it was found (dense and
 keyword ranks and scores, fused score) and a path the caller can open, where
 `open(path).read()[start:end] == text`. It does not compose answers (answer.py) or build indexes.
@@ -20,7 +21,7 @@ import numpy as np
 from .chunk import sentence_spans
 from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError
-from .fuse import RRF_K, merge_overlapping, reciprocal_rank_fusion
+from .fuse import FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .types import Passage
@@ -64,6 +65,7 @@ class Retriever:
         corpus_dir: Path,
         *,
         mode: str = "hybrid",
+        fusion: str = "zscore",
         fusion_depth: int = 100,
         rrf_k: int = RRF_K,
         weights: dict[str, float] | None = None,
@@ -88,6 +90,9 @@ class Retriever:
         self.embedder = embedder
         self.corpus_dir = corpus_dir
         self.mode = mode
+        if fusion not in FUSIONS:
+            raise QueryError(f"fusion {fusion!r} is unknown - use one of {', '.join(FUSIONS)}")
+        self.fusion = fusion
         self.fusion_depth = fusion_depth
         self.rrf_k = rrf_k
         self.weights = weights
@@ -106,6 +111,7 @@ class Retriever:
         *,
         mode: str = "hybrid",
         rerank: str = "sentence",
+        fusion: str = "zscore",
     ) -> Retriever:
         """Load index_dir and the model it was built with (or `model`, which must be that one).
 
@@ -114,18 +120,30 @@ class Retriever:
         index = load_index(index_dir)
         embedder, backend = query_embedder(index.manifest, model)
         return cls(
-            index, CachingEmbedder(embedder), corpus_dir, mode=mode, rerank=rerank, query_backend=backend
+            index,
+            CachingEmbedder(embedder),
+            corpus_dir,
+            mode=mode,
+            fusion=fusion,
+            rerank=rerank,
+            query_backend=backend,
         )
 
     def with_settings(
-        self, *, mode: str | None = None, rerank: str | None = None, embedder: Embedder | None = None
+        self,
+        *,
+        mode: str | None = None,
+        fusion: str | None = None,
+        rerank: str | None = None,
+        embedder: Embedder | None = None,
     ) -> Retriever:
-        """The same index (and, unless given, question embedder) with another mode or reranker."""
+        """The same index (and, unless given, question embedder) with another mode, fusion or reranker."""
         return Retriever(
             self.index,
             embedder or self.embedder,
             self.corpus_dir,
             mode=mode or self.mode,
+            fusion=fusion or self.fusion,
             fusion_depth=self.fusion_depth,
             rrf_k=self.rrf_k,
             weights=self.weights,
@@ -142,19 +160,21 @@ class Retriever:
         if k == 0:
             return []
         depth = min(max(self.fusion_depth, 2 * k), len(self.index.chunks))  # room for merges
-        rankings: dict[str, list[int]] = {}
-        scores: dict[str, dict[int, float]] = {}
+        scored: dict[str, tuple[list[int], list[float]]] = {}  # ranker -> (rows, scores), best first
         if mode in ("dense", "hybrid"):
             qv = np.ascontiguousarray(self.embedder.embed([q]), dtype=np.float32)
             dense_scores, rows = self.index.dense_search(qv, depth)
             kept = rows[0] >= 0
-            rankings["dense"] = [int(r) for r in rows[0][kept]]
-            scores["dense"] = dict(zip(rankings["dense"], map(float, dense_scores[0][kept]), strict=True))
+            scored["dense"] = (rows[0][kept].tolist(), dense_scores[0][kept].tolist())
         if mode in ("keyword", "hybrid"):
             rows, kw_scores = self.index.keyword.search(q, depth)
-            rankings["keyword"] = [int(r) for r in rows]
-            scores["keyword"] = dict(zip(rankings["keyword"], map(float, kw_scores), strict=True))
-        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)
+            scored["keyword"] = (np.asarray(rows).tolist(), np.asarray(kw_scores).tolist())
+        scores = {name: dict(zip(*pair, strict=True)) for name, pair in scored.items()}
+        if mode == "hybrid" and self.fusion == "zscore":
+            fused = zscore_fusion(scored, weights=self.weights)
+        else:
+            rankings = {name: rows for name, (rows, _) in scored.items()}
+            fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)
         root = display_path(self.corpus_dir)  # once per search: resolving each path costs system calls
 
         def candidates() -> Iterator[Passage]:  # made only as far as merging reads them
@@ -180,7 +200,8 @@ class Retriever:
         """Fuse the top candidates' order with their order by best single-sentence similarity.
 
         A passage's best sentence says more about whether it answers the question than the whole
-        passage's vector; the retrieval order keeps what the rankers saw. Both are fused by RRF.
+        passage's vector; the retrieval score keeps what the rankers saw. Both are fused the way the
+        rankings were (z-score fusion of retrieval score and best-sentence cosine, or RRF of the orders).
         """
         head, tail = candidates[: self.rerank_depth], candidates[self.rerank_depth :]
         if len(head) < 2:
@@ -195,9 +216,17 @@ class Retriever:
             best.append(float(sims[at : at + len(group)].max()))
             at += len(group)
         by_sentence = sorted(range(len(head)), key=lambda i: -best[i])
-        fused = reciprocal_rank_fusion(
-            {"retrieval": list(range(len(head))), "sentence": by_sentence}, k=self.rrf_k
-        )
+        if self.fusion == "zscore":
+            fused = zscore_fusion(
+                {
+                    "retrieval": (list(range(len(head))), [p.score for p in head]),
+                    "sentence": (by_sentence, [best[i] for i in by_sentence]),
+                }
+            )
+        else:
+            fused = reciprocal_rank_fusion(
+                {"retrieval": list(range(len(head))), "sentence": by_sentence}, k=self.rrf_k
+            )
         reranked = []
         for i, score, ranks in fused:
             p = head[i]

@@ -98,7 +98,9 @@ class Assistant:
 
     def _open_retriever(self) -> Retriever:
         s = self.settings
-        return Retriever.open(self.index_dir, self.corpus_dir, mode=s.retrieval, rerank=s.rerank)
+        return Retriever.open(
+            self.index_dir, self.corpus_dir, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank
+        )
 
     def start_rebuild(self) -> bool:
         """Start a background rebuild; False if one is already running."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,20 @@ def test_clingy_question_finds_the_clinginess_passage_first(seed_index):
         assert key in top
 
 
+@pytest.mark.parametrize("fusion", ["zscore", "rrf"])
+def test_hybrid_results_say_why_they_were_found(seed_index, fusion: str):
+    args = ["search", CLINGY, "-k", "3", "--json", "--rerank", "none", "--fusion", fusion]
+    out = json.loads(_run(*args, *_folders(seed_index)).output)
+    assert "to be clingy" in out[0]["text"]
+    assert {"dense_rank", "keyword_rank", "fused_score"} <= set(out[0]["why"])  # both rankers found it
+    for p in out:
+        assert "fused_score" in p["why"] and {"dense_rank", "keyword_rank"} & set(p["why"])
+        assert p["score"] == p["why"]["fused_score"]
+    assert [p["score"] for p in out] == sorted((p["score"] for p in out), reverse=True)
+    if fusion == "rrf":  # sum of 1 / (60 + rank) over two rankings
+        assert all(0 < p["score"] <= 2 / 61 for p in out)
+
+
 def test_every_citation_slices_back_to_the_text(seed_index, monkeypatch):
     corpus_dir, _ = seed_index
     monkeypatch.chdir(corpus_dir.parent)  # paths are then relative: corpus/<file>
@@ -56,7 +71,7 @@ def test_author_question_finds_the_bio(seed_index):
 
 def test_human_output(seed_index):
     out = _run("search", CLINGY, "-k", "2", *_folders(seed_index)).output
-    assert out.startswith("[1] 0.")
+    assert re.match(r"\[1\] -?\d+\.\d{3}  ", out)
     assert "The worst thing you’ll likely do" in out and ".txt:" in out
 
 

@@ -13,7 +13,7 @@ from rag.beir import load_beir, published_figures, write_corpus
 from rag.cli import main
 from rag.errors import QueryError
 from rag.evalreport import compare, load_run
-from rag.evaluate import evaluate_queries, score
+from rag.evaluate import evaluate_beir, evaluate_queries, score
 from rag.queries import Query, QuoteLocator, fold, load_queries
 from rag.types import Chunk, Passage
 
@@ -111,6 +111,20 @@ def test_library_metrics_on_hand_made_rankings():
     assert per_query["q3"]["RR@10"] == 0.0
     assert means["RR@10"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
     assert means["R@3"] == pytest.approx((1 + 1 + 0) / 3)
+
+
+def test_beir_run_keeps_the_order_the_search_returned():
+    # A reranked head scores on another scale than the tail: here the tail's scores are higher.
+    ids = ["d1", "d2", "d1", "d3"]  # d1's second passage ranks below its first and is not counted again
+    chunks = [Chunk(f"{d}#{i}", d, f"{d}.txt", "T", "", 0, 4, "text", "text") for i, d in enumerate(ids)]
+    scores = [0.2, 0.1, 5.0, 4.0]
+
+    def search(question: str, k: int) -> list[Passage]:
+        return [Passage(c, r, s, c.path) for r, (c, s) in enumerate(zip(chunks, scores, strict=True), 1)]
+
+    run = evaluate_beir(search, [Query("q", "claim")], {"q": {"d3": 1}}, depth=10)
+    assert run.results[0].first_relevant_rank == 3  # d1, d2, d3: by position, not by score
+    assert run.metrics["RR@10"] == pytest.approx(1 / 3)
 
 
 def test_evidence_counts_once_and_quotes_in_one_passage_are_one_piece():

@@ -1,0 +1,79 @@
+"""Fusion of rankings, checked against sums worked out by hand (no model needed)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rag.fuse import reciprocal_rank_fusion, zscore_fusion
+
+
+def _z(values: list[float]) -> list[float]:
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return [(v - mean) / sd for v in values]
+
+
+def test_zscore_sums_standardised_scores_and_fills_missing_rows_with_the_lowest():
+    dense = ([10, 11, 12], [0.9, 0.5, 0.4])
+    keyword = ([12, 13], [8.0, 2.0])
+    fused = {row: (score, ranks) for row, score, ranks in zscore_fusion({"dense": dense, "keyword": keyword})}
+    zd, zk = _z(dense[1]), _z(keyword[1])  # zk == [1, -1]
+    expected = {
+        10: zd[0] + min(zk),  # keyword never returned it: its lowest score
+        11: zd[1] + min(zk),
+        12: zd[2] + zk[0],
+        13: min(zd) + zk[1],
+    }
+    assert set(fused) == set(expected)
+    for row, value in expected.items():
+        assert fused[row][0] == pytest.approx(value)
+    assert fused[12][1] == {"dense": 3, "keyword": 1} and fused[13][1] == {"keyword": 2}
+
+
+def test_zscore_order_follows_the_confident_ranker_where_rrf_ties():
+    # dense is sure of row 1 (far ahead of the rest); keyword barely prefers row 2 over row 1.
+    dense = ([1, 2, 3, 4], [0.90, 0.30, 0.29, 0.28])
+    keyword = ([2, 1, 3, 4], [5.01, 5.00, 1.0, 0.9])
+    assert [row for row, _, _ in zscore_fusion({"dense": dense, "keyword": keyword})][:2] == [1, 2]
+    rrf = reciprocal_rank_fusion({"dense": dense[0], "keyword": keyword[0]})
+    assert rrf[0][1] == pytest.approx(rrf[1][1])  # ranks alone cannot tell rows 1 and 2 apart
+
+
+def test_zscore_ranker_with_equal_scores_adds_nothing():
+    dense = ([5, 6, 7], [0.8, 0.6, 0.1])
+    flat = ([7, 6, 5], [3.0, 3.0, 3.0])
+    assert [row for row, _, _ in zscore_fusion({"dense": dense, "keyword": flat})] == [5, 6, 7]
+
+
+def test_zscore_weights_and_empty_rankings():
+    dense = ([1, 2], [0.9, 0.1])
+    keyword = ([2, 1], [9.0, 1.0])
+    both = zscore_fusion({"dense": dense, "keyword": keyword})
+    assert both[0][1] == pytest.approx(both[1][1])  # symmetric: a tie, first ranking's order kept
+    assert [r for r, _, _ in both] == [1, 2]
+    leaning = zscore_fusion({"dense": dense, "keyword": keyword}, weights={"keyword": 2.0})
+    assert [r for r, _, _ in leaning] == [2, 1]
+    alone = zscore_fusion({"dense": dense, "keyword": ([], [])})
+    assert [(r, ranks) for r, _, ranks in alone] == [(1, {"dense": 1}), (2, {"dense": 2})]
+    assert zscore_fusion({}) == []
+
+
+def test_zscore_refuses_rows_and_scores_of_different_lengths():
+    with pytest.raises(ValueError, match="has 2 rows but 1 scores"):
+        zscore_fusion({"dense": ([1, 2], [0.5])})
+
+
+def test_rrf_sums_weighted_reciprocal_ranks():
+    fused = reciprocal_rank_fusion({"dense": [1, 2], "keyword": [2, 3]}, k=10, weights={"keyword": 2.0})
+    scores = {row: score for row, score, _ in fused}
+    assert scores == pytest.approx({1: 1 / 11, 2: 1 / 12 + 2 / 11, 3: 2 / 12})
+    assert [row for row, _, _ in fused] == [2, 3, 1]
+
+
+def test_fusion_is_a_setting():
+    from rag.config import Settings
+
+    assert Settings().fusion == "zscore"
+    assert Settings.from_env({"RAG_FUSION": "rrf"}).fusion == "rrf"
