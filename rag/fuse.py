@@ -5,7 +5,8 @@ Two ways to fuse the dense and keyword rankings of one question:
   ranker's scores are standardised over the list it returned (minus its mean, over its standard
   deviation) and a row's fused score is the weighted sum of its standardised scores. A row missing from
   one list gets that list's lowest standardised score: it scored at most as well as the last row the
-  ranker returned. Unlike ranks, the scores keep how far ahead a ranker's top hit is, so a confident
+  ranker returned (or, where the ranker says what it left out, as BM25 does with rows scoring 0, that
+  score, counted in the mean and deviation). Unlike ranks, the scores keep how far ahead a ranker's top hit is, so a confident
   ranker outvotes an unsure one; standardising makes cosines and BM25 scores comparable without
   weights fitted to a data set. A ranker whose scores are all equal adds nothing.
 - reciprocal rank fusion (Cormack et al. 2009) scores a row by sum(weight / (k + rank)) over the
@@ -49,10 +50,15 @@ def zscore_fusion(
     scored: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     *,
     weights: Mapping[str, float] | None = None,
+    unreturned: Mapping[str, tuple[int, float]] | None = None,
 ) -> Fused:
     """(row, fused score, {ranking name: 1-based rank}) best first, from each ranker's (rows, scores).
 
-    Rows are in the ranker's order, best first; ties keep the first ranking's order.
+    Rows are in the ranker's order, best first; ties keep the first ranking's order. `unreturned`
+    gives, per ranker, (count, score) of rows it scored but left out of its list (BM25 leaves out rows
+    scoring 0): they count in its mean and deviation, and a row missing from its list gets that
+    score's standardised value instead of the list's lowest. So one keyword match among many passages
+    stands out as it should, where a list of one would have no spread at all.
     """
     standard: dict[str, tuple[dict[int, float], float]] = {}  # name -> ({row: z}, lowest z)
     ranks: dict[int, dict[str, int]] = {}
@@ -62,9 +68,13 @@ def zscore_fusion(
         if not len(rows):
             continue
         x = np.asarray(values, dtype=np.float64)
-        sd = float(x.std())
-        z = (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
-        standard[name] = (dict(zip(map(int, rows), z.tolist(), strict=True)), float(z.min()))
+        count, rest = (unreturned or {}).get(name, (0, 0.0))
+        full = np.concatenate([x, np.full(max(count, 0), rest)]) if count > 0 else x
+        sd = float(full.std())
+        mean = float(full.mean())
+        z = (x - mean) / sd if sd > 1e-12 else np.zeros_like(x)
+        lowest = ((rest - mean) / sd if sd > 1e-12 else 0.0) if count > 0 else float(z.min())
+        standard[name] = (dict(zip(map(int, rows), z.tolist(), strict=True)), lowest)
         for rank, row in enumerate(rows, start=1):
             ranks.setdefault(int(row), {})[name] = rank
 

@@ -171,7 +171,9 @@ class Retriever:
             scored["keyword"] = (np.asarray(rows).tolist(), np.asarray(kw_scores).tolist())
         scores = {name: dict(zip(*pair, strict=True)) for name, pair in scored.items()}
         if mode == "hybrid" and self.fusion == "zscore":
-            fused = zscore_fusion(scored, weights=self.weights)
+            # BM25 returns every passage scoring above 0, up to depth: the others it scored 0
+            left_out = {"keyword": (depth - len(scored["keyword"][0]), 0.0)}
+            fused = zscore_fusion(scored, weights=self.weights, unreturned=left_out)
         else:
             rankings = {name: rows for name, (rows, _) in scored.items()}
             fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)

@@ -53,6 +53,17 @@ def test_hybrid_results_say_why_they_were_found(seed_index, fusion: str):
         assert all(0 < p["score"] <= 2 / 61 for p in out)
 
 
+def test_a_word_only_one_passage_holds_brings_that_passage_first(seed_index):
+    # Dense search alone ranks it far down; BM25 finds only it, which z-score fusion must not ignore.
+    folders = _folders(seed_index)
+    keyword = json.loads(_run("search", "Antonio", "--mode", "keyword", "--json", *folders).output)
+    dense = json.loads(_run("search", "Antonio", "-k", "16", "--mode", "dense", "--json", *folders).output)
+    assert len(keyword) == 1
+    assert [p["start"] for p in dense].index(keyword[0]["start"]) > 3
+    hybrid = json.loads(_run("search", "Antonio", "--rerank", "none", "--json", *folders).output)
+    assert hybrid[0]["start"] == keyword[0]["start"] and hybrid[0]["why"]["keyword_rank"] == 1
+
+
 def test_every_citation_slices_back_to_the_text(seed_index, monkeypatch):
     corpus_dir, _ = seed_index
     monkeypatch.chdir(corpus_dir.parent)  # paths are then relative: corpus/<file>

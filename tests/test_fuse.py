@@ -60,6 +60,20 @@ def test_zscore_weights_and_empty_rankings():
     assert zscore_fusion({}) == []
 
 
+def test_zscore_one_keyword_match_stands_out_when_the_ranker_says_what_it_left_out():
+    dense = (list(range(10)), [0.50 - 0.01 * i for i in range(10)])
+    keyword = ([9], [4.0])  # the one passage holding a rare word; BM25 scored the other 9 zero
+    alone = zscore_fusion({"dense": dense, "keyword": keyword})
+    assert alone[0][0] == 0  # a list of one has no spread: keyword adds nothing
+    told = zscore_fusion({"dense": dense, "keyword": keyword}, unreturned={"keyword": (9, 0.0)})
+    assert told[0][0] == 9
+    zk = _z([4.0] + [0.0] * 9)
+    zd = _z(dense[1])
+    scores = {row: score for row, score, _ in told}
+    assert scores[9] == pytest.approx(zd[9] + zk[0])
+    assert scores[0] == pytest.approx(zd[0] + zk[1])  # missing from keyword: the zero score's z
+
+
 def test_zscore_refuses_rows_and_scores_of_different_lengths():
     with pytest.raises(ValueError, match="has 2 rows but 1 scores"):
         zscore_fusion({"dense": ([1, 2], [0.5])})
