@@ -9,7 +9,9 @@ decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +29,33 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|
 
 def discover(corpus_dir: Path) -> list[Path]:
     """Article files under corpus_dir (recursive, hidden files skipped), sorted by relative path."""
+    return [corpus_dir / rel for rel in discover_paths(corpus_dir)]
+
+
+def discover_paths(corpus_dir: Path) -> list[str]:
+    """discover() as corpus-relative POSIX paths: the same files, without a Path object per file.
+
+    Like Path.rglob it does not descend into symlinked folders or unreadable ones, and it keeps
+    symlinks to files; hidden folders are not entered at all.
+    """
     if not corpus_dir.exists():
         raise CorpusError(
             f"corpus folder {corpus_dir}/ does not exist - create it and add .txt or .md articles"
         )
     if not corpus_dir.is_dir():
         raise CorpusError(f"{corpus_dir} is not a folder - pass the folder that holds the articles")
+    root = os.fspath(corpus_dir)
     found = []
-    for path in corpus_dir.rglob("*"):
-        rel = path.relative_to(corpus_dir)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.suffix.lower() in SUFFIXES and path.is_file():
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(corpus_dir).as_posix())
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel_dir = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        for name in names:
+            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                continue
+            if os.path.isfile(os.path.join(folder, name)):
+                found.append(prefix + name)
+    return sorted(found)
 
 
 def article_id_for(rel_path: str) -> str:
@@ -50,6 +65,33 @@ def article_id_for(rel_path: str) -> str:
 
 def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+_hashes: dict[str, tuple[tuple[int, int, int], str]] = {}  # path -> ((size, mtime_ns, inode), sha256)
+SETTLED_NS = 2_000_000_000  # a file untouched for this long is trusted by its stat (see hash_path)
+
+
+def hash_path(path: str | Path) -> str:
+    """sha256 of a file's bytes, remembered for this process while its size, mtime and inode stay.
+
+    Status checks call this for every article each time the app shows the library; at a million
+    passages re-reading the corpus took most of the app's start. A file modified in the last two
+    seconds is always re-read, since a second write within the filesystem's timestamp granularity
+    could keep its size and mtime (git's "racy" case).
+    """
+    key = os.fspath(path)
+    st = os.stat(key)
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    known = _hashes.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    with open(key, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    if time.time_ns() - st.st_mtime_ns > SETTLED_NS:
+        _hashes[key] = (stamp, digest)
+    else:
+        _hashes.pop(key, None)
+    return digest
 
 
 def read_article(corpus_dir: Path, path: Path, data: bytes | None = None) -> Article:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CorpusError
-from .ingest import SUFFIXES, discover, read_article
+from .ingest import SUFFIXES, discover_paths, hash_path, read_article
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
@@ -92,16 +92,13 @@ def remove(corpus_dir: Path, rel_path: str) -> None:
 
 def list_articles(corpus_dir: Path, manifest_articles: dict[str, dict]) -> list[ArticleRow]:
     """The corpus files with their title and passage count from the index, and whether they are indexed."""
-    from .ingest import file_sha256
-
     by_path = {meta["path"]: meta for meta in manifest_articles.values()}
     rows = []
-    for path in discover(corpus_dir):
-        rel = path.relative_to(corpus_dir).as_posix()
+    for rel in discover_paths(corpus_dir):
         meta = by_path.get(rel)
         if meta is None:
             rows.append(ArticleRow(rel, "", None, "new"))
             continue
-        state = "indexed" if file_sha256(path.read_bytes()) == meta["sha256"] else "changed"
+        state = "indexed" if hash_path(os.path.join(corpus_dir, rel)) == meta["sha256"] else "changed"
         rows.append(ArticleRow(rel, meta.get("title", ""), meta.get("chunks"), state))
     return rows

@@ -1,17 +1,19 @@
 """Is the index there, sound, and up to date with the corpus? (`rag info`, the app's Library tab.)
 
-Compares each corpus file's path and sha256 with the manifest; reads no model and embeds nothing.
+Compares each corpus file's path and sha256 with the manifest; reads no model and embeds nothing. A
+file's hash is remembered while its size, mtime and inode stay the same (ingest.hash_path).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import RagError
 from .index import load_index
-from .ingest import discover, file_sha256
+from .ingest import discover_paths, hash_path
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,7 @@ def index_status(
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     indexed = {meta["path"]: meta["sha256"] for meta in manifest["articles"].values()}
     try:
-        files = discover(corpus_dir)
-        current = {p.relative_to(corpus_dir).as_posix(): file_sha256(p.read_bytes()) for p in files}
+        current = {rel: hash_path(os.path.join(corpus_dir, rel)) for rel in discover_paths(corpus_dir)}
     except (RagError, OSError) as exc:
         return IndexStatus(index_dir, corpus_dir, manifest, corpus_problem=str(exc))
     return IndexStatus(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from rag.errors import CorpusError
-from rag.ingest import MAX_ARTICLE_BYTES, article_id_for, discover, read_article
+from rag.ingest import (
+    MAX_ARTICLE_BYTES,
+    SUFFIXES,
+    article_id_for,
+    discover,
+    discover_paths,
+    file_sha256,
+    hash_path,
+    read_article,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +47,27 @@ def test_too_large(tmp_path: Path):
         read_article(tmp_path, tmp_path / "x.txt")
 
 
+def test_file_hash_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path):
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"first")
+    settled = time.time() - 60
+    os.utime(f, (settled, settled))
+    assert hash_path(f) == file_sha256(b"first")
+    f.write_bytes(b"other")  # same size, in place (same inode); the write sets a new mtime
+    assert hash_path(f) == file_sha256(b"other")
+    os.utime(f, (settled, settled))  # even with the old mtime back: the first hash was not reused
+    assert hash_path(f) == file_sha256(b"other")
+    fresh = time.time()  # modified just now: never trusted by its stat, so a same-size rewrite with
+    f.write_bytes(b"third")  # the same timestamp (as a coarse clock gives) is still seen
+    os.utime(f, (fresh, fresh))
+    assert hash_path(f) == file_sha256(b"third")
+    f.write_bytes(b"fifth")
+    os.utime(f, (fresh, fresh))
+    assert hash_path(f) == file_sha256(b"fifth")
+    with pytest.raises(FileNotFoundError):
+        hash_path(tmp_path / "missing.txt")
+
+
 def test_discover(tmp_path: Path):
     with pytest.raises(CorpusError, match=r"does not exist - create it"):
         discover(tmp_path / "nope")
@@ -45,4 +77,22 @@ def test_discover(tmp_path: Path):
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
     (tmp_path / ".hidden.txt").write_text("h")
     assert [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)] == ["a.txt", "sub/b.md"]
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "c.txt").write_text("c")
+    (tmp_path / "sub" / "deeper").mkdir()
+    (tmp_path / "sub" / "deeper" / "D.TXT").write_text("d")
+    (tmp_path / "linked").symlink_to(tmp_path / "sub", target_is_directory=True)  # not followed
+    (tmp_path / "alias.txt").symlink_to(tmp_path / "a.txt")  # a symlinked file is an article
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")  # a broken link is not
+    expected = ["a.txt", "alias.txt", "sub/b.md", "sub/deeper/D.TXT"]
+    assert discover_paths(tmp_path) == expected
+    assert [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)] == expected
+    legacy = sorted(  # what Path.rglob gives, as discover once did
+        p.relative_to(tmp_path).as_posix()
+        for p in tmp_path.rglob("*")
+        if not any(part.startswith(".") for part in p.relative_to(tmp_path).parts)
+        and p.suffix.lower() in SUFFIXES
+        and p.is_file()
+    )
+    assert legacy == expected
     assert article_id_for("sub/b.md") == "sub/b" and article_id_for("noext") == "noext"
