@@ -61,11 +61,17 @@ def _retrieval_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="Re-order the top 10 by their best sentence's similarity (sentence; default, or $RAG_RERANK) or not.",
     )(fn)
     fn = click.option(
+        "--fusion-depth",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Passages each ranker contributes to hybrid fusion (default 200, or $RAG_FUSION_DEPTH).",
+    )(fn)
+    fn = click.option(
         "--fusion",
         type=click.Choice(["zscore", "rrf"]),
         default=None,
-        help="How hybrid fuses its rankings: summed standardised scores (zscore; default, or $RAG_FUSION)"
-        " or reciprocal rank fusion (rrf).",
+        help="How rankings combine (hybrid's two, and the sentence rerank with retrieval): summed"
+        " standardised scores (zscore; default, or $RAG_FUSION) or reciprocal rank fusion (rrf).",
     )(fn)
     fn = click.option(
         "--mode",
@@ -171,17 +177,26 @@ def search(
     model: str | None,
     mode: str | None,
     fusion: str | None,
+    fusion_depth: int | None,
     rerank: str | None,
     as_json: bool,
 ) -> None:
     """Print the passages most relevant to QUESTION, with citations."""
     from .retrieve import Retriever, check_k, check_question
 
-    s = _settings(corpus_dir, index_dir, retrieval=mode, fusion=fusion, rerank=rerank)
+    s = _settings(
+        corpus_dir, index_dir, retrieval=mode, fusion=fusion, fusion_depth=fusion_depth, rerank=rerank
+    )
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
     retriever = Retriever.open(
-        s.index_dir, s.corpus_dir, model=model, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank
+        s.index_dir,
+        s.corpus_dir,
+        model=model,
+        mode=s.retrieval,
+        fusion=s.fusion,
+        fusion_depth=s.fusion_depth,
+        rerank=s.rerank,
     )
     _note_fallback(retriever)
     passages = retriever.search(question, k)
@@ -223,6 +238,7 @@ def ask(
     k: int | None,
     mode: str | None,
     fusion: str | None,
+    fusion_depth: int | None,
     rerank: str | None,
     no_abstain: bool,
     llm_url: str | None,
@@ -240,13 +256,21 @@ def ask(
         index_dir,
         retrieval=mode,
         fusion=fusion,
+        fusion_depth=fusion_depth,
         rerank=rerank,
         llm_url=llm_url,
         llm_model=llm_model,
     )
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank)
+    retriever = Retriever.open(
+        s.index_dir,
+        s.corpus_dir,
+        mode=s.retrieval,
+        fusion=s.fusion,
+        fusion_depth=s.fusion_depth,
+        rerank=s.rerank,
+    )
     _note_fallback(retriever)
     llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
     policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
@@ -355,6 +379,7 @@ def eval_(
     depth: int | None,
     mode: str | None,
     fusion: str | None,
+    fusion_depth: int | None,
     rerank: str | None,
     model: str | None,
     chunk_words: int | None,
@@ -373,7 +398,14 @@ def eval_(
         raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")
     before = evalreport.load_run(compare_path) if compare_path else None
     s = _settings(
-        corpus_dir, index_dir, model=model, retrieval=mode, fusion=fusion, rerank=rerank, precision=precision
+        corpus_dir,
+        index_dir,
+        model=model,
+        retrieval=mode,
+        fusion=fusion,
+        fusion_depth=fusion_depth,
+        rerank=rerank,
+        precision=precision,
     )
     if beir_dir is not None:
         run, label, published = _eval_beir(s, beir_dir, depth or 100, chunk_words, overlap, cache_dir)
@@ -406,7 +438,14 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
     from .retrieve import Retriever
     from .status import index_status
 
-    retriever = Retriever.open(s.index_dir, s.corpus_dir, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank)
+    retriever = Retriever.open(
+        s.index_dir,
+        s.corpus_dir,
+        mode=s.retrieval,
+        fusion=s.fusion,
+        fusion_depth=s.fusion_depth,
+        rerank=s.rerank,
+    )
     if index_status(s.corpus_dir, s.index_dir, retriever.index.manifest).stale:
         click.echo(
             f'warning: {s.index_dir}/ is stale against {s.corpus_dir}/ - run "rag build" first', err=True
@@ -444,13 +483,21 @@ def _eval_beir(
     index_dir = root / f"index-{short}-{words or 'whole'}-{params.overlap_sentences}{bf16}"
     report = run_build(root / "corpus", index_dir, embedder, params, progress=True)
     click.echo(f"benchmark index {index_dir}: " + "; ".join(report.lines()), err=True)
-    retriever = Retriever.open(index_dir, root / "corpus", mode=s.retrieval, fusion=s.fusion, rerank=s.rerank)
+    retriever = Retriever.open(
+        index_dir,
+        root / "corpus",
+        mode=s.retrieval,
+        fusion=s.fusion,
+        fusion_depth=s.fusion_depth,
+        rerank=s.rerank,
+    )
     settings = {
         "model": s.model,
         "precision": embedder.precision,
         "chunking": params.to_json(),
         "retrieval": s.retrieval,
         "fusion": s.fusion,
+        "fusion_depth": s.fusion_depth,
         "rerank": s.rerank,
         "depth": depth,
         "build": report.to_json(),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .errors import RagError
+from .fuse import FUSION_DEPTH
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -39,7 +40,9 @@ class Settings:
     k: int = 5
     index_type: str = "auto"  # "auto" | "flat" | "hnsw" (index.choose_index_type)
     retrieval: str = "hybrid"  # "hybrid" | "dense" | "keyword"
-    fusion: str = "zscore"  # hybrid: "zscore" (standardised scores summed) | "rrf" (reciprocal rank fusion)
+    # How rankings combine: hybrid's two rankers, and the sentence rerank with the retrieval order.
+    fusion: str = "zscore"  # "zscore" (standardised scores summed) | "rrf" (reciprocal rank fusion)
+    fusion_depth: int = FUSION_DEPTH  # passages each ranker contributes to fusion (z-scores over them)
     rerank: str = "sentence"  # "sentence" | "none": re-order the top 10 by best single-sentence similarity
     abstain: bool = True  # say "not covered" when retrieval evidence is weak (abstain.py)
     llm_url: str = ""  # OpenAI-compatible endpoint for generative answers; "" = extractive only
@@ -63,6 +66,8 @@ class Settings:
             s = replace(s, retrieval=env["RAG_RETRIEVAL"])
         if env.get("RAG_FUSION"):
             s = replace(s, fusion=env["RAG_FUSION"])
+        if env.get("RAG_FUSION_DEPTH"):
+            s = replace(s, fusion_depth=_int_env("RAG_FUSION_DEPTH", env["RAG_FUSION_DEPTH"]))
         if env.get("RAG_INDEX_TYPE"):
             s = replace(s, index_type=env["RAG_INDEX_TYPE"])
         if env.get("RAG_PRECISION"):

@@ -293,6 +293,7 @@ def evaluate_query_file(
         "index_built": m.get("created"),
         "retrieval": retriever.mode,
         "fusion": retriever.fusion,
+        "fusion_depth": retriever.fusion_depth,
         "rerank": retriever.rerank,
         "depth": depth,
     }

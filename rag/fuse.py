@@ -8,7 +8,8 @@ Two ways to fuse the dense and keyword rankings of one question:
   ranker returned (or, where the ranker says what it left out, as BM25 does with rows scoring 0, that
   score, counted in the mean and deviation). Unlike ranks, the scores keep how far ahead a ranker's top hit is, so a confident
   ranker outvotes an unsure one; standardising makes cosines and BM25 scores comparable without
-  weights fitted to a data set. A ranker whose scores are all equal adds nothing.
+  weights fitted to a data set. A ranker whose scores are all equal (counting any it says it left
+  out) adds nothing.
 - reciprocal rank fusion (Cormack et al. 2009) scores a row by sum(weight / (k + rank)) over the
   rankings that hold it; it sees only ranks.
 Merging joins passages of one article whose spans overlap (neighbours sharing a sentence) into one
@@ -27,6 +28,7 @@ from .types import Chunk, Passage
 
 RRF_K = 60
 FUSIONS = ("zscore", "rrf")
+FUSION_DEPTH = 200  # passages each ranker contributes (README: "Retrieval quality" has the comparison)
 
 Fused = list[tuple[int, float, dict[str, int]]]  # (row, fused score, {ranking name: 1-based rank})
 
@@ -50,30 +52,45 @@ def zscore_fusion(
     scored: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     *,
     weights: Mapping[str, float] | None = None,
+    window: int | None = None,
     unreturned: Mapping[str, tuple[int, float]] | None = None,
 ) -> Fused:
     """(row, fused score, {ranking name: 1-based rank}) best first, from each ranker's (rows, scores).
 
-    Rows are in the ranker's order, best first; ties keep the first ranking's order. `unreturned`
-    gives, per ranker, (count, score) of rows it scored but left out of its list (BM25 leaves out rows
-    scoring 0): they count in its mean and deviation, and a row missing from its list gets that
-    score's standardised value instead of the list's lowest. So one keyword match among many passages
-    stands out as it should, where a list of one would have no spread at all.
+    Rows are in the ranker's order, best first; ties keep the first ranking's order.
+    - `window`: each ranker is standardised over its first `window` rows (default: all it returned),
+      and rows below them, or missing, count the window's lowest standardised score. So asking a
+      ranker for a longer list adds candidates below the others but never reorders the first ones.
+    - `unreturned`: per ranker, (count, score) of rows inside the window it scored but left out (BM25
+      leaves out rows scoring 0). They count in its mean and deviation, and the lowest score is
+      theirs; so one keyword match among many passages stands out, where a list of one would have no
+      spread at all.
     """
     standard: dict[str, tuple[dict[int, float], float]] = {}  # name -> ({row: z}, lowest z)
     ranks: dict[int, dict[str, int]] = {}
+    windowed: dict[int, int] = {}  # rows inside some ranker's window -> first-seen order, for ties
     for name, (rows, values) in scored.items():
         if len(rows) != len(values):
             raise ValueError(f"ranking {name!r} has {len(rows)} rows but {len(values)} scores")
         if not len(rows):
             continue
         x = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(x).all():  # a damaged vector: such a row counts as the list's lowest
+            finite = x[np.isfinite(x)]
+            x = np.where(np.isfinite(x), x, finite.min() if finite.size else 0.0)
+        for row in rows[: window or len(rows)]:
+            windowed.setdefault(int(row), len(windowed))
+        head = x[: window or len(x)]
         count, rest = (unreturned or {}).get(name, (0, 0.0))
-        full = np.concatenate([x, np.full(max(count, 0), rest)]) if count > 0 else x
-        sd = float(full.std())
-        mean = float(full.mean())
-        z = (x - mean) / sd if sd > 1e-12 else np.zeros_like(x)
-        lowest = ((rest - mean) / sd if sd > 1e-12 else 0.0) if count > 0 else float(z.min())
+        if count > 0:
+            head = np.concatenate([head, np.full(count, rest)])
+        mean, sd = float(head.mean()), float(head.std())
+        if sd > 1e-12:
+            z = (x - mean) / sd
+            lowest = float(((head - mean) / sd).min())
+        else:
+            z, lowest = np.zeros_like(x), 0.0
+        z = np.maximum(z, lowest)  # below the window: as low as the window goes, no lower
         standard[name] = (dict(zip(map(int, rows), z.tolist(), strict=True)), lowest)
         for rank, row in enumerate(rows, start=1):
             ranks.setdefault(int(row), {})[name] = rank
@@ -84,7 +101,9 @@ def zscore_fusion(
     fused = {
         row: sum(weight(name) * z.get(row, lowest) for name, (z, lowest) in standard.items()) for row in ranks
     }
-    order = sorted(fused, key=lambda row: -fused[row])
+    # Ties: rows inside a window first, in the order the windows list them, so that a longer list
+    # (rows below the windows) cannot reorder them; then the rest in the order the lists give.
+    order = sorted(fused, key=lambda row: (-fused[row], windowed.get(row, len(windowed))))
     return [(row, fused[row], ranks[row]) for row in order]
 
 

@@ -8,9 +8,11 @@ decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -53,9 +55,20 @@ def discover_paths(corpus_dir: Path) -> list[str]:
         for name in names:
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
                 continue
-            if os.path.isfile(os.path.join(folder, name)):
+            if _is_file(os.path.join(folder, name)):
                 found.append(prefix + name)
     return sorted(found)
+
+
+def _is_file(path: str) -> bool:
+    """Path.is_file(): False for what is missing or a broken or looping link, an error for the rest
+    (a file that cannot be looked at must fail the build, not vanish from the corpus)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
 
 
 def article_id_for(rel_path: str) -> str:
@@ -67,31 +80,43 @@ def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_hashes: dict[str, tuple[tuple[int, int, int], str]] = {}  # path -> ((size, mtime_ns, inode), sha256)
+_hashes: dict[str, tuple[tuple[int, int, int, int], str]] = {}  # path -> (stat stamp, sha256)
 SETTLED_NS = 2_000_000_000  # a file untouched for this long is trusted by its stat (see hash_path)
 
 
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def hash_path(path: str | Path) -> str:
-    """sha256 of a file's bytes, remembered for this process while its size, mtime and inode stay.
+    """sha256 of a file's bytes, remembered for this process while its stat stays the same.
 
     Status checks call this for every article each time the app shows the library; at a million
-    passages re-reading the corpus took most of the app's start. A file modified in the last two
-    seconds is always re-read, since a second write within the filesystem's timestamp granularity
-    could keep its size and mtime (git's "racy" case).
+    passages re-reading the corpus took most of the app's start. The stamp includes the inode change
+    time, which programs cannot set back (restoring an mtime with `touch -r` or `cp -p` changes it). A
+    file changed in the last two seconds, or while it was read, is not remembered: a second write
+    within the filesystem's timestamp granularity could leave its stat as it was (git's "racy" case).
     """
     key = os.fspath(path)
-    st = os.stat(key)
-    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    before = _stamp(os.stat(key))
     known = _hashes.get(key)
-    if known is not None and known[0] == stamp:
+    if known is not None and known[0] == before:
         return known[1]
     with open(key, "rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    if time.time_ns() - st.st_mtime_ns > SETTLED_NS:
-        _hashes[key] = (stamp, digest)
+        after = os.fstat(fh.fileno())
+    if _stamp(after) == before and time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) > SETTLED_NS:
+        _hashes[key] = (before, digest)
     else:
         _hashes.pop(key, None)
     return digest
+
+
+def forget_hashes(folder: Path, keep: set[str]) -> None:
+    """Drop remembered hashes of files under `folder` other than `keep` (paths as hash_path got them)."""
+    prefix = os.path.join(os.fspath(folder), "")
+    for key in [k for k in _hashes if k.startswith(prefix) and k not in keep]:
+        _hashes.pop(key, None)
 
 
 def read_article(corpus_dir: Path, path: Path, data: bytes | None = None) -> Article:

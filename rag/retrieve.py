@@ -21,7 +21,7 @@ import numpy as np
 from .chunk import sentence_spans
 from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError
-from .fuse import FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
+from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .types import Passage
@@ -66,7 +66,7 @@ class Retriever:
         *,
         mode: str = "hybrid",
         fusion: str = "zscore",
-        fusion_depth: int = 100,
+        fusion_depth: int = FUSION_DEPTH,
         rrf_k: int = RRF_K,
         weights: dict[str, float] | None = None,
         rerank: str = "sentence",
@@ -93,6 +93,8 @@ class Retriever:
         if fusion not in FUSIONS:
             raise QueryError(f"fusion {fusion!r} is unknown - use one of {', '.join(FUSIONS)}")
         self.fusion = fusion
+        if fusion_depth < 1:
+            raise QueryError(f"the fusion depth must be at least 1 (got {fusion_depth})")
         self.fusion_depth = fusion_depth
         self.rrf_k = rrf_k
         self.weights = weights
@@ -112,6 +114,7 @@ class Retriever:
         mode: str = "hybrid",
         rerank: str = "sentence",
         fusion: str = "zscore",
+        fusion_depth: int = FUSION_DEPTH,
     ) -> Retriever:
         """Load index_dir and the model it was built with (or `model`, which must be that one).
 
@@ -125,6 +128,7 @@ class Retriever:
             corpus_dir,
             mode=mode,
             fusion=fusion,
+            fusion_depth=fusion_depth,
             rerank=rerank,
             query_backend=backend,
         )
@@ -171,9 +175,11 @@ class Retriever:
             scored["keyword"] = (np.asarray(rows).tolist(), np.asarray(kw_scores).tolist())
         scores = {name: dict(zip(*pair, strict=True)) for name, pair in scored.items()}
         if mode == "hybrid" and self.fusion == "zscore":
-            # BM25 returns every passage scoring above 0, up to depth: the others it scored 0
-            left_out = {"keyword": (depth - len(scored["keyword"][0]), 0.0)}
-            fused = zscore_fusion(scored, weights=self.weights, unreturned=left_out)
+            # Standardised over each ranker's top fusion_depth whatever k is, so k never reorders
+            # the top results. BM25 returns every passage scoring above 0: the others scored 0.
+            window = min(self.fusion_depth, len(self.index.chunks))
+            left_out = {"keyword": (max(0, window - len(scored["keyword"][0])), 0.0)}
+            fused = zscore_fusion(scored, weights=self.weights, window=window, unreturned=left_out)
         else:
             rankings = {name: rows for name, (rows, _) in scored.items()}
             fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)
@@ -229,9 +235,17 @@ class Retriever:
             fused = reciprocal_rank_fusion(
                 {"retrieval": list(range(len(head))), "sentence": by_sentence}, k=self.rrf_k
             )
+        # The rerank's scores are on their own scale: lift them above the tail's so that scores still
+        # fall with rank when more than rerank_depth passages are returned.
+        lift = max(0.0, max(p.score for p in tail) - fused[-1][1] + 1e-6) if tail else 0.0
         reranked = []
         for i, score, ranks in fused:
             p = head[i]
-            why = {**p.why, "sentence_rank": ranks["sentence"], "sentence_score": round(best[i], 6)}
-            reranked.append(replace(p, score=score, why=why))
+            why = {
+                **p.why,
+                "sentence_rank": ranks["sentence"],
+                "sentence_score": round(best[i], 6),
+                "rerank_score": round(score, 6),
+            }
+            reranked.append(replace(p, score=score + lift, why=why))
         return reranked + tail

@@ -99,7 +99,12 @@ class Assistant:
     def _open_retriever(self) -> Retriever:
         s = self.settings
         return Retriever.open(
-            self.index_dir, self.corpus_dir, mode=s.retrieval, fusion=s.fusion, rerank=s.rerank
+            self.index_dir,
+            self.corpus_dir,
+            mode=s.retrieval,
+            fusion=s.fusion,
+            fusion_depth=s.fusion_depth,
+            rerank=s.rerank,
         )
 
     def start_rebuild(self) -> bool:

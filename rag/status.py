@@ -1,7 +1,7 @@
 """Is the index there, sound, and up to date with the corpus? (`rag info`, the app's Library tab.)
 
 Compares each corpus file's path and sha256 with the manifest; reads no model and embeds nothing. A
-file's hash is remembered while its size, mtime and inode stay the same (ingest.hash_path).
+file's hash is remembered while its stat stays the same (ingest.hash_path).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import RagError
 from .index import load_index
-from .ingest import discover_paths, hash_path
+from .ingest import discover_paths, forget_hashes, hash_path
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,9 @@ def index_status(
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     indexed = {meta["path"]: meta["sha256"] for meta in manifest["articles"].values()}
     try:
-        current = {rel: hash_path(os.path.join(corpus_dir, rel)) for rel in discover_paths(corpus_dir)}
+        paths = {rel: os.path.join(corpus_dir, rel) for rel in discover_paths(corpus_dir)}
+        current = {rel: hash_path(path) for rel, path in paths.items()}
+        forget_hashes(corpus_dir, set(paths.values()))  # articles since removed
     except (RagError, OSError) as exc:
         return IndexStatus(index_dir, corpus_dir, manifest, corpus_problem=str(exc))
     return IndexStatus(

@@ -64,6 +64,13 @@ def test_a_word_only_one_passage_holds_brings_that_passage_first(seed_index):
     assert hybrid[0]["start"] == keyword[0]["start"] and hybrid[0]["why"]["keyword_rank"] == 1
 
 
+def test_scores_fall_with_rank_beyond_the_reranked_top(seed_index):
+    out = json.loads(_run("search", CLINGY, "-k", "16", "--json", *_folders(seed_index)).output)
+    assert len(out) > 10  # more than the rerank's 10: the rest keep their retrieval order
+    assert "rerank_score" in out[0]["why"] and "rerank_score" not in out[-1]["why"]
+    assert [p["score"] for p in out] == sorted((p["score"] for p in out), reverse=True)
+
+
 def test_every_citation_slices_back_to_the_text(seed_index, monkeypatch):
     corpus_dir, _ = seed_index
     monkeypatch.chdir(corpus_dir.parent)  # paths are then relative: corpus/<file>

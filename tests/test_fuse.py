@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from rag.fuse import reciprocal_rank_fusion, zscore_fusion
@@ -72,6 +73,32 @@ def test_zscore_one_keyword_match_stands_out_when_the_ranker_says_what_it_left_o
     scores = {row: score for row, score, _ in told}
     assert scores[9] == pytest.approx(zd[9] + zk[0])
     assert scores[0] == pytest.approx(zd[0] + zk[1])  # missing from keyword: the zero score's z
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_zscore_longer_lists_add_rows_below_but_never_reorder_the_window(seed: int):
+    rng = np.random.default_rng(seed)
+    pool = rng.permutation(60)
+    dense_rows, keyword_rows = pool[:30].tolist(), rng.permutation(pool[10:50])[:30].tolist()
+    dense = np.sort(rng.normal(0.4, 0.1, 30))[::-1].round(2).tolist()  # rounded: ties happen
+    keyword = np.sort(rng.gamma(2.0, 2.0, 30))[::-1].round(1).tolist()
+
+    def fuse(n: int) -> list[int]:
+        lists = {"dense": (dense_rows[:n], dense[:n]), "keyword": (keyword_rows[:n], keyword[:n])}
+        return [row for row, _, _ in zscore_fusion(lists, window=10)]
+
+    short, longer = fuse(10), fuse(30)
+    assert longer[: len(short)] == short
+    assert set(longer[len(short) :]).isdisjoint(short)
+
+
+def test_zscore_counts_a_non_finite_score_as_the_lowest():
+    dense = ([1, 2, 3], [0.9, float("nan"), 0.1])
+    keyword = ([2, 3], [5.0, 1.0])
+    fused = zscore_fusion({"dense": dense, "keyword": keyword})
+    assert all(math.isfinite(score) for _, score, _ in fused)
+    expected = zscore_fusion({"dense": ([1, 2, 3], [0.9, 0.1, 0.1]), "keyword": keyword})
+    assert fused == expected
 
 
 def test_zscore_refuses_rows_and_scores_of_different_lengths():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
+from rag import ingest
 from rag.errors import CorpusError
 from rag.ingest import (
     MAX_ARTICLE_BYTES,
@@ -47,23 +47,26 @@ def test_too_large(tmp_path: Path):
         read_article(tmp_path, tmp_path / "x.txt")
 
 
-def test_file_hash_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path):
+def test_file_hash_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path, monkeypatch):
+    reads = []
+    real_digest = ingest.hashlib.file_digest
+    monkeypatch.setattr(
+        ingest.hashlib, "file_digest", lambda fh, name: reads.append(1) or real_digest(fh, name)
+    )
     f = tmp_path / "a.txt"
     f.write_bytes(b"first")
-    settled = time.time() - 60
-    os.utime(f, (settled, settled))
-    assert hash_path(f) == file_sha256(b"first")
-    f.write_bytes(b"other")  # same size, in place (same inode); the write sets a new mtime
-    assert hash_path(f) == file_sha256(b"other")
-    os.utime(f, (settled, settled))  # even with the old mtime back: the first hash was not reused
-    assert hash_path(f) == file_sha256(b"other")
-    fresh = time.time()  # modified just now: never trusted by its stat, so a same-size rewrite with
-    f.write_bytes(b"third")  # the same timestamp (as a coarse clock gives) is still seen
-    os.utime(f, (fresh, fresh))
-    assert hash_path(f) == file_sha256(b"third")
-    f.write_bytes(b"fifth")
-    os.utime(f, (fresh, fresh))
-    assert hash_path(f) == file_sha256(b"fifth")
+    assert hash_path(f) == file_sha256(b"first") and hash_path(f) == file_sha256(b"first")
+    assert len(reads) == 2  # changed less than two seconds ago: read every time
+    monkeypatch.setattr(ingest, "SETTLED_NS", 0)
+    assert hash_path(f) == file_sha256(b"first") and hash_path(f) == file_sha256(b"first")
+    assert len(reads) == 3  # settled: the second call trusted the stat
+    mtime = f.stat().st_mtime_ns
+    f.write_bytes(b"other")  # same size, in place (same inode)
+    os.utime(f, ns=(mtime, mtime))  # and the old mtime put back, as touch -r or cp -p do
+    assert hash_path(f) == file_sha256(b"other")  # the inode change time gave it away
+    assert len(reads) == 4
+    ingest.forget_hashes(tmp_path, keep=set())
+    assert hash_path(f) == file_sha256(b"other") and len(reads) == 5
     with pytest.raises(FileNotFoundError):
         hash_path(tmp_path / "missing.txt")
 
