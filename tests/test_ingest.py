@@ -71,6 +71,21 @@ def test_file_hash_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path
         hash_path(tmp_path / "missing.txt")
 
 
+def test_an_article_that_cannot_be_looked_at_is_an_error_not_a_gap(tmp_path: Path, monkeypatch):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "locked.txt").write_text("b")
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if os.fspath(path).endswith("locked.txt"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)  # as inside a folder that can be listed but not entered
+    with pytest.raises(PermissionError):  # a build must not take it for a removed article
+        discover_paths(tmp_path)
+
+
 def test_discover(tmp_path: Path):
     with pytest.raises(CorpusError, match=r"does not exist - create it"):
         discover(tmp_path / "nope")
