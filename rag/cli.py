@@ -189,15 +189,7 @@ def search(
     )
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    retriever = Retriever.open(
-        s.index_dir,
-        s.corpus_dir,
-        model=model,
-        mode=s.retrieval,
-        fusion=s.fusion,
-        fusion_depth=s.fusion_depth,
-        rerank=s.rerank,
-    )
+    retriever = Retriever.from_settings(s, model=model)
     _note_fallback(retriever)
     passages = retriever.search(question, k)
     if as_json:
@@ -263,14 +255,7 @@ def ask(
     )
     check_question(question, s.max_question_chars)
     k = check_k(s.k if k is None else k)
-    retriever = Retriever.open(
-        s.index_dir,
-        s.corpus_dir,
-        mode=s.retrieval,
-        fusion=s.fusion,
-        fusion_depth=s.fusion_depth,
-        rerank=s.rerank,
-    )
+    retriever = Retriever.from_settings(s)
     _note_fallback(retriever)
     llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
     policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
@@ -438,14 +423,7 @@ def _eval_queries(s: Settings, query_file: Path, depth: int) -> Any:
     from .retrieve import Retriever
     from .status import index_status
 
-    retriever = Retriever.open(
-        s.index_dir,
-        s.corpus_dir,
-        mode=s.retrieval,
-        fusion=s.fusion,
-        fusion_depth=s.fusion_depth,
-        rerank=s.rerank,
-    )
+    retriever = Retriever.from_settings(s)
     if index_status(s.corpus_dir, s.index_dir, retriever.index.manifest).stale:
         click.echo(
             f'warning: {s.index_dir}/ is stale against {s.corpus_dir}/ - run "rag build" first', err=True
@@ -483,14 +461,7 @@ def _eval_beir(
     index_dir = root / f"index-{short}-{words or 'whole'}-{params.overlap_sentences}{bf16}"
     report = run_build(root / "corpus", index_dir, embedder, params, progress=True)
     click.echo(f"benchmark index {index_dir}: " + "; ".join(report.lines()), err=True)
-    retriever = Retriever.open(
-        index_dir,
-        root / "corpus",
-        mode=s.retrieval,
-        fusion=s.fusion,
-        fusion_depth=s.fusion_depth,
-        rerank=s.rerank,
-    )
+    retriever = Retriever.from_settings(s, index_dir, root / "corpus")
     settings = {
         "model": s.model,
         "precision": embedder.precision,

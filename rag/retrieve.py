@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_ra
 from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .types import Passage
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 MAX_QUESTION_CHARS = 2000
 
@@ -131,6 +135,25 @@ class Retriever:
             fusion_depth=fusion_depth,
             rerank=rerank,
             query_backend=backend,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        s: Settings,
+        index_dir: Path | None = None,
+        corpus_dir: Path | None = None,
+        model: str | None = None,
+    ) -> Retriever:
+        """Retriever.open with the retrieval settings of `s` (mode, fusion, fusion depth, rerank)."""
+        return cls.open(
+            index_dir or s.index_dir,
+            corpus_dir or s.corpus_dir,
+            model,
+            mode=s.retrieval,
+            fusion=s.fusion,
+            fusion_depth=s.fusion_depth,
+            rerank=s.rerank,
         )
 
     def with_settings(

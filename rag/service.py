@@ -97,15 +97,7 @@ class Assistant:
         )
 
     def _open_retriever(self) -> Retriever:
-        s = self.settings
-        return Retriever.open(
-            self.index_dir,
-            self.corpus_dir,
-            mode=s.retrieval,
-            fusion=s.fusion,
-            fusion_depth=s.fusion_depth,
-            rerank=s.rerank,
-        )
+        return Retriever.from_settings(self.settings, self.index_dir, self.corpus_dir)
 
     def start_rebuild(self) -> bool:
         """Start a background rebuild; False if one is already running."""
