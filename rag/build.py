@@ -189,14 +189,22 @@ def build(
         same_model = (
             previous is not None and previous.manifest["embedder"]["fingerprint"] == embedder.fingerprint
         )
-        cache, prev_rows = _vector_cache(previous) if previous is not None and same_model else ({}, {})
-        if previous is None and not dry_run:
-            cache = _format2_vectors(index_dir, embedder.fingerprint)  # an upgrade does not re-embed
-            if cache:
+        # Vectors to reuse: an array and each text key's row in it (the previous index's, or a format-2
+        # index's when upgrading, which does not re-embed).
+        old_vectors = np.zeros((0, 0), np.float32)
+        old_rows: dict[str, int] = {}
+        if previous is not None and same_model:
+            old_vectors, old_rows = _reusable_vectors(previous)
+        elif previous is None and not dry_run:
+            old_vectors, old_rows = _format2_vectors(index_dir, embedder.fingerprint)
+            if old_rows:
                 full = f"index format 2 -> {FORMAT_VERSION}: rewritten, its vectors reused"
         keys = [text_key(c.embed_text) for c in chunks]  # the keyword index's row keys too
-        to_embed = {k: c.embed_text for k, c in zip(keys, chunks, strict=True) if k not in cache}
-        new_passages = sum(k not in cache for k in keys)
+        source = np.array([old_rows.get(k, -1) for k in keys], dtype=np.int64)  # -1: embed it
+        to_embed = {
+            k: c.embed_text for k, c, row in zip(keys, chunks, source.tolist(), strict=True) if row < 0
+        }
+        new_passages = int((source < 0).sum())
         report = replace(report, full_rebuild=full, embedded=new_passages, reused=len(chunks) - new_passages)
         if dry_run:
             return replace(report, seconds=time.perf_counter() - started)
@@ -212,18 +220,30 @@ def build(
         fresh = _embed_in_slices(runner, list(to_embed.values()), progress, report_progress)
         embed_seconds = time.perf_counter() - embed_started
         report_progress(0.95, "writing the index")
-        cache.update(zip(to_embed.keys(), fresh, strict=True))
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
-        vectors = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
-        del cache
+        vectors = np.empty((len(keys), dim), np.float32)
+        reused = source >= 0
+        if reused.any():
+            vectors[reused] = old_vectors[source[reused]]
+        if to_embed:
+            at = {k: i for i, k in enumerate(to_embed)}  # a text found twice is embedded once
+            vectors[~reused] = fresh[[at[k] for k, row in zip(keys, source.tolist(), strict=True) if row < 0]]
+        del old_vectors
         texts = [c.embed_text for c in chunks]
         keyword = KeywordIndex.build(
             texts, keys=keys, previous=previous.keyword if previous is not None else None
         )
         manifest = _manifest(embedder, dim, params, plan, chosen_type, len(chunks))
         graph = previous if previous is not None and same_model and not full else None
-        reuse = np.array([prev_rows.get(k, -1) for k in keys], dtype=np.int64) if graph else None
-        write_index(index_dir, vectors, chunks, keyword, manifest, previous=graph, previous_rows=reuse)
+        write_index(
+            index_dir,
+            vectors,
+            chunks,
+            keyword,
+            manifest,
+            previous=graph,
+            previous_rows=source if graph else None,
+        )
         report_progress(0.97, "exporting the question model")
         ensure_export(embedder)
         return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
@@ -337,40 +357,40 @@ def _renames(plan: _Plan, prev_articles: dict[str, Any], removed: list[str]) -> 
     return pairs
 
 
-def _vector_cache(previous: LoadedIndex) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """The previous index's vectors by text key, and each key's row there.
+def _reusable_vectors(previous: LoadedIndex) -> tuple[np.ndarray, dict[str, int]]:
+    """The previous index's vectors, and each text key's row among them.
 
     The keys are the keyword index's: text_key of each passage's embedded text.
     """
-    vectors = previous.all_vectors()
-    rows = {key: i for i, key in enumerate(previous.keyword.text_keys())}
-    return {key: vectors[i] for key, i in rows.items()}, rows
+    return previous.all_vectors(), {key: i for i, key in enumerate(previous.keyword.text_keys())}
 
 
-def _format2_vectors(index_dir: Path, fingerprint: str) -> dict[str, np.ndarray]:
-    """The vectors of an index in the previous format (2: vectors.faiss + chunks.jsonl), by text key.
+def _format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dict[str, int]]:
+    """The vectors of an index in the previous format (2: vectors.faiss + chunks.jsonl), and each text
+    key's row among them.
 
     Only a sound index of the same model counts; anything unreadable just means re-embedding.
     """
     import json
 
+    nothing: tuple[np.ndarray, dict[str, int]] = (np.zeros((0, 0), np.float32), {})
     try:
         manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("format") != 2 or manifest["embedder"]["fingerprint"] != fingerprint:
-            return {}
+            return nothing
         import faiss
 
         index = faiss.read_index(str(index_dir / "vectors.faiss"))
         vectors = index.reconstruct_n(0, index.ntotal)
         lines = (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()  # the same name in format 2
         if len(lines) != len(vectors):
-            return {}
+            return nothing
         texts = [Chunk.from_json(json.loads(line)).embed_text for line in lines]
     except Exception as exc:  # noqa: BLE001 - a damaged old index only costs re-embedding
         log.info("no vectors reused from %s: %s", index_dir, exc)
-        return {}
+        return nothing
     log.info("reusing %d vectors from the format-2 index in %s", len(texts), index_dir)
-    return {text_key(t): v for t, v in zip(texts, vectors, strict=True)}
+    return np.asarray(vectors, np.float32), {text_key(t): i for i, t in enumerate(texts)}
 
 
 def _manifest(
