@@ -97,9 +97,8 @@ def viewer_html(url: str) -> str:
 def library_rows(assistant: Assistant) -> list[list[Any]]:
     from rag.library import list_articles
 
-    status = assistant.status()
     try:
-        rows = list_articles(assistant.corpus_dir, status.manifest.get("articles", {}))
+        rows = list_articles(assistant.status())
     except RagError:
         return []
     return [[r.path, r.title, "" if r.passages is None else r.passages, r.state] for r in rows]

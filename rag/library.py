@@ -14,9 +14,13 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import CorpusError
-from .ingest import SUFFIXES, discover_paths, hash_path, read_article
+from .ingest import SUFFIXES, discover_paths, read_article
+
+if TYPE_CHECKING:
+    from .status import IndexStatus
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
@@ -90,15 +94,26 @@ def remove(corpus_dir: Path, rel_path: str) -> None:
     target.unlink()
 
 
-def list_articles(corpus_dir: Path, manifest_articles: dict[str, dict]) -> list[ArticleRow]:
-    """The corpus files with their title and passage count from the index, and whether they are indexed."""
-    by_path = {meta["path"]: meta for meta in manifest_articles.values()}
-    rows = []
-    for rel in discover_paths(corpus_dir):
-        meta = by_path.get(rel)
-        if meta is None:
-            rows.append(ArticleRow(rel, "", None, "new"))
-            continue
-        state = "indexed" if hash_path(os.path.join(corpus_dir, rel)) == meta["sha256"] else "changed"
-        rows.append(ArticleRow(rel, meta.get("title", ""), meta.get("chunks"), state))
-    return rows
+def list_articles(status: IndexStatus) -> list[ArticleRow]:
+    """The corpus files with their title and passage count from the index, and whether they are indexed.
+
+    Read from a status check (status.py), which has compared every file with the index already. Where
+    the index cannot be used, every article is new; where the corpus cannot be read, CorpusError.
+    """
+    if status.corpus_problem:
+        raise CorpusError(status.corpus_problem)
+    if status.problem:
+        return [ArticleRow(rel, "", None, "new") for rel in discover_paths(status.corpus_dir)]
+    missing, changed = set(status.missing), set(status.changed)
+    rows = [
+        ArticleRow(
+            meta["path"],
+            meta.get("title", ""),
+            meta.get("chunks"),
+            "changed" if meta["path"] in changed else "indexed",
+        )
+        for meta in status.manifest["articles"].values()
+        if meta["path"] not in missing
+    ]
+    rows += [ArticleRow(rel, "", None, "new") for rel in status.new]
+    return sorted(rows, key=lambda r: r.path)

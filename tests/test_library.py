@@ -9,6 +9,7 @@ import pytest
 from rag.errors import CorpusError
 from rag.ingest import read_article
 from rag.library import MAX_UPLOAD_BYTES, add_file, add_text, list_articles, remove, safe_name
+from rag.status import index_status
 
 
 @pytest.mark.parametrize(
@@ -78,8 +79,9 @@ def test_list_articles_states(tmp_path: Path):
     from rag.ingest import file_sha256
 
     manifest = {"a": {"path": "a.txt", "sha256": file_sha256(a.read_bytes()), "title": "A", "chunks": 1}}
-    rows = {r.path: r for r in list_articles(corpus, manifest)}
+    rows = {r.path: r for r in list_articles(index_status(corpus, tmp_path / "i", {"articles": manifest}))}
     assert rows["a.txt"].state == "indexed" and rows["a.txt"].passages == 1
     assert rows["b.txt"].state == "new" and rows["b.txt"].passages is None
     a.write_text("Changed text. Yes.")
-    assert {r.path: r.state for r in list_articles(corpus, manifest)}["a.txt"] == "changed"
+    status = index_status(corpus, tmp_path / "i", {"articles": manifest})
+    assert {r.path: r.state for r in list_articles(status)}["a.txt"] == "changed"
