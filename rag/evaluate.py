@@ -6,8 +6,8 @@ passage covers together count as one (computed from the index, not from the run)
 in rank order, is credited with the first piece of evidence it covers that no higher passage already
 covered, so evidence found twice (say, in the sentence two neighbouring passages share) counts once and
 Recall@k is the share of the query's evidence found in the top k. For BEIR, a document ranks where its
-best passage does. Runs are scored by position, so trec_eval sees the order the search returned. Metrics come from ir-measures with the pytrec_eval backend; this module only builds qrels
-and runs. Unanswerable queries are not ranked: their top score is reported. It does not print
+best passage does. Runs are scored by position, so trec_eval sees the order the search returned.
+Metrics come from ir-measures with the pytrec_eval backend; this module only builds qrels and runs. Unanswerable queries are not ranked: their top score is reported. It does not print
 (evalreport.py) or build indexes (build.py).
 """
 

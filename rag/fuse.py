@@ -2,14 +2,14 @@
 
 Two ways to fuse the dense and keyword rankings of one question:
 - z-score fusion (the default; CombSUM over standardised scores, Fox & Shaw 1994, Lee 1997): each
-  ranker's scores are standardised over the list it returned (minus its mean, over its standard
-  deviation) and a row's fused score is the weighted sum of its standardised scores. A row missing from
-  one list gets that list's lowest standardised score: it scored at most as well as the last row the
-  ranker returned (or, where the ranker says what it left out, as BM25 does with rows scoring 0, that
-  score, counted in the mean and deviation). Unlike ranks, the scores keep how far ahead a ranker's top hit is, so a confident
-  ranker outvotes an unsure one; standardising makes cosines and BM25 scores comparable without
-  weights fitted to a data set. A ranker whose scores are all equal (counting any it says it left
-  out) adds nothing.
+  ranker's scores are standardised over its top rows (the fusion depth: minus their mean, over their
+  standard deviation) and a row's fused score is the weighted sum of its standardised scores. A row
+  below a ranker's top rows, or missing from its list, counts the lowest of them (or, where the
+  ranker says what it left out, as BM25 does with rows scoring 0, that score, counted in the mean and
+  deviation). Unlike ranks, the scores keep how far ahead a ranker's top hit is, so a confident ranker
+  outvotes an unsure one; standardising makes cosines and BM25 scores comparable without weights
+  fitted to a data set. A ranker whose scores are all equal (counting any it says it left out) adds
+  nothing.
 - reciprocal rank fusion (Cormack et al. 2009) scores a row by sum(weight / (k + rank)) over the
   rankings that hold it; it sees only ranks.
 Merging joins passages of one article whose spans overlap (neighbours sharing a sentence) into one
@@ -33,6 +33,10 @@ FUSION_DEPTH = 200  # passages each ranker contributes (README: "Retrieval quali
 Fused = list[tuple[int, float, dict[str, int]]]  # (row, fused score, {ranking name: 1-based rank})
 
 
+def _weight(weights: Mapping[str, float] | None, name: str) -> float:
+    return 1.0 if weights is None else weights.get(name, 1.0)
+
+
 def reciprocal_rank_fusion(
     rankings: Mapping[str, Sequence[int]], *, k: int = RRF_K, weights: Mapping[str, float] | None = None
 ) -> Fused:
@@ -40,7 +44,7 @@ def reciprocal_rank_fusion(
     fused: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
     for name, rows in rankings.items():
-        w = 1.0 if weights is None else weights.get(name, 1.0)
+        w = _weight(weights, name)
         for rank, row in enumerate(rows, start=1):
             fused[row] = fused.get(row, 0.0) + w / (k + rank)
             ranks.setdefault(row, {})[name] = rank
@@ -95,11 +99,9 @@ def zscore_fusion(
         for rank, row in enumerate(rows, start=1):
             ranks.setdefault(int(row), {})[name] = rank
 
-    def weight(name: str) -> float:
-        return 1.0 if weights is None else weights.get(name, 1.0)
-
     fused = {
-        row: sum(weight(name) * z.get(row, lowest) for name, (z, lowest) in standard.items()) for row in ranks
+        row: sum(_weight(weights, name) * z.get(row, lowest) for name, (z, lowest) in standard.items())
+        for row in ranks
     }
     # Ties: rows inside a window first, in the order the windows list them, so that a longer list
     # (rows below the windows) cannot reorder them; then the rest in the order the lists give.

@@ -3,8 +3,7 @@
 Dense search embeds the question with the model named in the index manifest (build-time parameters come
 from the index, not from settings; its fingerprint must match) and asks FAISS; keyword search asks the
 BM25 index; hybrid fuses the two rankings (fuse.py: z-score fusion by default, or reciprocal rank
-fusion). Passages whose spans overlap are
-merged so that k results are k pieces of evidence. Each Passage records why it was found (dense and
+fusion). Passages whose spans overlap are merged so that k results are k pieces of evidence. Each Passage records why it was found (dense and
 keyword ranks and scores, fused score) and a path the caller can open, where
 `open(path).read()[start:end] == text`. It does not compose answers (answer.py) or build indexes.
 """
