@@ -129,25 +129,22 @@ class KeywordIndex:
         texts: list[str],
         *,
         keys: list[str] | None = None,
-        tokens_cache: dict[str, list[str]] | None = None,
         previous: KeywordIndex | None = None,
         k1: float = 1.5,
         b: float = 0.75,
     ) -> KeywordIndex:
-        """Index texts (row i = texts[i]), tokenising only those whose sha256 is not cached.
+        """Index texts (row i = texts[i]); with `previous`, only texts it does not hold are tokenised:
+        its token ids are copied as arrays and its vocabulary is extended.
 
-        The cache is either `tokens_cache` (sha256 -> tokens) or, cheaper for large indexes, the
-        `previous` index itself: its token ids are copied as arrays and its vocabulary is extended.
         `keys` are the texts' text_key values when the caller has them already.
         """
         keys = keys if keys is not None else [text_key(t) for t in texts]
         if previous is not None and previous._bm25 is not None:
             vocab, offsets, ids, tokenized = _reuse_tokens(previous, keys, texts)
         else:
-            cache = tokens_cache or {}
-            todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in cache}
+            todo = dict(zip(keys, texts, strict=True))  # a text found twice is tokenised once
             fresh = dict(zip(todo, tokenize(list(todo.values())), strict=True))
-            tokens = [fresh[k] if k in fresh else cache[k] for k in keys]
+            tokens = [fresh[k] for k in keys]
             unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, at C speed
             vocab = {token: i for i, token in enumerate(unique)}
             row_ids = [list(map(vocab.__getitem__, row)) for row in tokens]
@@ -179,8 +176,8 @@ class KeywordIndex:
         """sha256 (hex) of each row's text, in row order."""
         return self._token_arrays()[0]
 
-    def tokens_for_cache(self) -> dict[str, list[str]]:
-        """sha256 of each passage text -> its tokens, to pass as tokens_cache to the next build."""
+    def tokens_by_key(self) -> dict[str, list[str]]:
+        """sha256 of each passage text -> its tokens: what the index holds, as strings."""
         keys, offsets, ids = self._token_arrays()
         vocab = np.empty(self._vocab_size(), dtype=object)
         for token, i in (self._bm25.vocab_dict if self._bm25 else {}).items():

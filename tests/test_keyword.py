@@ -126,7 +126,7 @@ def test_save_load_round_trip(tmp_path: Path):
     for query in queries:
         for a, b in zip(index.search(query, 10), loaded.search(query, 10), strict=True):
             np.testing.assert_array_equal(a, b)
-    assert loaded.tokens_for_cache() == index.tokens_for_cache()
+    assert loaded.tokens_by_key() == index.tokens_by_key()
     loaded.save(tmp_path / "again")  # a loaded index saves the same bytes
     for name in (*BM25_FILES, TOKENS):
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "keyword" / name).read_bytes()
@@ -159,26 +159,26 @@ def test_damaged_files_give_one_line_errors(tmp_path: Path, name: str, damage: s
     assert "\n" not in message and name in message and 'run "rag build"' in message
 
 
-def test_token_cache_retokenises_only_new_texts(tmp_path: Path):
+def test_previous_index_retokenises_only_new_texts(tmp_path: Path):
     first = KeywordIndex.build(SMALL)
     assert first.tokenized == len(SMALL)
     first.save(tmp_path / "keyword")
-    cache = KeywordIndex.load(tmp_path / "keyword").tokens_for_cache()
-    assert len(cache) == len(SMALL)
+    previous = KeywordIndex.load(tmp_path / "keyword")
+    assert len(previous.tokens_by_key()) == len(SMALL)
     changed = [
         *SMALL[:4],
         "The xylophone, revised: mallets and scales.",
         SMALL[5],
         "A brand new passage on rain.",
     ]
-    second = KeywordIndex.build(changed, tokens_cache=cache)
+    second = KeywordIndex.build(changed, previous=previous)
     assert second.tokenized == 2
-    assert len(second.tokens_for_cache()) == len(changed)  # the removed passage is not carried along
+    assert len(second.tokens_by_key()) == len(changed)  # the removed passage is not carried along
     fresh = KeywordIndex.build(changed)
     for query in ("xylophone scales", "rain home", "missing friends"):
         for a, b in zip(second.search(query, 5), fresh.search(query, 5), strict=True):
             np.testing.assert_array_equal(a, b)
-    assert KeywordIndex.build(changed, tokens_cache=second.tokens_for_cache()).tokenized == 0
+    assert KeywordIndex.build(changed, previous=second).tokenized == 0
 
 
 @pytest.mark.parametrize("texts", [[], ["the and of", "a"]])
@@ -188,7 +188,7 @@ def test_corpus_without_words(tmp_path: Path, texts: list[str]):
     assert [p.name for p in index.save(tmp_path / "keyword")] == [TOKENS, META]
     loaded = KeywordIndex.load(tmp_path / "keyword")
     assert len(loaded) == len(texts) and loaded.search("anything", 5)[0].shape == (0,)
-    assert loaded.tokens_for_cache() == {k: [] for k in index.tokens_for_cache()}
+    assert loaded.tokens_by_key() == {k: [] for k in index.tokens_by_key()}
 
 
 def test_concurrent_searches_match_sequential():
@@ -219,4 +219,4 @@ def test_build_from_the_previous_index_equals_a_fresh_build(tmp_path: Path):
             if len(rows)
             else True
         )
-    assert grown.tokens_for_cache() == fresh.tokens_for_cache()
+    assert grown.tokens_by_key() == fresh.tokens_by_key()
