@@ -25,6 +25,7 @@ from fastapi import Request  # at module level: FastAPI resolves route annotatio
 from rag.config import Settings
 from rag.errors import RagError
 from rag.service import Assistant
+from rag.status import IndexStatus
 
 EXAMPLES = [
     "how do I avoid being clingy?",
@@ -94,19 +95,20 @@ def viewer_html(url: str) -> str:
     )
 
 
-def library_rows(assistant: Assistant) -> list[list[Any]]:
+def library_rows(assistant: Assistant, status: IndexStatus | None = None) -> list[list[Any]]:
+    """The Library table; `status` when the caller has just checked (each check walks the corpus)."""
     from rag.library import list_articles
 
     try:
-        rows = list_articles(assistant.status())
+        rows = list_articles(status or assistant.status())
     except RagError:
         return []
     return [[r.path, r.title, "" if r.passages is None else r.passages, r.state] for r in rows]
 
 
-def library_status(assistant: Assistant) -> str:
+def library_status(assistant: Assistant, status: IndexStatus | None = None) -> str:
     state = assistant.rebuild_state
-    status = assistant.status()
+    status = status or assistant.status()
     if state.running:
         line = f"Rebuilding: {state.stage} ({state.fraction:.0%}). Questions are answered from the previous index."
     elif status.problem:
@@ -178,7 +180,8 @@ def on_rebuild(assistant: Assistant, progress: Any = None) -> tuple[str, list[li
         if progress is not None:
             progress(assistant.rebuild_state.fraction, desc=assistant.rebuild_state.stage)
         time.sleep(0.2)
-    return library_status(assistant), library_rows(assistant)
+    status = assistant.status()
+    return library_status(assistant, status), library_rows(assistant, status)
 
 
 def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[Any]], str | None]:
@@ -261,8 +264,9 @@ def build_ui(assistant: Assistant) -> Any:
             ask_button.click(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
             question.submit(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
         with gr.Tab("Library"):
-            status = gr.Markdown(library_status(assistant), elem_id="library-status")
-            rows = library_rows(assistant)
+            checked = assistant.status()
+            status = gr.Markdown(library_status(assistant, checked), elem_id="library-status")
+            rows = library_rows(assistant, checked)
             table = gr.Dataframe(
                 rows, headers=["article", "title", "passages", "state"], interactive=False, elem_id="articles"
             )
