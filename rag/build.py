@@ -35,6 +35,7 @@ from .index import (
     MANIFEST,
     LoadedIndex,
     build_lock,
+    refuse_foreign,
     choose_index_type,
     load_index,
     write_index,
@@ -153,7 +154,9 @@ def build(
     """
     report_progress = on_progress or (lambda fraction, stage: None)
     started = time.perf_counter()
+    refuse_foreign(index_dir)  # a build replaces the folder whole: never one that is not an index
     with nullcontext() if dry_run else build_lock(index_dir):
+        refuse_foreign(index_dir)  # again, now that no other build can change it
         files = discover(corpus_dir)
         if not files:
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")

@@ -25,3 +25,7 @@ class QueryError(RagError):
 
 class BuildLockedError(RagError):
     """Another build holds the index lock."""
+
+
+class ForeignFolderError(RagError):
+    """A folder given as the index holds files that no build of ours wrote: a build must not replace it."""

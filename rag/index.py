@@ -39,7 +39,7 @@ from typing import Any, BinaryIO, cast, overload
 import numpy as np
 
 from . import storage
-from .errors import BuildLockedError, IndexLoadError
+from .errors import BuildLockedError, ForeignFolderError, IndexLoadError
 from .keyword import KeywordIndex
 from .types import Chunk
 
@@ -383,6 +383,7 @@ def write_index(
         manifest = {**manifest, "format": FORMAT_VERSION, "files": files}
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
         storage.fsync_path(tmp)
+        refuse_foreign(index_dir)  # checked again: a file saved into it during the build would be lost
         _swap_in(tmp, index_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -511,3 +512,40 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+# Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
+_OWN_NAMES = frozenset({MANIFEST, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"})
+_KEYWORD_SUFFIXES = (".json", ".npy", ".npz")
+
+
+def refuse_foreign(index_dir: Path) -> None:
+    """Raise ForeignFolderError unless index_dir is missing, empty, or holds only what an index holds.
+
+    A build swaps a new folder in and deletes the old one whole, so it may only ever replace a folder
+    that is recognisably one of its own indexes: `--index notes` must never delete notes/todo.txt.
+    """
+    if not index_dir.is_dir():
+        return
+    try:
+        entries = list(os.scandir(index_dir))
+        foreign = [e.name for e in entries if e.name not in _OWN_NAMES]
+        keyword_dir = index_dir / KEYWORD
+        if keyword_dir.is_dir() and not keyword_dir.is_symlink():
+            foreign += [
+                f"{KEYWORD}/{e.name}"
+                for e in os.scandir(keyword_dir)
+                if not (e.is_file(follow_symlinks=False) and e.name.endswith(_KEYWORD_SUFFIXES))
+            ]
+        elif keyword_dir.exists() or keyword_dir.is_symlink():
+            foreign.append(KEYWORD)
+    except OSError as exc:
+        raise ForeignFolderError(
+            f"cannot read {index_dir}/ ({exc.strerror}) - a build replaces its index folder, so it must be readable"
+        ) from None
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ForeignFolderError(
+            f"{index_dir}/ is not an index folder (it holds {shown}) - a build replaces the whole folder,"
+            " so pass a new or empty folder with --index (or RAG_INDEX)"
+        )
