@@ -35,9 +35,9 @@ from .index import (
     MANIFEST,
     LoadedIndex,
     build_lock,
-    refuse_foreign,
     choose_index_type,
     load_index,
+    refuse_foreign,
     write_index,
 )
 from .ingest import discover, file_sha256, read_article

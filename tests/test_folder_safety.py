@@ -56,7 +56,7 @@ def test_rag_build_refuses_a_folder_that_is_not_an_index(project: Path, index_na
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "is not an index folder" in lines[0] and "Traceback" not in result.output
-    assert str((project / index_name)) in lines[0]
+    assert str(project / index_name) in lines[0]
     assert _snapshot(project) == before  # nothing deleted, nothing added
 
 
@@ -69,7 +69,9 @@ def test_rag_index_env_var_is_checked_the_same_way(project: Path):
 
 
 def test_dry_run_says_the_same(project: Path):
-    result = _cli("build", "--dry-run", "--corpus", str(project / "corpus"), "--index", str(project / "notes"))
+    result = _cli(
+        "build", "--dry-run", "--corpus", str(project / "corpus"), "--index", str(project / "notes")
+    )
     assert result.exit_code == 1 and "is not an index folder" in result.output
     assert (project / "notes" / "todo.txt").is_file()
 
