@@ -49,14 +49,62 @@ document.addEventListener("click", (event) => {
 # ---- handlers: plain functions, tested directly -------------------------------------------------
 
 
-def api_ask(assistant: Assistant, question: str, k: int = 5, mode: str = "hybrid") -> dict[str, Any]:
+def api_ask(assistant: Assistant, question: Any, k: Any = 5, mode: Any = "hybrid") -> dict[str, Any]:
     """Structured answer: text, sources with file/start/end, abstention, evidence."""
-    return _for_client(assistant.ask(question, k=int(k), mode=mode).to_json())
+    q, k, mode = _api_args(assistant, question, k, mode)
+    with _user_errors():
+        return _for_client(assistant.ask(q, k=k, mode=mode).to_json())
 
 
-def api_search(assistant: Assistant, question: str, k: int = 5, mode: str = "hybrid") -> list[dict[str, Any]]:
+def api_search(assistant: Assistant, question: Any, k: Any = 5, mode: Any = "hybrid") -> list[dict[str, Any]]:
     """Ranked passages with citations and why each was found."""
-    return _for_client([p.to_json() for p in assistant.search(question, k=int(k), mode=mode)])
+    q, k, mode = _api_args(assistant, question, k, mode)
+    with _user_errors():
+        return _for_client([p.to_json() for p in assistant.search(q, k=k, mode=mode)])
+
+
+MAX_K = 100
+
+
+def _api_args(assistant: Assistant, question: Any, k: Any, mode: Any) -> tuple[str, int, str]:
+    """The API's arguments checked: a bad one is a one-line error for the caller, not a traceback."""
+    from rag.retrieve import MODES, check_question
+
+    with _user_errors():
+        if not isinstance(question, str):
+            raise RagError(f"question must be text, not {_kind(question)} - send a string")
+        q = check_question(question, assistant.settings.max_question_chars)
+        if k is None:
+            k = assistant.settings.k
+        if (
+            isinstance(k, bool)
+            or not isinstance(k, int | float)
+            or k != k
+            or k in (float("inf"), float("-inf"))
+        ):
+            raise RagError(f"k must be a whole number from 1 to {MAX_K}, not {_kind(k)}")
+        if k != int(k) or not 1 <= k <= MAX_K:
+            raise RagError(f"k must be a whole number from 1 to {MAX_K} (got {k})")
+        if mode is None:
+            mode = assistant.settings.retrieval
+        if mode not in MODES:
+            raise RagError(f"mode must be one of {', '.join(MODES)} (got {str(mode)[:40]!r})")
+        return q, int(k), mode
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else "NaN" if value != value else type(value).__name__
+
+
+@contextlib.contextmanager
+def _user_errors() -> Any:
+    """A RagError becomes a gradio Error: its one line reaches the caller, and no traceback is logged."""
+    import gradio as gr
+
+    try:
+        yield
+    except RagError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
 
 
 def _for_client(obj: Any) -> Any:
@@ -74,7 +122,9 @@ def on_ask(
     """(chat history, sources panel, viewer, cleared question box) after one question."""
     from rag.render import answer_html, article_url, sources_html
 
-    history = list(history or [])
+    history = _text_only(history)
+    if not isinstance(question, str) or not question.strip():
+        return history, "", viewer_html(""), ""  # nothing asked: no empty bubble, no error
     history.append({"role": "user", "content": html.escape(question)})
     try:
         reply = assistant.ask(question, k=int(k), mode=mode, generative=generative)
@@ -85,6 +135,20 @@ def on_ask(
     first = reply.answer.sources[0] if reply.answer.sources else None
     url = article_url(first.passage.chunk.article_id, first.start, first.end, first.quotes) if first else ""
     return history, sources_html(reply), viewer_html(url), ""
+
+
+def _text_only(history: Any) -> list[dict[str, Any]]:
+    """The chat history with text messages only: the page never sends files, so a file part in a
+    request is hostile (Gradio would copy the server path it names into its cache and serve it)."""
+    if not isinstance(history, list):
+        return []
+    return [
+        {"role": m["role"], "content": m["content"]}
+        for m in history
+        if isinstance(m, dict)
+        and m.get("role") in ("user", "assistant")
+        and isinstance(m.get("content"), str)
+    ]
 
 
 def viewer_html(url: str) -> str:
@@ -123,24 +187,33 @@ def library_status(assistant: Assistant, status: IndexStatus | None = None) -> s
             f"The index is up to date: {m['counts']['articles']} articles, {m['counts']['chunks']} passages."
             f" Questions are embedded with {question_backend(m['embedder'])}."
         )
+    if assistant.problem:
+        line = f"⚠️ {assistant.problem}\n\n{line}"
     if state.error:
         line += f"\n\nLast rebuild failed: {state.error}"
     elif state.report is not None:
         line += "\n\nLast rebuild: " + "; ".join(state.report.lines())
-    return line
+    return html.escape(line)  # file names and messages are shown as text, never as markup
 
 
 def on_upload(assistant: Assistant, files: list[Any] | None) -> tuple[str, list[list[Any]], Any]:
+    import gradio as gr
+
     from rag.library import add_file
 
+    uploads = Path(gr.utils.get_upload_folder()).resolve()
     messages = []
     for f in files or []:
-        path = Path(f if isinstance(f, str) else f.name)
+        path = Path(f if isinstance(f, str) else getattr(f, "name", ""))
         try:
+            if uploads not in path.resolve().parents:  # a server path in a crafted request
+                raise RagError(f"{path.name} was not uploaded through this page - choose the file again")
             added = add_file(assistant.corpus_dir, path.name, path.read_bytes())
             messages.append(f"Added {added.name}.")
         except RagError as exc:
             messages.append(f"⚠️ {exc}")
+        except OSError as exc:
+            messages.append(f"⚠️ could not add {path.name}: {exc.strerror or exc} - nothing was changed")
     return _after_change(assistant, messages or ["Choose .txt or .md files first."])
 
 
@@ -148,10 +221,14 @@ def on_paste(assistant: Assistant, title: str, text: str) -> tuple[str, list[lis
     from rag.library import add_text
 
     try:
-        added = add_text(assistant.corpus_dir, title, text)
+        added = add_text(assistant.corpus_dir, title or "", text or "")
         return _after_change(assistant, [f"Added {added.name}."])
     except RagError as exc:
         return _after_change(assistant, [f"⚠️ {exc}"])
+    except OSError as exc:  # e.g. a full disk: nothing was written (the article is staged, then linked)
+        return _after_change(
+            assistant, [f"⚠️ could not save the article: {exc.strerror or exc} - nothing was changed"]
+        )
 
 
 def on_remove(assistant: Assistant, rel_path: str | None) -> tuple[str, list[list[Any]], Any]:
@@ -168,7 +245,9 @@ def _after_change(assistant: Assistant, messages: list[str]) -> tuple[str, list[
     import gradio as gr
 
     rows = library_rows(assistant)
-    note = " ".join(messages) + " Press Rebuild index to include the change."
+    changed = any(not m.startswith("⚠️") for m in messages)
+    note = " ".join(messages) + (" Press Rebuild index to include the change." if changed else "")
+    note = html.escape(note)  # file names are the user's: shown as text, never as markup
     return note, rows, gr.update(choices=[r[0] for r in rows], value=None)
 
 
@@ -334,8 +413,9 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     from fastapi.responses import HTMLResponse, PlainTextResponse
     from starlette.routing import Mount
 
+    from rag.ingest import file_sha256
     from rag.library import MAX_UPLOAD_BYTES
-    from rag.render import ARTICLE_CSP, article_page, parse_spans
+    from rag.render import ARTICLE_CSP, STALE_NOTE, article_page, parse_spans
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -356,23 +436,61 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
         if meta is None:  # only articles of the index are served: no paths from the request
             return PlainTextResponse("no such article in the index", status_code=404)
         try:
-            text = (assistant.corpus_dir / meta["path"]).read_text(encoding="utf-8")
+            data = (assistant.corpus_dir / meta["path"]).read_bytes()
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return PlainTextResponse("the article file is gone - rebuild the index", status_code=410)
-        page = article_page(meta.get("title") or id, meta["path"], text, parse_spans(start, end, q))
+        spans = parse_spans(start, end, q)
+        note = ""
+        if file_sha256(data) != meta.get("sha256"):  # offsets into another text would mark the wrong words
+            spans, note = [], STALE_NOTE
+        page = article_page(meta.get("title") or id, meta["path"], text, spans, note=note)
         return HTMLResponse(
             page, headers={"Content-Security-Policy": ARTICLE_CSP, "X-Content-Type-Options": "nosniff"}
         )
 
-    return gr.mount_gradio_app(
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", str(KEPT_SESSIONS))  # read when the queue is made
+    demo = build_ui(assistant)
+    # Gradio keeps a copy of the page's configuration (~100 kB) for each session, 10,000 by default, and
+    # every API call is a session of its own: memory grew by ~108 kB a request. Nothing here keeps state
+    # between requests (the chat history lives in the page), so a few hundred sessions is plenty.
+    demo.state_session_capacity = KEPT_SESSIONS
+    mounted = gr.mount_gradio_app(
         app,
-        build_ui(assistant),
+        demo,
         path="",
         auth=auth,
         max_file_size=MAX_UPLOAD_BYTES,
         head=HEAD,
         footer_links=["api"],
+        blocked_paths=[str(assistant.corpus_dir.resolve()), str(assistant.index_dir.resolve())],
     )
+    # mount_gradio_app does not mark the Blocks launched, and until then Gradio skips its check that a
+    # file named in a request was uploaded: any server path in a file part would be copied and served.
+    demo.has_launched = True
+    from gradio.utils import LRUCache
+
+    demo._queue.pending_messages_per_session = LRUCache(KEPT_SESSIONS * 2)  # Gradio keeps 2,000 (~20 kB each)
+    _prune_finished_sessions(app, demo)
+    return mounted
+
+
+KEPT_SESSIONS = 200
+
+
+def _prune_finished_sessions(app: Any, demo: Any) -> None:
+    """Gradio's queue keeps an (empty) set of pending events for every session it has seen; drop the
+    empty ones now and then, on the event loop that owns them, so memory stays flat under API traffic."""
+    seen = {"requests": 0}
+
+    @app.middleware("http")
+    async def prune(request: Request, call_next: Any) -> Any:
+        seen["requests"] += 1
+        if seen["requests"] % KEPT_SESSIONS == 0 and (queue := getattr(demo, "_queue", None)) is not None:
+            pending = queue.pending_event_ids_session
+            for session in [s for s, ids in pending.items() if not ids]:
+                pending.pop(session, None)
+        return await call_next(request)
 
 
 def ensure_index(assistant: Assistant) -> None:
@@ -381,8 +499,11 @@ def ensure_index(assistant: Assistant) -> None:
 
     # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of
     # another format, status() says which and a build follows.
-    with contextlib.suppress(RagError):
+    try:
         assistant.retriever  # noqa: B018
+        serving = True
+    except RagError:
+        serving = False
     status = assistant.status()
     if not status.stale:
         if read_export(status.manifest["embedder"]["fingerprint"]) is None:
@@ -393,8 +514,17 @@ def ensure_index(assistant: Assistant) -> None:
         f"index: {status.problem or 'stale against ' + str(assistant.corpus_dir) + '/'} - building",
         flush=True,
     )
-    for line in assistant.build_now().lines():
-        print(line, flush=True)
+    try:
+        for line in assistant.build_now().lines():
+            print(line, flush=True)
+    except RagError as exc:
+        if not serving:
+            raise
+        # One bad article must not take the whole library offline: serve the index as it is, say why.
+        assistant.problem = (
+            f"The index could not be refreshed: {exc}. Questions are answered from the index as it was."
+        )
+        print(f"warning: {exc} - serving the index as it was", file=sys.stderr, flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -407,17 +537,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--host",
-        default=os.environ.get("RAG_HOST", "127.0.0.1"),
+        default=os.environ.get("RAG_HOST") or "127.0.0.1",  # empty means unset: never every interface
         help="address to serve on (default 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        default=os.environ.get("GRADIO_SERVER_PORT") or "7860",
         help="port (default 7860, or $GRADIO_SERVER_PORT)",
     )
     parser.add_argument(
-        "--auth", default=os.environ.get("RAG_AUTH"), help="USER:PASSWORD to require a login (or $RAG_AUTH)"
+        "--auth",
+        default=os.environ.get("RAG_AUTH") or None,
+        help="USER:PASSWORD to require a login (or $RAG_AUTH)",
     )
     return parser.parse_args(argv)
 
@@ -426,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = parse_args(argv)
+    args.host = args.host or "127.0.0.1"  # an empty --host means the default, not every interface
     settings = Settings.from_env()
     settings = replace(
         settings, corpus_dir=args.corpus or settings.corpus_dir, index_dir=args.index or settings.index_dir

@@ -67,7 +67,7 @@ class Settings:
         if env.get("RAG_FUSION"):
             s = replace(s, fusion=env["RAG_FUSION"])
         if env.get("RAG_FUSION_DEPTH"):
-            s = replace(s, fusion_depth=_int_env("RAG_FUSION_DEPTH", env["RAG_FUSION_DEPTH"]))
+            s = replace(s, fusion_depth=_int_env("RAG_FUSION_DEPTH", env["RAG_FUSION_DEPTH"], 1))
         if env.get("RAG_INDEX_TYPE"):
             s = replace(s, index_type=env["RAG_INDEX_TYPE"])
         if env.get("RAG_PRECISION"):
@@ -79,16 +79,24 @@ class Settings:
         if env.get("RAG_LLM_URL"):
             s = replace(s, llm_url=env["RAG_LLM_URL"], llm_model=env.get("RAG_LLM_MODEL", ""))
         if env.get("RAG_K"):
-            s = replace(s, k=_int_env("RAG_K", env["RAG_K"]))
+            s = replace(s, k=_int_env("RAG_K", env["RAG_K"], 1))
         if env.get("RAG_CHUNK_WORDS"):
             s = replace(
-                s, chunking=replace(s.chunking, max_words=_int_env("RAG_CHUNK_WORDS", env["RAG_CHUNK_WORDS"]))
+                s,
+                chunking=replace(
+                    s.chunking, max_words=_int_env("RAG_CHUNK_WORDS", env["RAG_CHUNK_WORDS"], 10)
+                ),
             )
         return s
 
 
-def _int_env(name: str, value: str) -> int:
+def _int_env(name: str, value: str, minimum: int) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise RagError(f"{name}={value!r} is not a whole number - set it to e.g. 5 or unset it") from None
+    if number < minimum:  # e.g. RAG_CHUNK_WORDS=-5 would otherwise build an empty index over a good one
+        raise RagError(
+            f"{name}={value!r} is below its minimum {minimum} - set it to {minimum} or more, or unset it"
+        )
+    return number

@@ -48,7 +48,7 @@ def discover_paths(corpus_dir: Path) -> list[str]:
         raise CorpusError(f"{corpus_dir} is not a folder - pass the folder that holds the articles")
     root = os.fspath(corpus_dir)
     found = []
-    for folder, dirs, names in os.walk(root):
+    for folder, dirs, names in os.walk(root, onerror=_unreadable):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         rel_dir = os.path.relpath(folder, root).replace(os.sep, "/")
         prefix = "" if rel_dir == "." else rel_dir + "/"
@@ -58,6 +58,14 @@ def discover_paths(corpus_dir: Path) -> list[str]:
             if _is_file(os.path.join(folder, name)):
                 found.append(prefix + name)
     return sorted(found)
+
+
+def _unreadable(exc: OSError) -> None:
+    """os.walk's onerror: a folder that cannot be listed fails discovery instead of vanishing (its
+    articles would otherwise be dropped from the index as if removed)."""
+    raise CorpusError(
+        f"{exc.filename}/ cannot be read ({exc.strerror}) - fix its permissions, or move it out of the corpus"
+    ) from None
 
 
 def _is_file(path: str) -> bool:

@@ -65,14 +65,23 @@ def add_text(corpus_dir: Path, title: str, text: str) -> Path:
     if not text.strip():
         raise CorpusError("the article has no text - paste its text")
     front = title.replace('"', "'")
-    return _write_checked(
-        corpus_dir, safe_name(title, ".md"), f'---\ntitle: "{front}"\n---\n{text.strip()}\n'.encode()
-    )
+    data = f'---\ntitle: "{front}"\n---\n{text.strip()}\n'.encode()
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise CorpusError(
+            f"the pasted article is {len(data) / 1e6:.1f} MB; articles are limited to {MAX_UPLOAD_BYTES // 2**20} MiB - split it"
+        )
+    return _write_checked(corpus_dir, safe_name(title, ".md"), data)
 
 
 def _write_checked(corpus_dir: Path, name: str, data: bytes) -> Path:
     corpus_dir.mkdir(parents=True, exist_ok=True)
     target = corpus_dir / name
+    stem = target.name[: -len(target.suffix)] if target.suffix else target.name
+    clash = [corpus_dir / (stem + s) for s in SUFFIXES if (corpus_dir / (stem + s)).exists()]
+    if clash and not target.exists():  # the same article id as an existing article: the build refuses it
+        raise CorpusError(
+            f"{clash[0].name} already has the id {stem!r} - give the new article another title or file name"
+        )
     if target.exists():
         raise CorpusError(
             f"{corpus_dir}/{name} already exists - rename the new article or remove the old one first"

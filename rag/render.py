@@ -28,9 +28,15 @@ h1 {{ font-size: 1.1rem; margin: 0 0 .25rem; }}
 .meta {{ color: #59636e; font-size: .85rem; margin-bottom: 1rem; }}
 .text {{ white-space: pre-wrap; }}
 mark {{ background: #ffe58a; padding: .1em 0; scroll-margin: 40vh; }}
+.stale {{ background: #fff1e5; border: 1px solid #d4a373; padding: .5rem .75rem; border-radius: 6px; }}
 </style></head>
-<body><h1>{title}</h1><div class="meta">{meta}</div><div class="text">{body}</div></body></html>
+<body><h1>{title}</h1><div class="meta">{meta}</div>{note}<div class="text">{body}</div></body></html>
 """
+STALE_NOTE = (
+    "This article has changed since it was indexed, so the quoted words cannot be marked in it."
+    " The answer came from the earlier version; rebuild the index to cite the current one."
+)
+_MAX_OFFSET_DIGITS = 12  # offsets beyond a terabyte are not offsets (and int() refuses 4,300+ digits)
 
 
 def article_url(article_id: str, start: int, end: int, quotes: tuple[tuple[int, int], ...] = ()) -> str:
@@ -46,12 +52,12 @@ def parse_spans(start: int, end: int, q: str = "") -> list[tuple[int, int]]:
     spans = []
     for part in q.split(","):
         a, sep, b = part.partition("-")
-        if sep and a.isdigit() and b.isdigit():
+        if sep and a.isdigit() and b.isdigit() and max(len(a), len(b)) <= _MAX_OFFSET_DIGITS:
             spans.append((int(a), int(b)))
     return spans[:50] or [(start, end)]
 
 
-def article_page(title: str, path: str, text: str, spans: list[tuple[int, int]]) -> str:
+def article_page(title: str, path: str, text: str, spans: list[tuple[int, int]], note: str = "") -> str:
     """A whole page: the article as text, each span marked, the first with id="hl" (scrolled to)."""
     clean = sorted({(max(0, min(s, e, len(text))), min(max(s, e), len(text))) for s, e in spans})
     pieces: list[str] = []
@@ -64,8 +70,11 @@ def article_page(title: str, path: str, text: str, spans: list[tuple[int, int]])
         pieces.append(f"{html.escape(text[cursor:s])}<mark{mark_id}>{html.escape(text[s:e])}</mark>")
         cursor = e
     pieces.append(html.escape(text[cursor:]))
-    meta = f"{path} · characters " + ", ".join(f"{s}-{e}" for s, e in clean)
-    return _ARTICLE_PAGE.format(title=html.escape(title), meta=html.escape(meta), body="".join(pieces))
+    meta = f"{path} · characters " + ", ".join(f"{s}-{e}" for s, e in clean) if clean else path
+    box = f'<p class="stale" role="status">{html.escape(note)}</p>' if note else ""
+    return _ARTICLE_PAGE.format(
+        title=html.escape(title), meta=html.escape(meta), note=box, body="".join(pieces)
+    )
 
 
 def _cite(source: Source) -> str:

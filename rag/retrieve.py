@@ -39,6 +39,10 @@ def check_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
         raise QueryError("the question is empty - type a question, e.g. 'how do I avoid being clingy?'")
     if len(q) > max_chars:
         raise QueryError(f"the question is {len(q):,} characters; the limit is {max_chars:,} - shorten it")
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: invalid UTF-8 bytes on a command line, or a crafted request
+        raise QueryError("the question holds bytes that are not valid text (UTF-8) - retype it") from None
     return q
 
 
@@ -183,6 +187,8 @@ class Retriever:
         q = check_question(question)
         k = min(check_k(k), len(self.index.chunks))
         mode = mode or self.mode
+        if mode not in MODES:
+            raise QueryError(f"retrieval mode {mode!r} is unknown - use one of {', '.join(MODES)}")
         if k == 0:
             return []
         depth = min(max(self.fusion_depth, 2 * k), len(self.index.chunks))  # room for merges

@@ -21,6 +21,7 @@ from .build import BuildReport, build
 from .config import Settings
 from .embed import SentenceTransformerEmbedder
 from .errors import RagError
+from .index import MANIFEST
 from .retrieve import Retriever
 from .status import IndexStatus, index_status
 from .types import Passage
@@ -49,14 +50,45 @@ class Assistant:
         self.corpus_dir = settings.corpus_dir
         self.index_dir = settings.index_dir
         self._retriever: Retriever | None = None
+        self._stamp: tuple[int, int, int] | None = None  # the manifest file the retriever was loaded from
+        self._checked = 0.0
+        self._reload_lock = threading.Lock()
         self.rebuild_state = RebuildState()
+        self.problem = ""  # shown in the UI, e.g. an article that stops the index from being refreshed
 
     @property
     def retriever(self) -> Retriever:
-        """The retriever serving now (loaded on first use)."""
-        if self._retriever is None:
-            self._retriever = self._open_retriever()
+        """The retriever serving now: loaded on first use, and again when another process (a `rag build`
+        in a terminal) has swapped a new index in, so answers never cite an index that is gone."""
+        if self._retriever is None or self._index_swapped():
+            with self._reload_lock:
+                if self._retriever is None or self._index_swapped(force=True):
+                    stamp = self._manifest_stamp()  # before loading: a swap during the load shows next time
+                    try:
+                        self._retriever = self._open_retriever()
+                        self._stamp = stamp
+                    except RagError:
+                        if self._retriever is None:
+                            raise
+                        log.warning("a new index appeared but does not load yet; still serving the old one")
         return self._retriever
+
+    RECHECK_SECONDS = 1.0  # how often a question looks at the manifest's stat (microseconds each)
+
+    def _manifest_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = (self.index_dir / MANIFEST).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _index_swapped(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if not force and now - self._checked < self.RECHECK_SECONDS:
+            return False
+        self._checked = now
+        stamp = self._manifest_stamp()
+        return stamp is not None and stamp != self._stamp
 
     @property
     def llm(self) -> LLMEndpoint | None:
@@ -86,6 +118,7 @@ class Assistant:
         """Build in this thread (start-up); then serve from the result."""
         report = self._build(progress=True)
         self._retriever = None
+        self.problem = ""
         return report
 
     def _build(self, **progress: Any) -> BuildReport:
@@ -115,8 +148,9 @@ class Assistant:
         try:
             report = self._build(on_progress=self._progress)
             self._progress(0.98, "loading the new index")
+            stamp = self._manifest_stamp()
             fresh = self._open_retriever()
-            self._retriever = fresh  # the swap: one assignment
+            self._retriever, self._stamp = fresh, stamp  # the swap: one assignment serves the new index
             state.report = report
             state.generation += 1
         except RagError as exc:

@@ -84,10 +84,17 @@ class AppProcess:
             self.proc.wait(timeout=timeout)
 
 
-def start_app(corpus_dir: Path, index_dir: Path, log_path: Path, timeout: float = 180.0) -> AppProcess:
+def start_app(
+    corpus_dir: Path,
+    index_dir: Path,
+    log_path: Path,
+    timeout: float = 180.0,
+    extra_env: dict[str, str] | None = None,
+) -> AppProcess:
     """Start app.py (it builds the index first) and wait until its page answers 200."""
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.update(extra_env or {})
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
     cmd = [sys.executable, "app.py", "--corpus", str(corpus_dir), "--index", str(index_dir)]
     cmd += ["--port", str(port)]

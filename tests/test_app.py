@@ -55,8 +55,11 @@ def test_on_ask_renders_answer_sources_and_viewer(assistant: Assistant):
 
 
 def test_on_ask_errors_and_abstention_are_messages_not_tracebacks(assistant: Assistant):
-    history, *_ = web.on_ask(assistant, "   ", [], 5, "hybrid", False)
-    assert history[-1]["content"].startswith("⚠️ the question is empty")
+    earlier = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    history, *_, box = web.on_ask(assistant, "   ", earlier, 5, "hybrid", False)
+    assert history == earlier and box == ""  # nothing asked: no blank bubble, no error
+    history, *_ = web.on_ask(assistant, "x" * 3000, [], 5, "hybrid", False)
+    assert history[-1]["content"].startswith("⚠️ the question is 3,000 characters")
     history, sources, _, _ = web.on_ask(assistant, "How do I file my taxes?", [], 5, "hybrid", False)
     assert "The articles do not cover this question." in history[-1]["content"]
     assert "Closest we found (not an answer)" in history[-1]["content"] and "No sources" in sources
