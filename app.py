@@ -36,14 +36,33 @@ EXAMPLES = [
 QUERY_FILE = Path("eval/queries.jsonl")
 HEAD = """<script>
 // Citation links open in the article viewer beside the chat (also where a sanitiser drops target=).
+// The viewer scrolls its own page to the first marked words; a #fragment would scroll this page too
+// (the tabs jumped away on every answer, and on a phone the answer went off-screen).
+function ragShowMark(frame) {
+  try {
+    const doc = frame.contentDocument, mark = doc && doc.getElementById("hl");
+    if (mark) frame.contentWindow.scrollTo(0, Math.max(0, mark.offsetTop - frame.clientHeight / 3));
+  } catch (e) { /* another origin: leave it */ }
+}
+document.addEventListener("load", (event) => {
+  if (event.target && event.target.id === "viewer-frame") ragShowMark(event.target);
+}, true);
 document.addEventListener("click", (event) => {
   const link = event.target.closest && event.target.closest('a[href^="/article?"]');
   const frame = document.getElementById("viewer-frame");
   if (!link || !frame) return;
   event.preventDefault();
-  frame.src = link.getAttribute("href");
+  frame.src = link.getAttribute("href").split("#")[0];
 });
-</script>"""
+</script>
+<style>
+.source-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .5rem .75rem; margin: 0 0 .5rem; }
+.source-card p { margin: .2rem 0; }
+.source-card .section { color: var(--body-text-color-subdued); }
+#sources .source-card mark { background: #ffe58a !important; color: #1f2328 !important; padding: 0 .1em; }
+.source-card details summary { cursor: pointer; color: var(--body-text-color-subdued); font-size: .85em; }
+#viewer-frame { width: 100%; height: 520px; border: 1px solid var(--border-color-primary); border-radius: 6px; background: var(--background-fill-primary); }
+</style>"""
 
 
 # ---- handlers: plain functions, tested directly -------------------------------------------------
@@ -138,25 +157,40 @@ def on_ask(
 
 
 def _text_only(history: Any) -> list[dict[str, Any]]:
-    """The chat history with text messages only: the page never sends files, so a file part in a
-    request is hostile (Gradio would copy the server path it names into its cache and serve it)."""
+    """The chat history as text messages ({"role", "content": str}). Gradio hands a handler each
+    message's content as a list of parts; the page never sends files, so a message with a file part is
+    hostile (Gradio would copy the server path it names into its cache and serve it) and is dropped."""
     if not isinstance(history, list):
         return []
-    return [
-        {"role": m["role"], "content": m["content"]}
-        for m in history
-        if isinstance(m, dict)
-        and m.get("role") in ("user", "assistant")
-        and isinstance(m.get("content"), str)
-    ]
+    kept = []
+    for m in history:
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            continue
+        content = m.get("content")
+        if isinstance(content, list):
+            if not all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+                continue
+            content = "".join(str(p.get("text", "")) for p in content)
+        if isinstance(content, str):
+            kept.append({"role": m["role"], "content": content})
+    return kept
+
+
+VIEWER_PLACEHOLDER = (
+    '<p style="font: 14px system-ui, sans-serif; color: #6e7781">'
+    "Click a [n] in an answer to read the quoted words in their article.</p>"
+)
 
 
 def viewer_html(url: str) -> str:
-    src = html.escape(url or "about:blank")
-    return (
-        f'<iframe id="viewer-frame" name="viewer" src="{src}" title="Article viewer"'
-        ' style="width:100%;height:520px;border:1px solid #d0d7de;border-radius:6px"></iframe>'
-    )
+    """The article viewer: the cited article (scrolled to its marked words by the page), or a hint."""
+    if not url:
+        return (
+            f'<iframe id="viewer-frame" name="viewer" title="Article viewer"'
+            f' srcdoc="{html.escape(VIEWER_PLACEHOLDER)}"></iframe>'
+        )
+    src = html.escape(url.split("#")[0])
+    return f'<iframe id="viewer-frame" name="viewer" src="{src}" title="Article viewer"></iframe>'
 
 
 def library_rows(assistant: Assistant, status: IndexStatus | None = None) -> list[list[Any]]:
@@ -314,20 +348,30 @@ def build_ui(assistant: Assistant) -> Any:
         with gr.Tab("Ask"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Conversation", height=460, elem_id="chat")
+                    chat = gr.Chatbot(
+                        label="Conversation",
+                        height=460,
+                        elem_id="chat",
+                        buttons=["copy"],
+                        feedback_options=None,
+                    )
                     question = gr.Textbox(
                         label="Question", placeholder="how do I avoid being clingy?", elem_id="question"
                     )
                     ask_button = gr.Button("Ask", variant="primary", elem_id="ask")
-                    gr.Examples(EXAMPLES, inputs=[question], label="Examples")
+                    examples = gr.Examples(EXAMPLES, inputs=[question], label="Examples")
                     with gr.Accordion("Settings", open=False):
                         k = gr.Slider(
                             1, 10, value=assistant.settings.k, step=1, label="Passages to answer from (k)"
                         )
                         mode = gr.Radio(
-                            ["hybrid", "dense", "keyword"],
+                            [
+                                ("Meaning and words (best)", "hybrid"),
+                                ("Meaning only", "dense"),
+                                ("Words only", "keyword"),
+                            ],
                             value=assistant.settings.retrieval,
-                            label="Retrieval",
+                            label="Search by",
                         )
                         generative = gr.Checkbox(
                             value=False,
@@ -342,6 +386,14 @@ def build_ui(assistant: Assistant) -> Any:
             inputs = [question, chat, k, mode, generative]
             ask_button.click(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
             question.submit(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
+            examples.load_input_event.then(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
+            # The conversation survives a reload: kept in this browser's storage, never on the server.
+            saved = gr.BrowserState([], storage_key="rag-conversation")
+            chat.change(_text_only, [chat], [saved], api_visibility="private")
+            demo.load(_text_only, [saved], [chat], api_visibility="private")
+            chat.clear(
+                lambda: ("", viewer_html(""), []), None, [sources, viewer, saved], api_visibility="private"
+            )
         with gr.Tab("Library"):
             checked = assistant.status()
             status = gr.Markdown(library_status(assistant, checked), elem_id="library-status")

@@ -21,7 +21,7 @@ VIEWER = "viewer"  # name of the iframe citation links open in
 ARTICLE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
 _ARTICLE_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="color-scheme" content="light dark"><title>{title}</title>
 <style>
 body {{ font: 15px/1.6 system-ui, sans-serif; margin: 1rem 1.25rem; color: #1f2328; }}
 h1 {{ font-size: 1.1rem; margin: 0 0 .25rem; }}
@@ -29,6 +29,12 @@ h1 {{ font-size: 1.1rem; margin: 0 0 .25rem; }}
 .text {{ white-space: pre-wrap; }}
 mark {{ background: #ffe58a; padding: .1em 0; scroll-margin: 40vh; }}
 .stale {{ background: #fff1e5; border: 1px solid #d4a373; padding: .5rem .75rem; border-radius: 6px; }}
+@media (prefers-color-scheme: dark) {{
+  body {{ background: #0d1117; color: #e6edf3; }}
+  .meta {{ color: #9198a1; }}
+  mark {{ background: #f2cc60; color: #1f2328; }}
+  .stale {{ background: #3d2a12; border-color: #9e6a03; }}
+}}
 </style></head>
 <body><h1>{title}</h1><div class="meta">{meta}</div>{note}<div class="text">{body}</div></body></html>
 """
@@ -77,26 +83,25 @@ def article_page(title: str, path: str, text: str, spans: list[tuple[int, int]],
     )
 
 
-def _cite(source: Source) -> str:
+def _cite(source: Source, label: str = "") -> str:
     c = source.passage.chunk
     url = html.escape(article_url(c.article_id, source.start, source.end, source.quotes))
-    return (
-        f'<a class="cite" href="{url}" target="{VIEWER}" title="{html.escape(c.title)}">[{source.number}]</a>'
-    )
+    text = html.escape(label) if label else f"[{source.number}]"
+    return f'<a class="cite" href="{url}" target="{VIEWER}" title="{html.escape(c.title)}">{text}</a>'
 
 
 def answer_html(reply: Reply) -> str:
-    """The chat message: the answer with clickable [n] markers, or the abstention and closest passages."""
+    """The chat message: the answer with clickable [n] markers, or the refusal and the closest passages."""
     answer = reply.answer
     if answer.abstained:
         items = "".join(
             f"<li>{_passage_link(p)}: “{html.escape(_preview(p.chunk.text))}”</li>"
             for p in answer.closest[:3]
         )
+        closest = f"<p>Closest they come (not an answer):</p><ul>{items}</ul>" if items else ""
         return (
-            f"<p><strong>{html.escape(answer.text)}</strong></p>"
-            f"<p><em>{html.escape(reply.reason)}.</em></p>"
-            f"<p>Closest we found (not an answer):</p><ul>{items}</ul>"
+            f"<p><strong>{html.escape(REFUSAL)}</strong></p>{closest}"
+            f"<details><summary>Why no answer</summary><p><small>{html.escape(reply.reason)}.</small></p></details>"
         )
     by_number = {s.number: s for s in answer.sources}
     parts = []
@@ -113,35 +118,70 @@ def answer_html(reply: Reply) -> str:
     return body
 
 
+REFUSAL = "The articles don’t cover this."
+
+
 def sources_html(reply: Reply) -> str:
-    """The sources panel: each cited passage with the quoted words marked and why it was found."""
+    """The sources panel: a compact card per cited passage (the quoted words in a little context)."""
     answer = reply.answer
-    if answer.abstained:
-        return "<p>No sources: the articles do not cover this question.</p>"
-    blocks = [_source_block(s) for s in answer.sources]
-    return "".join(blocks) or "<p>No sources.</p>"
+    if answer.abstained or not answer.sources:
+        return ""
+    return '<div class="sources">' + "".join(_source_card(s) for s in answer.sources) + "</div>"
 
 
-def _source_block(source: Source) -> str:
-    p = source.passage
-    c = p.chunk
+CONTEXT_WORDS = 12  # words shown before and after the quoted words on a source card
+
+
+def _source_card(source: Source) -> str:
+    """Title, section, the quoted words marked with a few words around them, a link, and why."""
+    c = source.passage.chunk
     text = c.text
     spans = sorted(source.quotes or ((source.start, source.end),))
     pieces, cursor = [], 0
     for s, e in spans:
         s, e = max(s - c.start, cursor), max(e - c.start, cursor)
-        pieces.append(html.escape(text[cursor:s]) + "<mark>" + html.escape(text[s:e]) + "</mark>")
+        between = text[cursor:s]
+        if cursor == 0:
+            between = _tail(between, CONTEXT_WORDS)
+        elif len(words := between.split()) > 2 * CONTEXT_WORDS:
+            between = " ".join(words[:CONTEXT_WORDS]) + " … " + " ".join(words[-CONTEXT_WORDS:]) + " "
+        pieces.append(html.escape(between) + "<mark>" + html.escape(text[s:e]) + "</mark>")
         cursor = e
-    pieces.append(html.escape(text[cursor:]))
-    where = html.escape(c.title + (f" › {c.section}" if c.section else ""))
+    pieces.append(html.escape(_head(text[cursor:], CONTEXT_WORDS)))
+    where = html.escape(c.title) + (
+        f' <span class="section">› {html.escape(c.section)}</span>' if c.section else ""
+    )
     return (
-        f'<div class="source"><p><strong>[{source.number}] {where}</strong><br>'
-        f"<small>{html.escape(c.path)}:{c.start}-{c.end} · {html.escape(why_text(p))} · {_cite(source)} open in article</small></p>"
-        f'<blockquote style="white-space: pre-wrap">{"".join(pieces)}</blockquote></div>'
+        f'<div class="source-card"><p class="source-title"><strong>[{source.number}]</strong> {where}</p>'
+        f'<p class="source-quote">{"".join(pieces)}</p>'
+        f'<p class="source-links">{_cite(source, "Open in the article")}</p>'
+        f"<details><summary>Why this source</summary><p><small>{html.escape(why_text(source.passage))}"
+        f"<br>{html.escape(c.path)}, characters {c.start}-{c.end}</small></p></details></div>"
     )
 
 
+def _head(text: str, words: int) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+def _tail(text: str, words: int) -> str:
+    parts = text.split()
+    return ("… " if len(parts) > words else "") + " ".join(parts[-words:]) + (" " if parts else "")
+
+
 def why_text(p: Passage) -> str:
+    """Why a passage was found, in words first, the ranks and scores after."""
+    said = []
+    if "dense_rank" in p.why:
+        said.append(f"its meaning is close to the question (#{p.why['dense_rank']})")
+    if "keyword_rank" in p.why:
+        said.append(f"it shares the question's words (#{p.why['keyword_rank']})")
+    plain = "Found because " + " and ".join(said) + "." if said else "Found by the search."
+    return f"{plain} Scores: {_scores(p)}."
+
+
+def _scores(p: Passage) -> str:
     """'dense #1 (0.52), keyword #3 (2.10), fused 0.0325' from a passage's why."""
     parts = []
     for name in ("dense", "keyword"):
@@ -162,5 +202,4 @@ def _passage_link(p: Passage) -> str:
 
 
 def _preview(text: str, words: int = 30) -> str:
-    parts = text.split()
-    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+    return _head(text, words)

@@ -211,6 +211,11 @@ def ask(driver: WebDriver, question: str, timeout: float = 120.0) -> dict[str, A
 
 def _press_ask(driver: WebDriver, before: int, timeout: float) -> dict[str, Any]:
     driver.find_element(By.ID, "ask").click()
+    return wait_for_answer(driver, before, timeout)
+
+
+def wait_for_answer(driver: WebDriver, before: int, timeout: float = 120.0) -> dict[str, Any]:
+    """The first assistant message after the `before` already shown, once it has text."""
 
     def new_reply(d: WebDriver) -> dict[str, Any] | bool:
         messages = bot_messages(d)
@@ -253,7 +258,10 @@ def click_citation(driver: WebDriver, href: str) -> None:
     link.click()
     wait(driver).until(
         lambda d: (
-            d.execute_script("return document.getElementById('viewer-frame').getAttribute('src')") == href
+            d.execute_script("return document.getElementById('viewer-frame').getAttribute('src')")
+            == href.split("#", 1)[
+                0
+            ]  # the page scrolls the viewer itself: a #fragment would move the page too
         ),
         f"clicking {href} did not load it into #viewer-frame",
     )

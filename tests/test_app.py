@@ -50,7 +50,12 @@ def test_on_ask_renders_answer_sources_and_viewer(assistant: Assistant):
     )
     assert cleared == "" and [m["role"] for m in history] == ["user", "assistant"]
     assert 'href="/article?id=' in history[1]["content"] and 'target="viewer"' in history[1]["content"]
-    assert "<mark>" in sources and "dense #" in sources and "keyword #" in sources
+    assert (
+        "<mark>" in sources
+        and "dense #" in sources
+        and "keyword #" in sources
+        and "Why this source" in sources
+    )
     assert 'src="/article?id=000_724d5b54972ab479' in viewer
 
 
@@ -61,8 +66,8 @@ def test_on_ask_errors_and_abstention_are_messages_not_tracebacks(assistant: Ass
     history, *_ = web.on_ask(assistant, "x" * 3000, [], 5, "hybrid", False)
     assert history[-1]["content"].startswith("⚠️ the question is 3,000 characters")
     history, sources, _, _ = web.on_ask(assistant, "How do I file my taxes?", [], 5, "hybrid", False)
-    assert "The articles do not cover this question." in history[-1]["content"]
-    assert "Closest we found (not an answer)" in history[-1]["content"] and "No sources" in sources
+    assert "The articles don’t cover this." in history[-1]["content"]
+    assert "Closest they come (not an answer)" in history[-1]["content"] and sources == ""
 
 
 def test_article_route_escapes_text_and_forbids_scripts(assistant: Assistant):
@@ -166,3 +171,16 @@ def test_parse_args_defaults(monkeypatch):
     assert (args.host, args.port, args.auth) == ("127.0.0.1", 7860, None)
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     assert web.parse_args(["--corpus", "c"]).port == 7999
+
+
+def test_on_ask_keeps_the_conversation_as_gradio_hands_it(assistant: Assistant):
+    # Gradio 6 gives a handler each message's content as a list of parts.
+    earlier = [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "<p>hello</p>"}]},
+        {"role": "user", "content": [{"type": "file", "file": {"path": "/etc/passwd"}}]},
+    ]
+    history, *_ = web.on_ask(assistant, "how do I avoid being clingy?", earlier, 5, "hybrid", False)
+    assert [m["content"] for m in history[:2]] == ["hi", "<p>hello</p>"]
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    assert "passwd" not in str(history)
