@@ -49,9 +49,15 @@ document.addEventListener("click", (event) => {
 # ---- handlers: plain functions, tested directly -------------------------------------------------
 
 
-def api_ask(assistant: Assistant, question: str, k: int = 5, mode: str = "hybrid") -> dict[str, Any]:
-    """Structured answer: text, sources with file/start/end, abstention, evidence."""
-    return _for_client(assistant.ask(question, k=int(k), mode=mode).to_json())
+def api_ask(
+    assistant: Assistant, question: str, k: int = 5, mode: str = "hybrid", history: list[str] | None = None
+) -> dict[str, Any]:
+    """Structured answer: text, sources with file/start/end, abstention, evidence.
+
+    `history`: the earlier questions of the conversation, oldest first (a follow-up is read with them).
+    """
+    earlier = [str(h) for h in history or [] if isinstance(h, str)]
+    return _for_client(assistant.ask(question, k=int(k), mode=mode, history=earlier).to_json())
 
 
 def api_search(assistant: Assistant, question: str, k: int = 5, mode: str = "hybrid") -> list[dict[str, Any]]:
@@ -75,9 +81,11 @@ def on_ask(
     from rag.render import answer_html, article_url, sources_html
 
     history = list(history or [])
+    # The chat's earlier questions, so a follow-up ("and what about texting?") is read in context.
+    earlier = [html.unescape(str(m["content"])) for m in history if m.get("role") == "user"]
     history.append({"role": "user", "content": html.escape(question)})
     try:
-        reply = assistant.ask(question, k=int(k), mode=mode, generative=generative)
+        reply = assistant.ask(question, k=int(k), mode=mode, generative=generative, history=earlier)
     except RagError as exc:
         history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
         return history, "", viewer_html(""), question
@@ -205,6 +213,9 @@ def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[A
         metrics.append(
             ["answerable wrongly abstained", f"{abst['answerable_abstained']}/{abst['answerable']}"]
         )
+    for split, f in run.answers.items():  # answer-level figures (rag/answereval.py), per split
+        metrics.append([f"answer recall ({split})", round(f["answer_recall"], 4)])
+        metrics.append([f"answer precision ({split})", round(f["answer_precision"], 4)])
     per_query = [
         [r.qid, r.question, r.answerable, r.first_relevant_rank or "-", r.abstained, r.top_text[:120]]
         for r in run.results
@@ -314,9 +325,14 @@ def build_ui(assistant: Assistant) -> Any:
                 api_visibility="private",
             )
 
-        def ask(question: str, k: int = 5, mode: str = "hybrid") -> dict[str, Any]:
-            """Answer a question: text with [n] markers, cited sources with path/start/end."""
-            return api_ask(assistant, question, k, mode)
+        def ask(
+            question: str, k: int = 5, mode: str = "hybrid", history: list[str] | None = None
+        ) -> dict[str, Any]:
+            """Answer a question: text with [n] markers, cited sources with path/start/end.
+
+            history: the conversation's earlier questions, oldest first (optional).
+            """
+            return api_ask(assistant, question, k, mode, history)
 
         def search(question: str, k: int = 5, mode: str = "hybrid") -> list[dict[str, Any]]:
             """Ranked passages with citations and why each was found."""

@@ -16,20 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from .chunk import sentence_spans
-from .embed import Embedder
 from .keyword import KeywordIndex
-from .types import Passage
+from .sentences import SentenceSet
 
 
 @dataclass(frozen=True)
 class AbstentionPolicy:
     enabled: bool = True
     min_similarity: float = 0.30  # below this, abstain whatever the keywords say
-    weak_similarity: float = 0.40  # below this, abstain unless the keywords agree
-    min_coverage: float = 0.30  # keyword agreement: share of the question's term weight in one passage
+    weak_similarity: float = 0.43  # below this, abstain unless the keywords agree
+    min_coverage: float = 0.33  # keyword agreement: share of the question's term weight in one passage
     top: int = 3  # passages looked at
 
     def to_json(self) -> dict[str, Any]:
@@ -50,20 +46,21 @@ class Evidence:
         }
 
 
-def gather(
-    question: str, passages: list[Passage], embedder: Embedder, keyword: KeywordIndex, top: int = 3
-) -> Evidence:
-    """The evidence the policy decides on, from the top passages."""
-    texts = [p.chunk.text for p in passages[:top]]
-    sentences = [
-        t[s:e] for t in texts for s, e in sentence_spans(t, 0, len(t)) if len(t[s:e].split()) >= 4
-    ] or texts
-    if not sentences:
-        return Evidence(0.0, 0.0, "")
-    vectors = embedder.embed([question, *sentences])
-    sims = vectors[1:] @ vectors[0]
-    best = int(np.argmax(sims))
-    return Evidence(float(sims[best]), keyword.coverage(question, texts), " ".join(sentences[best].split()))
+def gather(sentences: SentenceSet, keyword: KeywordIndex, top: int = 3) -> Evidence:
+    """The evidence the policy decides on, from the top passages' sentences (scored once, shared)."""
+    head = sentences.passages[:top]
+    texts = [p.chunk.text for p in head]
+    picked = [
+        j for j, s in enumerate(sentences.sentences) if s.passage < len(head) and len(s.text.split()) >= 4
+    ]
+    if not picked:
+        return Evidence(0.0, keyword.coverage(sentences.question, texts) if texts else 0.0, "")
+    best = max(picked, key=lambda j: float(sentences.similarity[j]))
+    return Evidence(
+        float(sentences.similarity[best]),
+        keyword.coverage(sentences.question, texts),
+        sentences.sentences[best].text,
+    )
 
 
 def decide(evidence: Evidence, policy: AbstentionPolicy) -> tuple[bool, str]:

@@ -15,6 +15,7 @@ from rag.answer import ABSTAIN_TEXT, Answer, AnswerSentence, abstain, compose_ex
 from rag.generate import compose_generative
 from rag.index import load_index
 from rag.retrieve import Retriever
+from rag.sentences import SentenceCache
 from rag.types import Chunk, Passage
 from tests.llm_stub import LLMStub, unused_port
 
@@ -122,7 +123,18 @@ def article_passages(tmp_path: Path) -> list[Passage]:
 def test_one_embed_call_for_the_question_and_one_for_all_sentences(article_passages, hasher):
     compose_extractive("does desire need space?", article_passages, hasher)
     assert len(hasher.calls) == 2 and hasher.calls[0] == ["does desire need space?"]
-    assert len(hasher.calls[1]) == 6  # every quotable sentence of every passage, in one batch
+    assert len(hasher.calls[1]) == 8  # every sentence of every passage, in one batch (shared with others)
+
+
+def test_a_scored_sentence_set_is_reused_not_embedded_again(article_passages, hasher):
+    cache = SentenceCache(hasher)
+    scored = cache.score("does desire need space?", article_passages)
+    calls = len(hasher.calls)
+    answer = compose_extractive("does desire need space?", article_passages, hasher, sentences=scored)
+    assert len(hasher.calls) == calls  # the composer used the set it was handed
+    check_citations(answer)
+    cache.score("is being clingy bad?", article_passages)  # a new question: only its own vector
+    assert hasher.calls[-1] == ["is being clingy bad?"]
 
 
 def test_fragments_headings_and_questions_are_never_quoted(article_passages, hasher):
@@ -139,7 +151,7 @@ def test_overlapping_passages_quote_a_shared_sentence_once(article_passages, has
     texts = [normalise(s.text) for s in answer.sentences]
     assert len(texts) == len(set(texts))
     assert [s.passage.rank for s in answer.sources] == sorted(s.passage.rank for s in answer.sources)
-    assert len(hasher.calls[1]) == 4  # the repeated passage's sentences are not even embedded again
+    assert len(hasher.calls[1]) == 6  # every sentence once: the repeated passage adds no text to embed
 
 
 def test_near_duplicate_of_a_chosen_sentence_is_skipped(tmp_path: Path, hasher):
