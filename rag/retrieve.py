@@ -10,7 +10,9 @@ keyword ranks and scores, fused score) and a path the caller can open, where
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,11 +21,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .embed import CachingEmbedder, Embedder
-from .errors import IndexLoadError, QueryError
+from .errors import IndexLoadError, QueryError, RagError
 from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .sentences import SentenceCache, SentenceSet
+from .spelling import Speller
 from .types import Passage
 
 if TYPE_CHECKING:
@@ -55,6 +58,8 @@ def display_path(path: Path) -> str:
 
 
 MODES = ("hybrid", "dense", "keyword")
+SPELLING_CORPUS_MAX = 20_000  # up to this many passages, the corpus's own words are spelling candidates
+_WORDS = re.compile(r"[A-Za-z]+")
 RERANKERS = ("sentence", "none")
 
 
@@ -167,7 +172,7 @@ class Retriever:
         embedder: Embedder | None = None,
     ) -> Retriever:
         """The same index (and, unless given, question embedder) with another mode, fusion or reranker."""
-        return Retriever(
+        other = Retriever(
             self.index,
             embedder or self.embedder,
             self.corpus_dir,
@@ -181,6 +186,26 @@ class Retriever:
             query_backend=self.query_backend,
             sentence_cache=self.sentences if embedder is None else None,
         )
+        if "speller" in self.__dict__:  # built already: share it rather than read the vocabulary again
+            other.__dict__["speller"] = self.__dict__["speller"]
+        return other
+
+    @functools.cached_property
+    def speller(self) -> Speller:
+        """Corrects misspelled question words against the model's words and the corpus (spelling.py)."""
+        from .embed import resolve_model_dir
+
+        try:
+            vocab = resolve_model_dir(self.index.manifest["embedder"]["name"]) / "vocab.txt"
+        except RagError:
+            vocab = Path("/nonexistent")  # a model without a WordPiece vocabulary: corpus words only
+        chunks = self.index.chunks
+        words = (
+            {w.lower() for c in chunks for w in _WORDS.findall(c.text)}
+            if len(chunks) <= SPELLING_CORPUS_MAX
+            else ()
+        )
+        return Speller.from_vocab_file(vocab, self.index.keyword.holds, words)
 
     def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
         """The k best passages for the question, best first, overlapping ones merged."""
@@ -192,8 +217,9 @@ class Retriever:
         """search(), plus the returned passages' sentences scored against the question (made once).
 
         `focus`: a part of the question its sentences are also compared with (sentences.py).
+        Misspelled words are corrected first (spelling.py).
         """
-        q = check_question(question)
+        q = self.speller.correct(check_question(question))
         k = min(check_k(k), len(self.index.chunks))
         mode = mode or self.mode
         if k == 0:
