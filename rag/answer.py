@@ -1,12 +1,14 @@
 """Compose an answer from retrieved passages: a few quoted sentences, each citing the passage it is from.
 
-Extractive mode quotes 2-5 sentences verbatim. Each candidate sentence is scored by the cosine of its
-embedding to the question's plus a small bonus for the rank of its passage (the retriever saw the
-passage's context, the sentence score did not), then picked greedily by maximal marginal relevance so
-the quotes make different points. Near-duplicates (cosine > 0.9 or the same words), fragments under
-four words, heading-like lines and questions are never quoted, and picking stops once relevance falls
-well below the best sentence's. The quotes are shown in reading order: articles in the order of their
-most relevant quote, and within an article by position, so quotes from one article read as written.
+Extractive mode quotes 2-3 sentences verbatim. The passages' sentences come scored against the question
+(sentences.py, shared with the rerank and the abstention); each candidate's relevance is its similarity
+plus the adjustments of compose.py (rank of its passage, ...). Sentences are picked greedily by maximal
+marginal relevance, with a bonus for sentences next to (or in the paragraph of) one already picked, so
+the answer reads as one piece; near-duplicates (cosine > 0.9 or the same words), fragments under four
+words, heading-like lines, questions and announcements ("here are three ways...") are never quoted;
+picking stops once relevance falls below 85% of the best sentence's, and a sentence from another article
+than the best one must clear 90%, so an answer is not padded from elsewhere. The quotes are shown in
+reading order: articles in the order of their most relevant quote, and within an article by position.
 Sources are numbered by first citation, only cited passages are listed, and each Source holds the
 exact character spans of the quoted sentences in the original file, for highlighting.
 It does not decide whether the passages are good enough to answer (the caller calls `abstain`),
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .compose import ComposerWeights
+from .compose import ComposerWeights, announces
 from .compose import relevance as _relevance
 from .embed import Embedder
 from .sentences import Sentence, SentenceCache, SentenceSet
@@ -232,8 +234,8 @@ def _candidates(sentences: SentenceSet) -> list[int]:
     out = []
     for j, s in enumerate(sentences.sentences):
         key = normalise(s.text)
-        if key in seen or not _quotable(s.text):
-            continue
+        if key in seen or not _quotable(s.text) or announces(s.text):
+            continue  # an announcement ("here are three ways...") never answers: the ways do
         seen.add(key)
         out.append(j)
     return out

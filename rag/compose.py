@@ -8,9 +8,11 @@ by what a reader wants from an answer:
 - section: sentences under a heading close to the question are lifted;
 - kind: for a "why" question, sentences that give a reason; for a "how"/"what should" question,
   sentences that give advice (imperatives, "you have to", "the most important step is");
-- announcements ("here are three ways...") and scene-setting ("You might say...") are lowered.
-The weights are chosen by `rag eval`'s answer metrics on the training split of eval/queries.jsonl
-(see README). It does not pick or order the sentences (answer.py).
+- scene-setting ("You might say...") is lowered.
+Announcements ("here are three ways...") are recognised here and never quoted (answer.py).
+The weights were chosen by `rag eval`'s answer metrics on the training split of eval/queries.jsonl
+(2026-11-30, a grid over each weight; see README): context, section, kind and scene measured no gain
+there and are 0, kept as settings. It does not pick or order the sentences (answer.py).
 """
 
 from __future__ import annotations
@@ -25,16 +27,15 @@ from .sentences import SentenceSet
 
 @dataclass(frozen=True)
 class ComposerWeights:
-    rank_bonus: float = 0.1  # a sentence gets rank_bonus / rank of its passage
+    rank_bonus: float = 0.2  # a sentence gets rank_bonus / rank of its passage
     context: float = 0.0  # share of the gap to the previous sentences' similarity that is closed
     section: float = 0.0  # times the similarity of the passage's heading to the question
     kind: float = 0.0  # bonus for a reason (why questions) or advice (how/what should questions)
-    announce: float = 0.3  # penalty for announcing a list instead of giving it
     scene: float = 0.0  # penalty for scene-setting and rhetorical openers
-    floor: float = 0.8  # stop picking below this share of the best relevance (once the minimum is in)
+    floor: float = 0.85  # stop picking below this share of the best relevance (once the minimum is in)
     other_article_floor: float = 0.9  # the same for a sentence from another article than the best one
-    proximity: float = 0.25  # bonus for a sentence in the paragraph of (or next to) a chosen one
-    max_sentences: int = 4
+    proximity: float = 0.2  # bonus for a sentence in the paragraph of (or next to) a chosen one
+    max_sentences: int = 3
     min_sentences: int = 2
 
 
@@ -156,8 +157,6 @@ def relevance(
             score += w.section * section_similarity[s.passage]
         if kind != "other" and gives_kind(s.text, kind):
             score += w.kind
-        if announces(s.text):
-            score -= w.announce
         if sets_scene(s.text):
             score -= w.scene
         out[n] = score
