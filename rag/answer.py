@@ -178,11 +178,13 @@ def compose_extractive(
     weights: ComposerWeights | None = None,
     max_sentences: int | None = None,
     min_sentences: int | None = None,
+    exclude: frozenset[tuple[str, int, int]] = frozenset(),
 ) -> Answer:
     """Up to max_sentences verbatim sentences from the passages that answer the question, each cited.
 
     `sentences` is the passages' SentenceSet when the caller already scored them (ask.py); otherwise
-    they are split and embedded here.
+    they are split and embedded here. `exclude`: (article path, start, end) of sentences not to quote
+    again (what the previous answer said, for "what else?").
     """
     w = weights or ComposerWeights()
     max_sentences = w.max_sentences if max_sentences is None else max_sentences
@@ -193,7 +195,16 @@ def compose_extractive(
         sentences = SentenceCache(embedder).score(question, passages)
     elif [p.chunk.chunk_id for p in sentences.passages] != [p.chunk.chunk_id for p in passages]:
         sentences = sentences.restrict(passages)
-    candidates = _candidates(sentences)
+    candidates = [
+        j
+        for j in _candidates(sentences)
+        if (
+            passages[sentences.sentences[j].passage].chunk.path,
+            sentences.sentences[j].start,
+            sentences.sentences[j].end,
+        )
+        not in exclude
+    ]
     if not candidates:
         return abstain(question, passages, "the passages found hold no quotable sentence")
     relevance = _relevance(question, sentences, candidates, w, _section_similarity(sentences, embedder))

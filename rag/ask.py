@@ -18,7 +18,7 @@ from typing import Any
 from .abstain import AbstentionPolicy, Evidence, decide, gather
 from .answer import Answer, abstain, compose_extractive
 from .compose import ComposerWeights
-from .followup import content_words, expand
+from .followup import content_words, expand, wants_more
 from .retrieve import Retriever
 from .types import Passage
 
@@ -73,7 +73,19 @@ def ask(
     if abstained or not passages:
         answer = abstain(question, passages, reason if passages else "the index holds no passages")
     else:
-        answer = compose_extractive(query, passages, retriever.embedder, sentences=sentences, weights=weights)
+        said = (
+            _said_before(retriever, history, k, policy, weights)
+            if expanded and wants_more(question)
+            else None
+        )
+        answer = compose_extractive(
+            query,
+            passages,
+            retriever.embedder,
+            sentences=sentences,
+            weights=weights,
+            exclude=said or frozenset(),
+        )
         if llm is not None and not answer.abstained:
             from .generate import compose_generative
 
@@ -84,6 +96,21 @@ def ask(
         answer = _as_asked(answer, question)
     seconds = time.perf_counter() - started
     return Reply(answer, tuple(passages), evidence, reason, seconds, expanded or "")
+
+
+def _said_before(
+    retriever: Retriever,
+    history: Sequence[str],
+    k: int,
+    policy: AbstentionPolicy,
+    weights: ComposerWeights | None,
+) -> frozenset[tuple[str, int, int]]:
+    """The sentences the previous answer quoted (asked again, with the two questions before it)."""
+    earlier = [h for h in history if h.strip()]
+    if not earlier:
+        return frozenset()
+    previous = ask(retriever, earlier[-1], k=k, policy=policy, history=earlier[-3:-1], weights=weights)
+    return frozenset((s.passage.chunk.path, a, b) for s in previous.answer.sources for a, b in s.quotes)
 
 
 def _as_asked(answer: Answer, question: str) -> Answer:

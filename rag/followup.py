@@ -10,7 +10,8 @@ follow-up pairs of eval/queries.jsonl, see README):
 - but not when it names something the articles never mention (a word of its own that no passage
   holds, e.g. "what about long-distance relationships?"): that is a new topic, judged on its own, so
   the old topic cannot make it look answerable.
-A follow-up is expanded by putting the most recent earlier question that was not itself a follow-up
+A follow-up that asks for more ("what else?", "what should I do instead?") is answered without the
+sentences the previous answer quoted (ask.py). A follow-up is expanded by putting the most recent earlier question that was not itself a follow-up
 (or the last one) before it. Retrieval and answering then see the expanded question. It does not
 retrieve or answer (ask.py).
 """
@@ -89,6 +90,14 @@ _GENERIC = set(
     ]
 )
 _WORD = re.compile(r"[a-z][a-z'’-]*", re.I)
+
+
+_MORE = re.compile(r"\b(else|more|other|another|instead|besides)\b", re.I)
+
+
+def wants_more(question: str) -> bool:
+    """Whether a follow-up asks for something beyond the previous answer ("what else?", "instead?")."""
+    return bool(_MORE.search(question))
 
 
 def content_words(question: str) -> list[str]:

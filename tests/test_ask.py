@@ -152,3 +152,12 @@ def test_rag_ask_history_option(seed_index):
     out = json.loads(result.stdout)
     assert out["understood_as"] == "how do I avoid being clingy? and what about texting?"
     assert "texting" in out["text"]
+
+
+@pytest.mark.slow
+def test_what_else_does_not_repeat_the_previous_answer(retriever: Retriever):
+    first = ask(retriever, "how do I make him miss me?")
+    more = ask(retriever, "what else?", history=["how do I make him miss me?"])
+    assert more.understood_as and not more.answer.abstained
+    said = {s.text for s in first.answer.sentences}
+    assert said and not said & {s.text for s in more.answer.sentences}

@@ -55,3 +55,10 @@ def test_the_anchor_is_the_last_question_that_stood_alone():
     assert expand("why?", history) == f"{CLINGY} why?"
     assert content_words("and what about texting?") == ["texting"]
     assert content_words("why does that work?") == []
+
+
+def test_wants_more():
+    from rag.followup import wants_more
+
+    assert wants_more("what else?") and wants_more("what should I do instead?")
+    assert not wants_more("why?") and not wants_more("and what about texting?")
