@@ -207,7 +207,8 @@ def compose_extractive(
     ]
     if not candidates:
         return abstain(question, passages, "the passages found hold no quotable sentence")
-    relevance = _relevance(question, sentences, candidates, w, _section_similarity(sentences, embedder))
+    sections = _section_similarity(sentences, embedder) if w.section else None
+    relevance = _relevance(question, sentences, candidates, w, sections)
     vectors = sentences.vectors[candidates]
     chosen = _select(
         relevance,
