@@ -54,6 +54,18 @@ def test_on_ask_renders_answer_sources_and_viewer(assistant: Assistant):
     assert 'src="/article?id=000_724d5b54972ab479' in viewer
 
 
+def test_the_chat_and_the_api_read_a_follow_up_with_the_earlier_questions(assistant: Assistant):
+    history, *_ = web.on_ask(assistant, "how do I avoid being clingy?", [], 5, "hybrid", False)
+    alone, *_ = web.on_ask(assistant, "and what about texting?", [], 5, "hybrid", False)
+    history, *_ = web.on_ask(assistant, "and what about texting?", history, 5, "hybrid", False)
+    assert [m["role"] for m in history] == ["user", "assistant"] * 2
+    assert history[-1]["content"] != alone[-1]["content"]  # read in context, not alone
+    out = web.api_ask(assistant, "and what about texting?", history=["how do I avoid being clingy?"])
+    assert out["understood_as"] == "how do I avoid being clingy? and what about texting?"
+    assert "texting" in out["text"]
+    assert web.api_ask(assistant, "and what about texting?")["understood_as"] == ""
+
+
 def test_on_ask_errors_and_abstention_are_messages_not_tracebacks(assistant: Assistant):
     history, *_ = web.on_ask(assistant, "   ", [], 5, "hybrid", False)
     assert history[-1]["content"].startswith("⚠️ the question is empty")
