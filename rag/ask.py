@@ -73,11 +73,9 @@ def ask(
     if abstained or not passages:
         answer = abstain(question, passages, reason if passages else "the index holds no passages")
     else:
-        said = (
-            _said_before(retriever, history, k, policy, weights)
-            if expanded and wants_more(question)
-            else None
-        )
+        # "what else?", "why?": the reader has the previous answer, so say something it did not.
+        says_new = wants_more(question) or not content_words(question)
+        said = _said_before(retriever, history, k, policy, weights) if expanded and says_new else None
         answer = compose_extractive(
             query,
             passages,

@@ -10,8 +10,8 @@ follow-up pairs of eval/queries.jsonl, see README):
 - but not when it names something the articles never mention (a word of its own that no passage
   holds, e.g. "what about long-distance relationships?"): that is a new topic, judged on its own, so
   the old topic cannot make it look answerable.
-A follow-up that asks for more ("what else?", "what should I do instead?") is answered without the
-sentences the previous answer quoted (ask.py). A follow-up is expanded by putting the most recent earlier question that was not itself a follow-up
+A follow-up that asks for more ("what else?", "what should I do instead?") or a bare "why?" is answered
+without the sentences the previous answer quoted (ask.py): the reader has read those. A follow-up is expanded by putting the most recent earlier question that was not itself a follow-up
 (or the last one) before it. Retrieval and answering then see the expanded question. It does not
 retrieve or answer (ask.py).
 """
