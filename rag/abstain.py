@@ -4,10 +4,12 @@ Not one cosine threshold on whole passages (near-topic questions score like answ
 Two pieces of evidence are combined:
 - similarity: the best cosine between the question and a single sentence of the top passages
   (sentence level separates "the articles say this" from "the articles are about something nearby");
+  a question of more than 25 words is compared as a whole, not through its asking sentences;
 - coverage: the largest idf-weighted share of the question's terms that one top passage contains, i.e.
   whether the keyword side agrees that the words of the question are there.
 The policy abstains when similarity is very low, or when it is only moderate and the keywords do not
-agree. The thresholds were calibrated on the committed query set (see README); they are a setting.
+agree. The thresholds were fitted on the train split of the committed query set only (see README);
+they are a setting.
 It does not compose answers (answer.py).
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .keyword import KeywordIndex
-from .sentences import SentenceSet
+from .sentences import KEY_SENTENCE_WORDS, SentenceSet
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,13 @@ def gather(sentences: SentenceSet, keyword: KeywordIndex, top: int = 3) -> Evide
     ]
     if not picked:
         return Evidence(0.0, keyword.coverage(sentences.question, texts) if texts else 0.0, "")
-    best = max(picked, key=lambda j: float(sentences.similarity[j]))
+    # A long question is judged as a whole: its asking sentences alone match nearby topics too readily
+    # (measured on the train split; the composer still uses them to pick the sentences).
+    long = len(sentences.question.split()) > KEY_SENTENCE_WORDS
+    sims = sentences.whole_similarity if long else sentences.similarity
+    best = max(picked, key=lambda j: float(sims[j]))
     return Evidence(
-        float(sentences.similarity[best]),
+        float(sims[best]),
         keyword.coverage(sentences.question, texts),
         sentences.sentences[best].text,
     )
