@@ -98,7 +98,7 @@ def query_texts(question: str) -> list[str]:
     if len(q.split()) <= KEY_SENTENCE_WORDS:
         return [q]
     parts = [_WS.sub(" ", q[s:e]).strip() for s, e in sentence_spans(q, 0, len(q))]
-    asking = [p for p in parts if _ASKING.search(p)] or parts[-1:]
+    asking = [p for p in parts if "?" in p] or [p for p in parts if _ASKING.search(p)] or parts[-1:]
     return [q, *dict.fromkeys(asking)]
 
 
