@@ -68,11 +68,21 @@ document.addEventListener("click", (event) => {
 # ---- handlers: plain functions, tested directly -------------------------------------------------
 
 
-def api_ask(assistant: Assistant, question: Any, k: Any = 5, mode: Any = "hybrid") -> dict[str, Any]:
-    """Structured answer: text, sources with file/start/end, abstention, evidence."""
+def api_ask(
+    assistant: Assistant, question: Any, k: Any = 5, mode: Any = "hybrid", history: Any = None
+) -> dict[str, Any]:
+    """Structured answer: text, sources with file/start/end, abstention, evidence.
+
+    `history`: the earlier questions of the conversation, oldest first (a follow-up is read with them).
+    """
     q, k, mode = _api_args(assistant, question, k, mode)
     with _user_errors():
-        return _for_client(assistant.ask(q, k=k, mode=mode).to_json())
+        if history is not None and not (
+            isinstance(history, list) and all(isinstance(h, str) for h in history)
+        ):
+            raise RagError(f"history must be a list of the earlier questions (text), not {_kind(history)}")
+        earlier = [h for h in history or [] if h.strip()][-20:]
+        return _for_client(assistant.ask(q, k=k, mode=mode, history=earlier).to_json())
 
 
 def api_search(assistant: Assistant, question: Any, k: Any = 5, mode: Any = "hybrid") -> list[dict[str, Any]]:
@@ -144,9 +154,11 @@ def on_ask(
     history = _text_only(history)
     if not isinstance(question, str) or not question.strip():
         return history, "", viewer_html(""), ""  # nothing asked: no empty bubble, no error
+    # The chat's earlier questions, so a follow-up ("and what about texting?") is read in context.
+    earlier = [html.unescape(m["content"]) for m in history if m["role"] == "user"]
     history.append({"role": "user", "content": html.escape(question)})
     try:
-        reply = assistant.ask(question, k=int(k), mode=mode, generative=generative)
+        reply = assistant.ask(question, k=int(k), mode=mode, generative=generative, history=earlier)
     except RagError as exc:
         history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
         return history, "", viewer_html(""), question
@@ -318,6 +330,9 @@ def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[A
         metrics.append(
             ["answerable wrongly abstained", f"{abst['answerable_abstained']}/{abst['answerable']}"]
         )
+    for split, f in run.answers.items():  # answer-level figures (rag/answereval.py), per split
+        metrics.append([f"answer recall ({split})", round(f["answer_recall"], 4)])
+        metrics.append([f"answer precision ({split})", round(f["answer_precision"], 4)])
     per_query = [
         [r.qid, r.question, r.answerable, r.first_relevant_rank or "-", r.abstained, r.top_text[:120]]
         for r in run.results
@@ -445,9 +460,14 @@ def build_ui(assistant: Assistant) -> Any:
                 api_visibility="private",
             )
 
-        def ask(question: str, k: int = 5, mode: str = "hybrid") -> dict[str, Any]:
-            """Answer a question: text with [n] markers, cited sources with path/start/end."""
-            return api_ask(assistant, question, k, mode)
+        def ask(
+            question: str, k: int = 5, mode: str = "hybrid", history: list[str] | None = None
+        ) -> dict[str, Any]:
+            """Answer a question: text with [n] markers, cited sources with path/start/end.
+
+            history: the conversation's earlier questions, oldest first (optional).
+            """
+            return api_ask(assistant, question, k, mode, history)
 
         def search(question: str, k: int = 5, mode: str = "hybrid") -> list[dict[str, Any]]:
             """Ranked passages with citations and why each was found."""

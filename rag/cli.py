@@ -222,6 +222,12 @@ def _note_fallback(retriever: Any) -> None:
     "--llm-url", default=None, help="OpenAI-compatible endpoint for generative answers ($RAG_LLM_URL)."
 )
 @click.option("--llm-model", default=None, help="Model name at that endpoint ($RAG_LLM_MODEL).")
+@click.option(
+    "--history",
+    "history",
+    multiple=True,
+    help="An earlier question of the conversation (repeat, oldest first); a follow-up is read with them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer, sources and evidence as JSON.")
 def ask(
     corpus_dir: Path | None,
@@ -235,6 +241,7 @@ def ask(
     no_abstain: bool,
     llm_url: str | None,
     llm_model: str | None,
+    history: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the articles, citing them, or say they do not cover it."""
@@ -259,7 +266,9 @@ def ask(
     _note_fallback(retriever)
     llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
     policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
-    reply = run_ask(retriever, question, k=k, policy=policy, llm=llm)
+    reply = run_ask(retriever, question, k=k, policy=policy, llm=llm, history=history)
+    if reply.understood_as:
+        click.echo(f"(read as a follow-up: {reply.understood_as})", err=True)
     if as_json:
         click.echo(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
         return
@@ -402,6 +411,7 @@ def eval_(
     if as_json:
         out = {
             "metrics": run.metrics,
+            "answers": run.answers,
             "latency_ms": run.latency_ms,
             "seconds": run.seconds,
             "run": str(saved),
@@ -414,6 +424,8 @@ def eval_(
         click.echo(line)
     click.echo(f"saved {saved} and {saved.with_suffix('.png')}")
     for line in comparison.lines() if comparison else []:
+        click.echo(line)
+    for line in evalreport.answer_diffs(before, run) if before else []:
         click.echo(line)
 
 

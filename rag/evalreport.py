@@ -46,12 +46,51 @@ def table_lines(run: EvalRun, published: dict[str, float] | None = None) -> list
             out.append(
                 f"    wrongly abstained: {', '.join(wrong) or '-'}; answered though unanswerable: {', '.join(missed) or '-'}"
             )
+    out.extend(answer_lines(run))
     if run.unanswerable:
         scores = ", ".join(f"{r.qid} {r.top_score:.3f}" for r in run.unanswerable if r.top_score is not None)
         out.append(f"  unanswerable queries, top score: {scores}")
     misses = [r.qid for r in answerable if r.first_relevant_rank is None]
     if misses and run.kind == "queries":
         out.append(f"  nothing relevant retrieved for: {', '.join(misses)}")
+    return out
+
+
+def answer_lines(run: EvalRun) -> list[str]:
+    """Answer-level figures per split (answereval.py), when the run has them."""
+    if not run.answers:
+        return []
+    out = ["  answers (answereval.py):"]
+    out.append(
+        f"    {'split':<6} {'questions':>9} {'recall':>7} {'precision':>9} {'answerable declined':>20}"
+        f" {'unanswerable answered':>22} {'follow-ups in context':>22}"
+    )
+    for split in [s for s in ("train", "test") if s in run.answers] + ["all"]:
+        f = run.answers[split]
+        out.append(
+            f"    {split:<6} {int(f['questions']):>9} {f['answer_recall']:>7.3f} {f['answer_precision']:>9.3f}"
+            f" {int(f['answerable_declined']):>11} of {int(f['answerable']):<6}"
+            f" {int(f['unanswerable_answered']):>13} of {int(f['unanswerable']):<6}"
+            f" {int(f['follow_ups_in_context']):>13} of {int(f['follow_ups']):<6}"
+        )
+    misses = [r.qid for r in run.results if r.answerable and r.answer_hit is False]
+    if misses:
+        out.append(f"    answers that miss the labelled evidence: {', '.join(misses)}")
+    return out
+
+
+def answer_diffs(before: EvalRun, after: EvalRun) -> list[str]:
+    """Per query, the answers that changed between two runs: the hit before and after, and both texts."""
+    old = {r.qid: r for r in before.results if r.answer_text is not None}
+    out = []
+    for r in after.results:
+        o = old.get(r.qid)
+        if o is None or r.answer_text is None or o.answer_text == r.answer_text:
+            continue
+        mark = {True: "hit", False: "miss", None: "-"}
+        out.append(f"  answer {r.qid} ({mark[o.answer_hit]} -> {mark[r.answer_hit]}): {r.question}")
+        out.append(f"    before: {o.answer_text}")
+        out.append(f"    after:  {r.answer_text}")
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from .queries import Query, QuoteLocator
 
 if TYPE_CHECKING:
     from .abstain import AbstentionPolicy
+    from .compose import ComposerWeights
     from .retrieve import Retriever
 from .types import Chunk, Passage
 
@@ -47,6 +48,11 @@ class QueryResult:
     latency_ms: float
     metrics: dict[str, float] = field(default_factory=dict)
     abstained: bool | None = None  # None when abstention was not assessed
+    split: str = ""
+    answer_text: str | None = None  # None when answers were not assessed
+    answer_hit: bool | None = None  # the answer quotes labelled evidence (answereval.py)
+    answer_sentences: int = 0
+    answer_relevant: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class EvalRun:
     results: tuple[QueryResult, ...]
     seconds: float
     recall_curve: dict[int, float] = field(default_factory=dict)
+    answers: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> answer metrics
 
     @property
     def unanswerable(self) -> list[QueryResult]:
@@ -87,7 +94,7 @@ class EvalRun:
         results = tuple(QueryResult(**r) for r in obj["results"])
         curve = {int(k): float(v) for k, v in obj.get("recall_curve", {}).items()}
         fields_ = {k: obj[k] for k in ("kind", "source", "settings", "metrics", "latency_ms", "seconds")}
-        return cls(**fields_, results=results, recall_curve=curve)
+        return cls(**fields_, results=results, recall_curve=curve, answers=obj.get("answers", {}))
 
 
 def _measures(names: tuple[str, ...]) -> list[Any]:
@@ -275,7 +282,7 @@ def evaluate_query_file(
     progress: bool = False,
 ) -> EvalRun:
     """Evaluate a query file against the retriever's index (and its abstention, if a policy is given)."""
-    from .abstain import decide, gather
+    from .followup import expand
     from .queries import load_queries
 
     queries = load_queries(query_file)
@@ -297,22 +304,67 @@ def evaluate_query_file(
         "rerank": retriever.rerank,
         "depth": depth,
     }
-    abstain_fn = None
-    if policy is not None and policy.enabled:
-        settings["abstention"] = policy.to_json()
+    locator = QuoteLocator(articles)
+    by_id = {q.qid: q for q in queries}
 
-        def abstain_fn(question: str, passages: list[Passage]) -> bool:
-            evidence = gather(question, passages, retriever.embedder, index.keyword, top=policy.top)
-            return decide(evidence, policy)[0]
+    def history_of(q: Query) -> list[str]:
+        chain: list[str] = []
+        while q.follows:
+            q = by_id[q.follows]
+            chain.insert(0, q.question)
+        return chain
 
-    return evaluate_queries(
+    # A follow-up is retrieved as it is asked: expanded with its earlier question when the rule says so.
+    asked = [
+        replace(q, question=expand(q.question, history_of(q), known=index.keyword.holds) or q.question)
+        for q in queries
+    ]
+    run = evaluate_queries(
         retriever.search,
-        queries,
-        QuoteLocator(articles),
+        asked,
+        locator,
         index.chunks,
         depth=depth,
         settings=settings,
         source=str(query_file),
         progress=progress,
-        abstain=abstain_fn,
     )
+    if policy is None:
+        return run
+    settings["abstention"] = policy.to_json()
+    return with_answers(run, retriever, queries, locator, articles, policy)
+
+
+def with_answers(
+    run: EvalRun,
+    retriever: Retriever,
+    queries: list[Query],
+    locator: QuoteLocator,
+    articles: dict[str, str],
+    policy: AbstentionPolicy,
+    weights: ComposerWeights | None = None,
+) -> EvalRun:
+    """The run with every query answered (ask.py) and judged at answer level (answereval.py)."""
+    from . import answereval
+    from .ask import ask
+
+    def answer(q: Query, history: list[str]) -> tuple[bool, str, answereval.Spans]:
+        reply = ask(retriever, q.question, policy=policy, history=history, weights=weights)
+        spans = [(s.passage.chunk.path, a, b) for s in reply.answer.sources for a, b in s.quotes]
+        return not reply.answer.abstained, reply.answer.text, spans
+
+    judged = answereval.judge_all(queries, answer, locator, answereval.Paragraphs(articles))
+    results = tuple(
+        replace(
+            r,
+            question=q.question,
+            split=q.split,
+            abstained=not judged[q.qid].answered,
+            answer_text=judged[q.qid].text,
+            answer_hit=judged[q.qid].hit if q.answerable else None,
+            answer_sentences=judged[q.qid].sentences,
+            answer_relevant=judged[q.qid].relevant,
+        )
+        for r, q in zip(run.results, queries, strict=True)
+    )
+    return replace(run, results=results, answers=answereval.by_split(queries, judged))

@@ -201,6 +201,12 @@ class KeywordIndex:
         rows = rows[np.lexsort((rows, -scores[rows]))]  # ties: lower row first, so results are stable
         return rows.astype(np.int64), scores[rows].astype(np.float32)
 
+    def holds(self, word: str) -> bool:
+        """Whether any passage holds the word (after the same stemming); stopwords count as held."""
+        tokens = tokenize([word])[0]
+        vocab = self._bm25.vocab_dict if self._bm25 is not None else {}
+        return all(t in vocab for t in tokens)
+
     def coverage(self, query: str, texts: list[str]) -> float:
         """Largest idf-weighted share of the query's terms that one of the texts contains (0 to 1)."""
         terms = set(tokenize([query])[0])

@@ -27,6 +27,8 @@ class Query:
     question: str
     quotes: tuple[str, ...] = ()
     answerable: bool = True
+    split: str = ""  # "train" (thresholds and weights are fitted here), "test" (never tuned on) or ""
+    follows: str = ""  # id of the earlier question a follow-up is asked after ("" for none)
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,18 @@ def load_queries(path: Path) -> list[Query]:
         queries.append(_query(obj, where))
         if queries[-1].qid in seen:
             raise QueryError(f"{where}: id {queries[-1].qid!r} is used twice - give each query its own id")
+        if queries[-1].follows and queries[-1].follows not in seen:
+            raise QueryError(
+                f"{where}: id {queries[-1].qid!r} follows {queries[-1].follows!r}, which is not an earlier"
+                " query - put the earlier question first"
+            )
         seen.add(queries[-1].qid)
     if not queries:
         raise QueryError(f"query file {path} holds no queries - add lines like {_EXAMPLE}")
     return queries
 
 
+SPLITS = ("", "train", "test")
 _EXAMPLE = '{"id": "q1", "question": "...", "quotes": ["..."]}'
 
 
@@ -116,7 +124,12 @@ def _query(obj: object, where: str) -> Query:
         )
     if not answerable and quotes:
         raise QueryError(f"{where} (id {qid}) is unanswerable but has quotes - remove one or the other")
-    return Query(str(qid), question.strip(), tuple(quotes), answerable)
+    split, follows = obj.get("split", ""), obj.get("follows", "")
+    if split not in SPLITS:
+        raise QueryError(f'{where} (id {qid}): "split" must be one of {", ".join(map(repr, SPLITS))}')
+    if not isinstance(follows, str | int):
+        raise QueryError(f'{where} (id {qid}): "follows" must be the id of an earlier query')
+    return Query(str(qid), question.strip(), tuple(quotes), answerable, split, str(follows))
 
 
 class QuoteLocator:

@@ -10,7 +10,9 @@ keyword ranks and scores, fused score) and a path the caller can open, where
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,12 +20,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .chunk import sentence_spans
 from .embed import CachingEmbedder, Embedder
-from .errors import IndexLoadError, QueryError
+from .errors import IndexLoadError, QueryError, RagError
 from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
+from .sentences import SentenceCache, SentenceSet
+from .spelling import Speller
 from .types import Passage
 
 if TYPE_CHECKING:
@@ -59,6 +62,8 @@ def display_path(path: Path) -> str:
 
 
 MODES = ("hybrid", "dense", "keyword")
+SPELLING_CORPUS_MAX = 20_000  # up to this many passages, the corpus's own words are spelling candidates
+_WORDS = re.compile(r"[A-Za-z]+")
 RERANKERS = ("sentence", "none")
 
 
@@ -79,6 +84,7 @@ class Retriever:
         rerank: str = "sentence",
         rerank_depth: int = 10,
         query_backend: str = "",
+        sentence_cache: SentenceCache | None = None,
     ) -> None:
         built_with = index.manifest["embedder"]
         if embedder.fingerprint != built_with["fingerprint"]:
@@ -110,6 +116,8 @@ class Retriever:
         self.rerank = rerank
         self.rerank_depth = rerank_depth
         self.query_backend = query_backend  # how questions are embedded: "onnxruntime" or a labelled fallback
+        # Sentence splits and vectors, shared by the rerank, the abstention evidence and the composer.
+        self.sentences = sentence_cache if sentence_cache is not None else SentenceCache(embedder)
 
     @classmethod
     def open(
@@ -168,7 +176,7 @@ class Retriever:
         embedder: Embedder | None = None,
     ) -> Retriever:
         """The same index (and, unless given, question embedder) with another mode, fusion or reranker."""
-        return Retriever(
+        other = Retriever(
             self.index,
             embedder or self.embedder,
             self.corpus_dir,
@@ -180,17 +188,48 @@ class Retriever:
             rerank=rerank or self.rerank,
             rerank_depth=self.rerank_depth,
             query_backend=self.query_backend,
+            sentence_cache=self.sentences if embedder is None else None,
         )
+        if "speller" in self.__dict__:  # built already: share it rather than read the vocabulary again
+            other.__dict__["speller"] = self.__dict__["speller"]
+        return other
+
+    @functools.cached_property
+    def speller(self) -> Speller:
+        """Corrects misspelled question words against the model's words and the corpus (spelling.py)."""
+        from .embed import resolve_model_dir
+
+        try:
+            vocab = resolve_model_dir(self.index.manifest["embedder"]["name"]) / "vocab.txt"
+        except RagError:
+            vocab = Path("/nonexistent")  # a model without a WordPiece vocabulary: corpus words only
+        chunks = self.index.chunks
+        words = (
+            {w.lower() for c in chunks for w in _WORDS.findall(c.text)}
+            if len(chunks) <= SPELLING_CORPUS_MAX
+            else ()
+        )
+        return Speller.from_vocab_file(vocab, self.index.keyword.holds, words)
 
     def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
         """The k best passages for the question, best first, overlapping ones merged."""
-        q = check_question(question)
+        return self.search_scored(question, k, mode=mode)[0]
+
+    def search_scored(
+        self, question: str, k: int, *, mode: str | None = None, focus: str = ""
+    ) -> tuple[list[Passage], SentenceSet]:
+        """search(), plus the returned passages' sentences scored against the question (made once).
+
+        `focus`: a part of the question its sentences are also compared with (sentences.py).
+        Misspelled words are corrected first (spelling.py).
+        """
+        q = self.speller.correct(check_question(question))
         k = min(check_k(k), len(self.index.chunks))
         mode = mode or self.mode
         if mode not in MODES:
             raise QueryError(f"retrieval mode {mode!r} is unknown - use one of {', '.join(MODES)}")
         if k == 0:
-            return []
+            return [], self.sentences.score(q, [], focus)
         depth = min(max(self.fusion_depth, 2 * k), len(self.index.chunks))  # room for merges
         scored: dict[str, tuple[list[int], list[float]]] = {}  # ranker -> (rows, scores), best first
         if mode in ("dense", "hybrid"):
@@ -227,12 +266,17 @@ class Retriever:
                 yield Passage(chunk=chunk, rank=rank, score=score, path=path, why=why)
 
         if self.rerank == "none":
-            return merge_overlapping(candidates(), k)
+            top = merge_overlapping(candidates(), k)
+            return top, self.sentences.score(q, top, focus)
         distinct = merge_overlapping(candidates(), max(k, self.rerank_depth))  # rerank pieces of evidence
-        reranked = self._rerank_by_sentence(q, distinct)[:k]
-        return [replace(p, rank=rank) for rank, p in enumerate(reranked, start=1)]
+        scored_head = self.sentences.score(q, distinct[: self.rerank_depth], focus)
+        reranked = self._rerank_by_sentence(scored_head, distinct)[:k]
+        top = [replace(p, rank=rank) for rank, p in enumerate(reranked, start=1)]
+        if scored_head.covers(top):
+            return top, scored_head.restrict(top)
+        return top, self.sentences.score(q, top, focus)
 
-    def _rerank_by_sentence(self, question: str, candidates: list[Passage]) -> list[Passage]:
+    def _rerank_by_sentence(self, scored: SentenceSet, candidates: list[Passage]) -> list[Passage]:
         """Fuse the top candidates' order with their order by best single-sentence similarity.
 
         A passage's best sentence says more about whether it answers the question than the whole
@@ -242,15 +286,7 @@ class Retriever:
         head, tail = candidates[: self.rerank_depth], candidates[self.rerank_depth :]
         if len(head) < 2:
             return candidates
-        sentences = [
-            [t[s:e] for s, e in sentence_spans(t, 0, len(t))] or [t] for t in (p.chunk.text for p in head)
-        ]
-        vectors = self.embedder.embed([question, *(s for group in sentences for s in group)])
-        sims = vectors[1:] @ vectors[0]
-        best, at = [], 0
-        for group in sentences:
-            best.append(float(sims[at : at + len(group)].max()))
-            at += len(group)
+        best = scored.best_per_passage()  # `scored` holds the head's sentences, split and embedded once
         by_sentence = sorted(range(len(head)), key=lambda i: -best[i])
         if self.fusion == "zscore":
             fused = zscore_fusion(

@@ -96,14 +96,25 @@ class Assistant:
         return LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
 
     def ask(
-        self, question: str, *, k: int | None = None, mode: str | None = None, generative: bool = False
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        generative: bool = False,
+        history: list[str] | None = None,
     ) -> Reply:
         retriever = self.retriever  # one index for the whole answer, even if a rebuild swaps meanwhile
         if mode and mode != retriever.mode:
             retriever = retriever.with_settings(mode=mode)
         policy = AbstentionPolicy(enabled=self.settings.abstain)
         return ask(
-            retriever, question, k=k or self.settings.k, policy=policy, llm=self.llm if generative else None
+            retriever,
+            question,
+            k=k or self.settings.k,
+            policy=policy,
+            llm=self.llm if generative else None,
+            history=history or (),
         )
 
     def search(self, question: str, *, k: int | None = None, mode: str | None = None) -> list[Passage]:

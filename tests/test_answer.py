@@ -15,6 +15,7 @@ from rag.answer import ABSTAIN_TEXT, Answer, AnswerSentence, abstain, compose_ex
 from rag.generate import compose_generative
 from rag.index import load_index
 from rag.retrieve import Retriever
+from rag.sentences import SentenceCache
 from rag.types import Chunk, Passage
 from tests.llm_stub import LLMStub, unused_port
 
@@ -122,7 +123,18 @@ def article_passages(tmp_path: Path) -> list[Passage]:
 def test_one_embed_call_for_the_question_and_one_for_all_sentences(article_passages, hasher):
     compose_extractive("does desire need space?", article_passages, hasher)
     assert len(hasher.calls) == 2 and hasher.calls[0] == ["does desire need space?"]
-    assert len(hasher.calls[1]) == 6  # every quotable sentence of every passage, in one batch
+    assert len(hasher.calls[1]) == 8  # every sentence of every passage, in one batch (shared with others)
+
+
+def test_a_scored_sentence_set_is_reused_not_embedded_again(article_passages, hasher):
+    cache = SentenceCache(hasher)
+    scored = cache.score("does desire need space?", article_passages)
+    calls = len(hasher.calls)
+    answer = compose_extractive("does desire need space?", article_passages, hasher, sentences=scored)
+    assert len(hasher.calls) == calls  # the composer used the set it was handed
+    check_citations(answer)
+    cache.score("is being clingy bad?", article_passages)  # a new question: only its own vector
+    assert hasher.calls[-1] == ["is being clingy bad?"]
 
 
 def test_fragments_headings_and_questions_are_never_quoted(article_passages, hasher):
@@ -139,7 +151,7 @@ def test_overlapping_passages_quote_a_shared_sentence_once(article_passages, has
     texts = [normalise(s.text) for s in answer.sentences]
     assert len(texts) == len(set(texts))
     assert [s.passage.rank for s in answer.sources] == sorted(s.passage.rank for s in answer.sources)
-    assert len(hasher.calls[1]) == 4  # the repeated passage's sentences are not even embedded again
+    assert len(hasher.calls[1]) == 6  # every sentence once: the repeated passage adds no text to embed
 
 
 def test_near_duplicate_of_a_chosen_sentence_is_skipped(tmp_path: Path, hasher):
@@ -314,3 +326,54 @@ def test_answer_json_is_serialisable(article_passages, fallback):
     for source in data["sources"]:
         assert {"path", "start", "end", "title", "section", "passage_text", "sentence_text"} <= source.keys()
     assert [s["number"] for s in data["sources"]] == list(range(1, len(data["sources"]) + 1))
+
+
+# --- sentences that answer (issue #12), on real seed passages -------------------------------------
+
+
+@pytest.mark.slow
+def test_the_answer_gives_strategies_instead_of_announcing_them(retriever, real_embedder):
+    from rag.compose import announces
+
+    question = "how do I make him miss me?"
+    passages, scored = retriever.search_scored(question, 5)
+    candidates = [s.text for s in scored.sentences]
+    assert any(announces(t) for t in candidates)  # the passages do hold announcements...
+    answer = compose_extractive(question, passages, real_embedder, sentences=scored)
+    assert not any(announces(s.text) for s in answer.sentences)  # ...and none is quoted
+    check_citations(answer)
+
+
+@pytest.mark.slow
+def test_why_mystery_works_quotes_the_reason(retriever, real_embedder):
+    question = "why does mystery work?"
+    passages, scored = retriever.search_scored(question, 5)
+    answer = compose_extractive(question, passages, real_embedder, sentences=scored)
+    assert any("make us think of them" in s.text or "figure someone out" in s.text for s in answer.sentences)
+    check_citations(answer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question", ["how do I avoid being clingy?", "why does mystery work?", "why does desire need space?"]
+)
+def test_no_padding_from_the_other_article(retriever, real_embedder, question):
+    passages, scored = retriever.search_scored(question, 5)
+    answer = compose_extractive(question, passages, real_embedder, sentences=scored)
+    assert len({s.passage.chunk.article_id for s in answer.sources}) == 1, answer.text
+    assert not any(
+        "In theory, these steps sound" in s.text or "roman goddess" in s.text for s in answer.sentences
+    )
+
+
+def test_announcements_and_question_kinds():
+    from rag.compose import announces, question_kind
+
+    assert announces(
+        "So if you want to make a man miss you, here are some strategies on how to make him miss you."
+    )
+    assert announces("Ultimately, there are three ways to make a man miss you in a manner that is healthy.")
+    assert not announces("Take them out and have exciting experiences with them.")
+    assert question_kind("why does mystery work?") == "why"
+    assert question_kind("how do I avoid being clingy?") == "how"
+    assert question_kind("who is Esther Perel?") == "other"

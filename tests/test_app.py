@@ -59,6 +59,18 @@ def test_on_ask_renders_answer_sources_and_viewer(assistant: Assistant):
     assert 'src="/article?id=000_724d5b54972ab479' in viewer
 
 
+def test_the_chat_and_the_api_read_a_follow_up_with_the_earlier_questions(assistant: Assistant):
+    history, *_ = web.on_ask(assistant, "how do I avoid being clingy?", [], 5, "hybrid", False)
+    alone, *_ = web.on_ask(assistant, "and what about texting?", [], 5, "hybrid", False)
+    history, *_ = web.on_ask(assistant, "and what about texting?", history, 5, "hybrid", False)
+    assert [m["role"] for m in history] == ["user", "assistant"] * 2
+    assert history[-1]["content"] != alone[-1]["content"]  # read in context, not alone
+    out = web.api_ask(assistant, "and what about texting?", history=["how do I avoid being clingy?"])
+    assert out["understood_as"] == "how do I avoid being clingy? and what about texting?"
+    assert "texting" in out["text"]
+    assert web.api_ask(assistant, "and what about texting?")["understood_as"] == ""
+
+
 def test_on_ask_errors_and_abstention_are_messages_not_tracebacks(assistant: Assistant):
     earlier = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     history, *_, box = web.on_ask(assistant, "   ", earlier, 5, "hybrid", False)
@@ -158,10 +170,12 @@ def test_evaluate_tab(assistant: Assistant, monkeypatch, tmp_path: Path):
     (tmp_path / "eval").mkdir()
     shutil.copy(Path(__file__).parent.parent / "eval" / "queries.jsonl", tmp_path / "eval" / "queries.jsonl")
     note, metrics, per_query, plot = web.on_evaluate(assistant)
-    assert note.startswith("Evaluated 48 questions")
+    n = sum(1 for line in (tmp_path / "eval" / "queries.jsonl").read_text().splitlines() if line.strip())
+    assert n >= 100 and note.startswith(f"Evaluated {n} questions")
     names = [m[0] for m in metrics]
     assert {"R@5", "RR@10", "nDCG@10", "unanswerable abstained"} <= set(names)
-    assert len(per_query) == 48 and plot and Path(plot).is_file()
+    assert {"answer recall (train)", "answer recall (test)", "answer precision (test)"} <= set(names)
+    assert len(per_query) == n and plot and Path(plot).is_file()
 
 
 def test_parse_args_defaults(monkeypatch):

@@ -71,3 +71,97 @@ def test_rag_ask_cli(seed_index):
     assert json.loads(forced.output)["abstained"] is False
     empty = CliRunner().invoke(main, ["ask", "  ", *folders])
     assert empty.exit_code == 1 and "the question is empty" in empty.output
+
+
+# --- answers that answer (issue #12), on the real model -------------------------------------------
+
+SITUATION = (
+    "I've been dating a guy for about five months and things were amazing at the start, we talked every"
+    " day and saw each other three or four times a week. But over the last few weeks he has started"
+    " pulling away. He takes hours to answer my messages and he cancelled our plans twice. When he"
+    " doesn't reply I panic and triple-text him, and then I end up lashing out and complaining that he"
+    " obviously doesn't miss me anymore. My best friend says I'm suffocating him, but I'm scared that if"
+    " I back off he will just forget about me. What should I do when I feel him pulling away like this?"
+)
+
+
+@pytest.mark.slow
+def test_a_long_situation_is_answered_from_the_passage_about_it(retriever: Retriever):
+    reply = ask(retriever, SITUATION)
+    assert not reply.answer.abstained, reply.reason
+    assert any("triple-text" in s.text or "pulling away" in s.text for s in reply.answer.sentences)
+
+
+@pytest.mark.slow
+def test_a_follow_up_is_answered_in_context_and_a_new_topic_is_not(retriever: Retriever):
+    alone = ask(retriever, "and what about texting?")
+    followed = ask(retriever, "and what about texting?", history=["how do I avoid being clingy?"])
+    assert followed.understood_as == "how do I avoid being clingy? and what about texting?"
+    assert any("texting" in s.text for s in followed.answer.sentences)
+    assert followed.answer.question == "and what about texting?"
+    assert not alone.understood_as
+    switched = ask(retriever, "how do I get over a breakup?", history=["how do I avoid being clingy?"])
+    assert switched.answer.abstained and not switched.understood_as
+    why = ask(
+        retriever, "why does that work?", history=["how do I use mystery when I'm just starting to date?"]
+    )
+    assert not why.answer.abstained
+    assert any("myster" in s.text for s in why.answer.sentences)  # still about mystery...
+    before = ask(retriever, "how do I use mystery when I'm just starting to date?")
+    assert not {s.text for s in before.answer.sentences} & {
+        s.text for s in why.answer.sentences
+    }  # ...but new
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how do I get over a breakup?",
+        "should we try marriage counselling?",
+        "how do I get over my ex?",
+    ],
+)
+def test_near_topic_questions_are_declined(retriever: Retriever, question: str):
+    assert ask(retriever, question).answer.abstained
+
+
+@pytest.mark.slow
+def test_a_question_about_a_removed_article_is_declined(seed_index, real_embedder, tmp_path: Path):
+    from rag.build import build
+    from rag.config import ChunkParams
+
+    corpus_dir, _ = seed_index
+    (tmp_path / "corpus").mkdir()
+    kept = corpus_dir / "000_724d5b54972ab479.txt"
+    (tmp_path / "corpus" / kept.name).write_bytes(kept.read_bytes())
+    build(tmp_path / "corpus", tmp_path / "index", real_embedder, ChunkParams(), progress=False)
+    without = Retriever(load_index(tmp_path / "index"), real_embedder, tmp_path / "corpus")
+    question = "why should I take full responsibility for my own happiness?"
+    assert not ask(retriever_for(seed_index, real_embedder), question).answer.abstained
+    assert ask(without, question).answer.abstained
+
+
+def retriever_for(seed_index, real_embedder) -> Retriever:
+    corpus_dir, index_dir = seed_index
+    return Retriever(load_index(index_dir), real_embedder, corpus_dir)
+
+
+@pytest.mark.slow
+def test_rag_ask_history_option(seed_index):
+    corpus_dir, index_dir = seed_index
+    args = ["ask", "and what about texting?", "--history", "how do I avoid being clingy?", "--json"]
+    result = CliRunner().invoke(main, [*args, "--corpus", str(corpus_dir), "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["understood_as"] == "how do I avoid being clingy? and what about texting?"
+    assert "texting" in out["text"]
+
+
+@pytest.mark.slow
+def test_what_else_does_not_repeat_the_previous_answer(retriever: Retriever):
+    first = ask(retriever, "how do I make him miss me?")
+    more = ask(retriever, "what else?", history=["how do I make him miss me?"])
+    assert more.understood_as and not more.answer.abstained
+    said = {s.text for s in first.answer.sentences}
+    assert said and not said & {s.text for s in more.answer.sentences}

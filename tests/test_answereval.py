@@ -1,0 +1,116 @@
+"""Answer-level metrics against hand-computed examples, and the query file's split/follows fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import answereval
+from rag.answereval import AnswerJudgement, Paragraphs, by_split, figures, hits, judge, judge_all
+from rag.errors import QueryError
+from rag.queries import Query, QuoteLocator, QuoteSpan, load_queries
+
+# Two paragraphs; offsets: "Desire needs space." is [0, 19), "Cling less." [20, 31), "Rain falls." [33, 44)
+TEXT = "Desire needs space. Cling less.\n\nRain falls. Birds sing today."
+
+
+def test_hits_needs_half_of_the_shorter_span():
+    quote = QuoteSpan("a.md", 0, 19)
+    assert hits(quote, "a.md", 0, 19)  # the same sentence
+    assert hits(quote, "a.md", 0, 31)  # a longer sentence holding all of the quote
+    assert hits(quote, "a.md", 9, 40)  # 10 of the quote's 19 characters: at least half
+    assert not hits(quote, "a.md", 10, 40)  # 9 of 19: less than half
+    assert hits(QuoteSpan("a.md", 0, 44), "a.md", 20, 31)  # a sentence inside a long quote
+    assert not hits(quote, "b.md", 0, 19)  # another article
+    assert not hits(quote, "a.md", 19, 30)  # touching is not overlapping
+
+
+def test_judge_recall_and_precision_by_paragraph():
+    locator = QuoteLocator({"a.md": TEXT})
+    paragraphs = Paragraphs({"a.md": TEXT})
+    q = Query("q1", "does desire need space?", ("Desire needs space.",))
+    # quoted: the labelled sentence, its paragraph neighbour, and a sentence of the other paragraph
+    spans = [("a.md", 0, 19), ("a.md", 20, 31), ("a.md", 33, 44)]
+    j = judge(q, True, "...", spans, locator, paragraphs)
+    assert (j.hit, j.sentences, j.relevant) == (True, 3, 2)
+    miss = judge(q, True, "...", [("a.md", 33, 44)], locator, paragraphs)
+    assert (miss.hit, miss.sentences, miss.relevant) == (False, 1, 0)
+    declined = judge(q, False, "The articles do not cover this question.", [], locator, paragraphs)
+    assert (declined.hit, declined.sentences) == (False, 0)
+
+
+def test_figures_hand_computed():
+    queries = [
+        Query("a", "q?", ("x",), True, "train"),
+        Query("b", "q?", ("x",), True, "train"),
+        Query("c", "q?", ("x",), True, "test", follows="a"),
+        Query("u", "q?", (), False, "test"),
+        Query("v", "q?", (), False, "test", follows="a"),
+    ]
+    judged = {
+        "a": AnswerJudgement("a", True, "", True, 4, 3),
+        "b": AnswerJudgement("b", False, "", False, 0, 0),  # answerable, declined
+        "c": AnswerJudgement("c", True, "", True, 2, 2),
+        "u": AnswerJudgement("u", True, "", False, 3, 0),  # unanswerable, answered
+        "v": AnswerJudgement("v", False, "", False, 0, 0),  # unanswerable follow-up, declined
+    }
+    f = figures(queries, judged)
+    assert f["answer_recall"] == pytest.approx(2 / 3)
+    assert f["answer_precision"] == pytest.approx((3 + 2) / (4 + 2))  # u's sentences are not counted
+    assert (f["answerable_declined"], f["unanswerable_answered"]) == (1, 1)
+    assert (f["follow_ups"], f["follow_ups_in_context"]) == (2, 2)
+    splits = by_split(queries, judged)
+    assert set(splits) == {"all", "train", "test"}
+    assert splits["train"]["answer_recall"] == pytest.approx(0.5)
+    assert splits["test"]["answer_recall"] == 1.0 and splits["test"]["unanswerable_answered"] == 1
+
+
+def test_judge_all_passes_the_chain_of_earlier_questions():
+    queries = [
+        Query("a", "how do I avoid being clingy?", ("Desire needs space.",)),
+        Query("b", "and what about texting?", ("Cling less.",), follows="a"),
+        Query("c", "why?", ("Cling less.",), follows="b"),
+    ]
+    seen: dict[str, list[str]] = {}
+
+    def ask(q: Query, history: list[str]) -> tuple[bool, str, answereval.Spans]:
+        seen[q.qid] = history
+        return True, "", [("a.md", 20, 31)]
+
+    judged = judge_all(queries, ask, QuoteLocator({"a.md": TEXT}), Paragraphs({"a.md": TEXT}))
+    assert seen == {
+        "a": [],
+        "b": ["how do I avoid being clingy?"],
+        "c": [queries[0].question, queries[1].question],
+    }
+    assert [judged[q].hit for q in "abc"] == [False, True, True]
+
+
+def test_split_and_follows_are_checked(tmp_path: Path):
+    path = tmp_path / "q.jsonl"
+    rows = [
+        {"id": "a", "question": "x?", "quotes": ["y"], "split": "train"},
+        {"id": "b", "question": "why?", "quotes": ["y"], "split": "test", "follows": "a"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a, b = load_queries(path)
+    assert (a.split, b.split, b.follows) == ("train", "test", "a")
+    path.write_text(json.dumps({**rows[0], "split": "dev"}) + "\n")
+    with pytest.raises(QueryError, match='"split" must be one of'):
+        load_queries(path)
+    path.write_text(json.dumps(rows[1]) + "\n")
+    with pytest.raises(QueryError, match="not an earlier query"):
+        load_queries(path)
+
+
+def test_committed_set_has_splits_follow_ups_and_near_topic_questions():
+    queries = load_queries(Path(__file__).parent.parent / "eval" / "queries.jsonl")
+    assert len(queries) >= 100
+    test = [q for q in queries if q.split == "test"]
+    assert {q.split for q in queries} == {"train", "test"} and 0.3 <= len(test) / len(queries) <= 0.45
+    assert sum(bool(q.follows) for q in queries) >= 10
+    assert (
+        sum(not q.answerable for q in test) >= 8 and sum(len(q.question.split()) > 40 for q in queries) >= 4
+    )
