@@ -16,6 +16,7 @@ import html
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -217,22 +218,28 @@ def library_rows(assistant: Assistant, status: IndexStatus | None = None) -> lis
 
 
 def library_status(assistant: Assistant, status: IndexStatus | None = None) -> str:
+    """The index's state in plain words (what the Library shows at its top)."""
     state = assistant.rebuild_state
     status = status or assistant.status()
     if state.running:
-        line = f"Rebuilding: {state.stage} ({state.fraction:.0%}). Questions are answered from the previous index."
+        line = f"Indexing: {state.stage} ({state.fraction:.0%}). Questions are answered from the previous index meanwhile."
     elif status.problem:
         line = f"Index: {status.problem}"
     elif status.stale:
-        line = f"The index is stale: {len(status.new)} new, {len(status.changed)} changed, {len(status.missing)} removed article(s). Press Rebuild index."
+        line = (
+            f"Not indexed yet: {len(status.new)} new, {len(status.changed)} changed, {len(status.missing)} removed"
+            " article(s). Press Rebuild index to include them."
+        )
     else:
-        m = status.manifest
+        from rag.onnx_embed import NO_EXPORT
         from rag.status import question_backend
 
+        m = status.manifest
         line = (
             f"The index is up to date: {m['counts']['articles']} articles, {m['counts']['chunks']} passages."
-            f" Questions are embedded with {question_backend(m['embedder'])}."
         )
+        if question_backend(m["embedder"]) == NO_EXPORT:  # a fallback is labelled as one
+            line += f" Questions are embedded with {NO_EXPORT}."
     if assistant.problem:
         line = f"⚠️ {assistant.problem}\n\n{line}"
     if state.error:
@@ -242,71 +249,157 @@ def library_status(assistant: Assistant, status: IndexStatus | None = None) -> s
     return html.escape(line)  # file names and messages are shown as text, never as markup
 
 
-def on_upload(assistant: Assistant, files: list[Any] | None) -> tuple[str, list[list[Any]], Any]:
+# What every Library action updates, in this order: the note under the buttons, the status at the top,
+# the table, the articles to pick from, the trash to pick from, and the removal that Undo takes back.
+LibraryView = tuple[str, str, list[list[Any]], Any, Any, str]
+
+
+def library_view(assistant: Assistant, note: str = "", undo: str = "") -> LibraryView:
+    """The Library as it is on disk now (read per page load and after every change, never cached)."""
+    import gradio as gr
+
+    from rag.trash import list_trash
+
+    status = assistant.status()
+    rows = library_rows(assistant, status)
+    trashed = [t.trash_id for t in list_trash(assistant.corpus_dir)]
+    return (
+        html.escape(note),
+        library_status(assistant, status),
+        rows,
+        gr.update(choices=[r[0] for r in rows], value=None),  # nothing preselected
+        gr.update(choices=trashed, value=None),
+        undo,
+    )
+
+
+PROGRESS_SECONDS = 0.3
+
+
+def _index_after(
+    assistant: Assistant, note: str, undo: str = "", done: str = "It is in the index now: questions see it."
+) -> Iterator[LibraryView]:
+    """Show a change at once, then index it (the previous index answers meanwhile), showing progress
+    in the note under the buttons the user just pressed; a failure is said as one."""
+    import gradio as gr
+
+    skip = gr.skip()
+    yield library_view(assistant, f"{note} Indexing it now…", undo)
+    state = assistant.rebuild_state
+    while not assistant.start_rebuild():  # one is running already and may predate this change: next
+        yield (
+            html.escape(f"{note} Waiting for the indexing under way ({state.fraction:.0%})…"),
+            skip,
+            skip,
+            skip,
+            skip,
+            undo,
+        )
+        time.sleep(PROGRESS_SECONDS)
+    while state.running:
+        yield (
+            html.escape(f"{note} Indexing: {state.stage} ({state.fraction:.0%})…"),
+            skip,
+            skip,
+            skip,
+            skip,
+            undo,
+        )
+        time.sleep(PROGRESS_SECONDS)
+    done = f"⚠️ Indexing failed: {state.error}" if state.error else "It is in the index now: questions see it."
+    yield library_view(assistant, f"{note} {done}", undo)
+
+
+def on_library_load(assistant: Assistant) -> LibraryView:
+    return library_view(assistant)
+
+
+def on_upload(assistant: Assistant, files: list[Any] | None) -> Iterator[tuple[Any, ...]]:
+    """Add uploaded files, then index them; the upload box is emptied once they are in."""
     import gradio as gr
 
     from rag.library import add_file
 
     uploads = Path(gr.utils.get_upload_folder()).resolve()
-    messages = []
+    added, problems = [], []
     for f in files or []:
         path = Path(f if isinstance(f, str) else getattr(f, "name", ""))
         try:
             if uploads not in path.resolve().parents:  # a server path in a crafted request
                 raise RagError(f"{path.name} was not uploaded through this page - choose the file again")
-            added = add_file(assistant.corpus_dir, path.name, path.read_bytes())
-            messages.append(f"Added {added.name}.")
+            added.append(add_file(assistant.corpus_dir, path.name, path.read_bytes()).name)
         except RagError as exc:
-            messages.append(f"⚠️ {exc}")
+            problems.append(f"⚠️ {exc}")
         except OSError as exc:
-            messages.append(f"⚠️ could not add {path.name}: {exc.strerror or exc} - nothing was changed")
-    return _after_change(assistant, messages or ["Choose .txt or .md files first."])
+            problems.append(f"⚠️ could not add {path.name}: {exc.strerror or exc} - nothing was changed")
+    if not files:
+        problems.append("Choose .txt or .md files first.")
+    note = " ".join([f"Added {', '.join(added)}." if added else "", *problems]).strip()
+    if not added:
+        yield (*library_view(assistant, note), gr.skip())
+        return
+    for view in _index_after(assistant, note):
+        yield (*view, None)
 
 
-def on_paste(assistant: Assistant, title: str, text: str) -> tuple[str, list[list[Any]], Any]:
+def on_paste(assistant: Assistant, title: str, text: str) -> Iterator[tuple[Any, ...]]:
+    """Save pasted text as an article, then index it; the fields are emptied once it is saved."""
+    import gradio as gr
+
     from rag.library import add_text
 
     try:
         added = add_text(assistant.corpus_dir, title or "", text or "")
-        return _after_change(assistant, [f"Added {added.name}."])
     except RagError as exc:
-        return _after_change(assistant, [f"⚠️ {exc}"])
+        yield (*library_view(assistant, f"⚠️ {exc}"), gr.skip(), gr.skip())
+        return
     except OSError as exc:  # e.g. a full disk: nothing was written (the article is staged, then linked)
-        return _after_change(
-            assistant, [f"⚠️ could not save the article: {exc.strerror or exc} - nothing was changed"]
-        )
+        note = f"⚠️ could not save the article: {exc.strerror or exc} - nothing was changed"
+        yield (*library_view(assistant, note), gr.skip(), gr.skip())
+        return
+    for view in _index_after(assistant, f"Added {added.name}."):
+        yield (*view, "", "")
 
 
-def on_remove(assistant: Assistant, rel_path: str | None) -> tuple[str, list[list[Any]], Any]:
-    from rag.library import remove
-
-    try:
-        remove(assistant.corpus_dir, rel_path or "")
-        return _after_change(assistant, [f"Removed {rel_path}."])
-    except RagError as exc:
-        return _after_change(assistant, [f"⚠️ {exc}"])
-
-
-def _after_change(assistant: Assistant, messages: list[str]) -> tuple[str, list[list[Any]], Any]:
+def on_ask_remove(rel_path: str | None) -> tuple[Any, str]:
+    """First step of a removal: ask before anything moves (nothing is preselected, so nothing by accident)."""
     import gradio as gr
 
-    rows = library_rows(assistant)
-    changed = any(not m.startswith("⚠️") for m in messages)
-    note = " ".join(messages) + (" Press Rebuild index to include the change." if changed else "")
-    note = html.escape(note)  # file names are the user's: shown as text, never as markup
-    return note, rows, gr.update(choices=[r[0] for r in rows], value=None)
+    if not rel_path:
+        return gr.update(visible=False), "Pick an article first."
+    question = f"Move **{html.escape(rel_path)}** to the trash? It leaves the index; Undo or the trash below bring it back."
+    return gr.update(visible=True), question
 
 
-def on_rebuild(assistant: Assistant, progress: Any = None) -> tuple[str, list[list[Any]]]:
-    """Start a rebuild and report its progress until the new index serves (or the old one still does)."""
-    if not assistant.start_rebuild():
-        return "A rebuild is already running.", library_rows(assistant)
-    while assistant.rebuild_state.running:
-        if progress is not None:
-            progress(assistant.rebuild_state.fraction, desc=assistant.rebuild_state.stage)
-        time.sleep(0.2)
-    status = assistant.status()
-    return library_status(assistant, status), library_rows(assistant, status)
+def on_remove(assistant: Assistant, rel_path: str | None) -> Iterator[LibraryView]:
+    """Move an article to the trash beside the corpus (never deleted here), then index the change."""
+    from rag.trash import move_to_trash
+
+    try:
+        item = move_to_trash(assistant.corpus_dir, rel_path or "")
+    except RagError as exc:
+        yield library_view(assistant, f"⚠️ {exc}")
+        return
+    yield from _index_after(
+        assistant, f"Moved {item.rel_path} to the trash (Undo puts it back).", item.trash_id
+    )
+
+
+def on_restore(assistant: Assistant, trash_id: str | None) -> Iterator[LibraryView]:
+    """Put a trashed article back (Undo, or a pick from the trash), then index it."""
+    from rag.trash import restore
+
+    try:
+        path = restore(assistant.corpus_dir, trash_id or "")
+    except RagError as exc:
+        yield library_view(assistant, f"⚠️ {exc}")
+        return
+    yield from _index_after(assistant, f"Restored {path.relative_to(assistant.corpus_dir).as_posix()}.")
+
+
+def on_rebuild(assistant: Assistant) -> Iterator[LibraryView]:
+    """Index whatever changed on disk (articles edited or copied in outside the page)."""
+    yield from _index_after(assistant, "Rebuilding the index.", done="The index is up to date.")
 
 
 def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[Any]], str | None]:
@@ -410,11 +503,13 @@ def build_ui(assistant: Assistant) -> Any:
                 lambda: ("", viewer_html(""), []), None, [sources, viewer, saved], api_visibility="private"
             )
         with gr.Tab("Library"):
-            checked = assistant.status()
-            status = gr.Markdown(library_status(assistant, checked), elem_id="library-status")
-            rows = library_rows(assistant, checked)
+            first = library_view(assistant)
+            status = gr.Markdown(first[1], elem_id="library-status")
             table = gr.Dataframe(
-                rows, headers=["article", "title", "passages", "state"], interactive=False, elem_id="articles"
+                first[2],
+                headers=["article", "title", "passages", "state"],
+                interactive=False,
+                elem_id="articles",
             )
             with gr.Row():
                 with gr.Column():
@@ -430,18 +525,37 @@ def build_ui(assistant: Assistant) -> Any:
                     text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text")
                     paste_button = gr.Button("Add pasted article", elem_id="add-paste")
             with gr.Row():
-                choice = gr.Dropdown([r[0] for r in rows], label="Article", elem_id="remove-choice")
-                remove_button = gr.Button("Remove article", variant="stop", elem_id="remove")
+                choice = gr.Dropdown(
+                    [r[0] for r in first[2]], value=None, label="Article", elem_id="remove-choice"
+                )
+                remove_button = gr.Button("Move to trash…", variant="stop", elem_id="remove")
+            with gr.Row(visible=False, elem_id="confirm-remove") as confirm:
+                confirm_text = gr.Markdown()
+                yes = gr.Button("Yes, move it to the trash", variant="stop", elem_id="remove-yes")
+                no = gr.Button("Cancel", elem_id="remove-no")
+            note = gr.Markdown(elem_id="library-note")
+            undone = gr.State("")
+            undo = gr.Button("Undo", visible=False, elem_id="undo")
+            with gr.Accordion("Trash (removed articles)", open=False):
+                trashed = gr.Dropdown(
+                    first[4]["choices"], value=None, label="Removed article", elem_id="trash-choice"
+                )
+                restore_button = gr.Button("Restore", elem_id="restore")
             rebuild_button = gr.Button("Rebuild index", variant="primary", elem_id="rebuild")
-            changed = [status, table, choice]
-            upload_button.click(bind(on_upload, assistant), [upload], changed, api_visibility="private")
-            paste_button.click(bind(on_paste, assistant), [title, text], changed, api_visibility="private")
-            remove_button.click(bind(on_remove, assistant), [choice], changed, api_visibility="private")
-
-            def rebuild(progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]]]:  # noqa: B008
-                return on_rebuild(assistant, progress)
-
-            rebuild_button.click(rebuild, [], [status, table], api_visibility="private")
+            view = [note, status, table, choice, trashed, undone]
+            private: dict[str, Any] = {"api_visibility": "private"}
+            upload_button.click(bind(on_upload, assistant), [upload], [*view, upload], **private)
+            paste_button.click(bind(on_paste, assistant), [title, text], [*view, title, text], **private)
+            remove_button.click(on_ask_remove, [choice], [confirm, confirm_text], **private)
+            no.click(lambda: gr.update(visible=False), None, [confirm], **private)
+            yes.click(lambda: gr.update(visible=False), None, [confirm], **private).then(
+                bind(on_remove, assistant), [choice], view, **private
+            )
+            undone.change(lambda u: gr.update(visible=bool(u)), [undone], [undo], **private)
+            undo.click(bind(on_restore, assistant), [undone], view, **private)
+            restore_button.click(bind(on_restore, assistant), [trashed], view, **private)
+            rebuild_button.click(bind(on_rebuild, assistant), None, view, **private)
+            demo.load(bind(on_library_load, assistant), None, view, **private)  # true on every page load
         with gr.Tab("Evaluate"):
             gr.Markdown(f"Runs `rag eval {QUERY_FILE}` against the current index.")
             eval_button = gr.Button("Run evaluation", elem_id="evaluate")

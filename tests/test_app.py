@@ -118,29 +118,35 @@ def test_login_protects_the_article_route(assistant: Assistant):
         assert client.get("/article", params={"id": "xss"}).status_code == 200
 
 
-def test_paste_rebuild_while_answering_then_new_article_answers(assistant: Assistant):
-    note, rows, _ = web.on_paste(
-        assistant,
-        "Caring For Sourdough Starter",
-        "Feed a sourdough starter with equal weights of flour and water every twelve hours. "
-        "Discard half of it before each feeding. It is ready when it doubles in size.",
-    )
-    assert note.startswith("Added Caring-For-Sourdough-Starter.md") and any(r[3] == "new" for r in rows)
+def test_paste_is_indexed_at_once_while_questions_are_answered(assistant: Assistant):
     before = assistant.retriever
     answers: list[bool] = []
+    stop = threading.Event()
 
-    def keep_asking() -> None:  # questions keep being answered from the old index during the rebuild
-        while assistant.rebuild_state.running or not answers:
+    def keep_asking() -> None:  # questions keep being answered from the old index while it indexes
+        while not stop.is_set() or not answers:
             answers.append(not assistant.ask("how do I avoid being clingy?").answer.abstained)
 
-    assert assistant.start_rebuild()
     worker = threading.Thread(target=keep_asking)
     worker.start()
-    assistant.wait_for_rebuild()
+    views = list(
+        web.on_paste(
+            assistant,
+            "Caring For Sourdough Starter",
+            "Feed a sourdough starter with equal weights of flour and water every twelve hours. "
+            "Discard half of it before each feeding. It is ready when it doubles in size.",
+        )
+    )
+    stop.set()
     worker.join(timeout=120)
+    first, last = views[0], views[-1]
+    assert first[0].startswith("Added Caring-For-Sourdough-Starter.md") and "Indexing it now" in first[0]
+    assert any(r[0] == "Caring-For-Sourdough-Starter.md" and r[3] == "new" for r in first[2])
+    assert "It is in the index now" in last[0] and last[-2:] == ("", "")  # the fields are emptied
+    assert any(r[0] == "Caring-For-Sourdough-Starter.md" and r[3] == "indexed" for r in last[2])
     assert answers and all(answers)
     assert assistant.rebuild_state.error == "" and assistant.retriever is not before
-    assert "Last rebuild:" in web.library_status(assistant)
+    assert "Last rebuild:" in last[1]
     out = web.api_ask(assistant, "how often should I feed my sourdough starter?")
     assert out["abstained"] is False and any("Sourdough" in s["file"] for s in out["sources"])
 
@@ -150,19 +156,45 @@ def test_failed_rebuild_keeps_serving_the_previous_index(assistant: Assistant):
     bad = assistant.corpus_dir / "broken.txt"
     bad.write_bytes(b"\x00\x01\x02")
     try:
-        status, _ = web.on_rebuild(assistant)
-        assert "Last rebuild failed: " in status and "broken.txt contains NUL bytes" in status
+        last = list(web.on_rebuild(assistant))[-1]
+        assert "Indexing failed" in last[0] and "broken.txt contains NUL bytes" in last[0]
+        assert "Last rebuild failed: " in last[1]
         assert assistant.retriever is serving
         assert not web.api_ask(assistant, "how do I avoid being clingy?")["abstained"]
     finally:
         bad.unlink()
 
 
-def test_remove_and_library_rows(assistant: Assistant):
+def test_remove_asks_first_moves_to_the_trash_and_undo_restores(assistant: Assistant):
+    from rag.trash import trash_dir
+
     rows = web.library_rows(assistant)
     assert {r[0] for r in rows} >= {"000_724d5b54972ab479.txt", "xss.md"}
-    note, rows, _ = web.on_remove(assistant, "../outside.txt")
-    assert "⚠️" in note and "is not an article" in note
+    hidden, said = web.on_ask_remove(None)
+    assert hidden["visible"] is False and "Pick an article" in said
+    shown, said = web.on_ask_remove("xss.md")
+    assert shown["visible"] is True and "xss.md" in said and "trash" in said
+    bad = list(web.on_remove(assistant, "../outside.txt"))[-1]
+    assert "⚠️" in bad[0] and "is not an article" in bad[0] and bad[5] == ""
+    gone = list(web.on_remove(assistant, "xss.md"))[-1]
+    assert "Moved xss.md to the trash" in gone[0] and "out of the index now" in gone[0]
+    assert "xss.md" not in {r[0] for r in gone[2]} and gone[5] in gone[4]["choices"]
+    assert (trash_dir(assistant.corpus_dir) / gone[5]).is_file()
+    back = list(web.on_restore(assistant, gone[5]))[-1]  # what Undo does
+    assert "Restored xss.md" in back[0] and "xss.md" in {r[0] for r in back[2]} and back[5] == ""
+    assert (assistant.corpus_dir / "xss.md").is_file() and back[4]["choices"] == []
+
+
+def test_the_library_is_read_per_page_load(assistant: Assistant):
+    (assistant.corpus_dir / "copied-in.md").write_text(
+        "# Copied\n\nAn article copied in by hand. It is new.\n"
+    )
+    try:
+        view = web.on_library_load(assistant)
+        assert any(r[0] == "copied-in.md" and r[3] == "new" for r in view[2])
+        assert view[3]["value"] is None and "Not indexed yet: 1 new" in view[1]
+    finally:
+        (assistant.corpus_dir / "copied-in.md").unlink()
 
 
 def test_evaluate_tab(assistant: Assistant, monkeypatch, tmp_path: Path):

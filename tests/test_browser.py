@@ -37,6 +37,7 @@ from .browser_support import (
     squash,
     start_app,
     start_chromium,
+    text_input,
     type_into,
     visible,
     wait,
@@ -125,6 +126,10 @@ def status_text(driver: WebDriver) -> str:
     return driver.find_element(By.ID, "library-status").text
 
 
+def note_text(driver: WebDriver) -> str:
+    return driver.find_element(By.ID, "library-note").text
+
+
 def no_alert(driver: WebDriver) -> bool:
     try:
         driver.switch_to.alert  # noqa: B018 - raises when there is none
@@ -210,20 +215,19 @@ def test_3_library_adds_pasted_article_and_rebuilds(
     click_tab(driver, "Library")
     type_into(driver, "paste-title", NEW_TITLE)
     type_into(driver, "paste-text", NEW_TEXT)
-    driver.find_element(By.ID, "add-paste").click()
+    driver.find_element(By.ID, "add-paste").click()  # adding is indexing: no separate Rebuild step
 
-    wait(driver, 30).until(lambda d: "Added" in status_text(d), "the status never said Added")
-    assert f"Added {NEW_FILE}" in status_text(driver), status_text(driver)
+    wait(driver, 30).until(lambda d: "Added" in note_text(d), "the note never said Added")
+    assert f"Added {NEW_FILE}" in note_text(driver), note_text(driver)
     assert (app.corpus_dir / NEW_FILE).read_text(encoding="utf-8").count("<script>") == 1
-
-    driver.find_element(By.ID, "rebuild").click()
     wait(driver, 180).until(
-        lambda d: "Last rebuild" in status_text(d) or "failed" in status_text(d),
-        "the rebuild did not finish within 180 s",
+        lambda d: "in the index now" in note_text(d) or "failed" in note_text(d),
+        "the new article was not indexed within 180 s",
     )
     after = squash(status_text(driver))
-    assert "Last rebuild:" in after and "failed" not in after, after
+    assert "failed" not in note_text(driver) and "Last rebuild:" in after, after
     assert "up to date: 3 articles" in after and "1 added" in after, after
+    assert text_input(driver, "paste-title").get_attribute("value") == "", "the title field kept its text"
     wait(driver, 30).until(
         lambda d: NEW_FILE in d.find_element(By.ID, "articles").text, f"{NEW_FILE} is not in the table"
     )
@@ -282,3 +286,32 @@ def test_5_time_to_first_answer(app: AppProcess, state: dict[str, Any]):
         f"\ntiming: app process start -> serving {app.serving - app.started:.1f} s, "
         f"-> first answer in the browser {first - app.started:.1f} s"
     )
+
+
+def test_6_remove_asks_first_and_undo_brings_the_article_back(
+    app: AppProcess, driver: WebDriver, state: dict[str, Any]
+):
+    need(state, "rebuilt")
+    click_tab(driver, "Library")
+    picker = driver.find_element(By.CSS_SELECTOR, "#remove-choice input")
+    assert picker.get_attribute("value") == "", "an article was preselected for removal"
+    picker.click()
+    picker.send_keys(NEW_FILE)
+    wait(driver).until(
+        lambda d: visible(d, "ul[role='listbox'] li", NEW_FILE), "the article is not offered"
+    ).click()
+    driver.find_element(By.ID, "remove").click()
+    yes = wait(driver).until(lambda d: visible(d, "#remove-yes"), "removal did not ask for confirmation")
+    assert (app.corpus_dir / NEW_FILE).is_file(), "the article moved before it was confirmed"
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(OUTPUT_DIR / "library-confirm.png"))
+    yes.click()
+    wait(driver, 180).until(lambda d: "Moved" in note_text(d) and "out of the index now" in note_text(d))
+    assert not (app.corpus_dir / NEW_FILE).exists()
+    assert any(p.name == NEW_FILE for p in (app.corpus_dir.parent / "corpus.trash").rglob("*"))
+    undo = wait(driver).until(lambda d: visible(d, "#undo"), "no Undo after the removal")
+    driver.save_screenshot(str(OUTPUT_DIR / "library-removed.png"))
+    undo.click()
+    wait(driver, 180).until(lambda d: "Restored" in note_text(d) and "in the index now" in note_text(d))
+    assert (app.corpus_dir / NEW_FILE).is_file()
+    assert NEW_FILE in driver.find_element(By.ID, "articles").text
