@@ -402,8 +402,30 @@ def on_rebuild(assistant: Assistant) -> Iterator[LibraryView]:
     yield from _index_after(assistant, "Rebuilding the index.", done="The index is up to date.")
 
 
+def _meaning(name: str) -> str:
+    """One sentence on what an evaluation figure says."""
+    if name.startswith("R@"):
+        k = name[2:]
+        return f"Share of the labelled evidence found in the first {k} passage{'s' if k != '1' else ''}."
+    split = name[name.find("(") :] if "(" in name else ""
+    meanings = {
+        "RR@10": "How high the first right passage ranks: 1 = always first, 0.5 = on average second.",
+        "nDCG@10": "How well the top 10 are ordered: 1 = every right passage above every other.",
+        "latency p50 (ms)": "Half of the questions were searched faster than this.",
+        "unanswerable abstained": "Questions the articles do not answer that were rightly declined.",
+        "answerable wrongly abstained": "Questions the articles do answer that were declined anyway.",
+        "answer recall": f"Share of answers that quote the words that answer the question {split}.".replace(
+            " .", "."
+        ),
+        "answer precision": f"Share of quoted sentences that belong to the answer {split}.".replace(
+            " .", "."
+        ),
+    }
+    return meanings.get(name.split(" (")[0] if name.startswith("answer") else name, "")
+
+
 def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[Any]], str | None]:
-    """(summary, metrics rows, per-query rows, plot path) for the committed query set."""
+    """(summary, figures with what each means, per-question rows, plot path) for the committed query set."""
     from rag.abstain import AbstentionPolicy
     from rag.evalreport import save_run
     from rag.evaluate import evaluate_query_file
@@ -415,27 +437,40 @@ def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[A
     except RagError as exc:
         return f"⚠️ {exc}", [], [], None
     saved = save_run(run, Path("eval/runs"), "queries-app")
-    metrics = [[name, round(value, 4)] for name, value in run.metrics.items()]
-    metrics.append(["latency p50 (ms)", round(run.latency_ms["p50"], 1)])
+    figures: list[list[Any]] = [[name, round(value, 3)] for name, value in run.metrics.items()]
+    figures.append(["latency p50 (ms)", round(run.latency_ms["p50"], 1)])
     abst = run.abstention() or {}
     if abst:
-        metrics.append(["unanswerable abstained", f"{abst['unanswerable_abstained']}/{abst['unanswerable']}"])
-        metrics.append(
+        figures.append(["unanswerable abstained", f"{abst['unanswerable_abstained']}/{abst['unanswerable']}"])
+        figures.append(
             ["answerable wrongly abstained", f"{abst['answerable_abstained']}/{abst['answerable']}"]
         )
     for split, f in run.answers.items():  # answer-level figures (rag/answereval.py), per split
-        metrics.append([f"answer recall ({split})", round(f["answer_recall"], 4)])
-        metrics.append([f"answer precision ({split})", round(f["answer_precision"], 4)])
+        figures.append([f"answer recall ({split})", round(f["answer_recall"], 3)])
+        figures.append([f"answer precision ({split})", round(f["answer_precision"], 3)])
+    rows = [[name, value, _meaning(name)] for name, value in figures]
     per_query = [
-        [r.qid, r.question, r.answerable, r.first_relevant_rank or "-", r.abstained, r.top_text[:120]]
+        [
+            r.question,
+            ("declined" if r.abstained else "answered")
+            if not r.answerable
+            else ("found" if r.first_relevant_rank else "not found"),
+            r.first_relevant_rank or "",
+            _preview_text(r.top_text, 16),
+        ]
         for r in run.results
     ]
     return (
-        f"Evaluated {len(run.results)} questions from {QUERY_FILE} in {run.seconds:.1f} s; saved {saved}.",
-        metrics,
+        f"Asked the {len(run.results)} test questions of {QUERY_FILE} in {run.seconds:.1f} s (saved as {saved}).",
+        rows,
         per_query,
         str(saved.with_suffix(".png")),
     )
+
+
+def _preview_text(text: str, words: int) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
 
 
 # ---- the page -------------------------------------------------------------------------------------
@@ -557,15 +592,28 @@ def build_ui(assistant: Assistant) -> Any:
             rebuild_button.click(bind(on_rebuild, assistant), None, view, **private)
             demo.load(bind(on_library_load, assistant), None, view, **private)  # true on every page load
         with gr.Tab("Evaluate"):
-            gr.Markdown(f"Runs `rag eval {QUERY_FILE}` against the current index.")
+            gr.Markdown(
+                f"Asks the test questions in `{QUERY_FILE}` (each labelled with the words that answer it, or"
+                " marked as not answerable) and measures how often the right passage is found, how high it"
+                " ranks, and whether answers quote it. The same as `rag eval` in a terminal."
+            )
             eval_button = gr.Button("Run evaluation", elem_id="evaluate")
             eval_note = gr.Markdown()
             with gr.Row():
-                metrics = gr.Dataframe(headers=["metric", "value"], interactive=False)
-                plot = gr.Image(label="Recall@k and first relevant ranks", type="filepath")
+                metrics = gr.Dataframe(
+                    headers=["figure", "value", "what it means"],
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["22%", "12%", "66%"],
+                    elem_id="eval-figures",
+                )
+                plot = gr.Image(label="Where the right passage ranked", type="filepath", show_label=False)
             per_query = gr.Dataframe(
-                headers=["id", "question", "answerable", "first relevant rank", "abstained", "top passage"],
+                headers=["question", "result", "at rank", "top passage"],
                 interactive=False,
+                wrap=True,
+                column_widths=["38%", "12%", "8%", "42%"],
+                elem_id="eval-questions",
             )
             eval_button.click(
                 bind(on_evaluate, assistant),

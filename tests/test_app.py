@@ -203,11 +203,13 @@ def test_evaluate_tab(assistant: Assistant, monkeypatch, tmp_path: Path):
     shutil.copy(Path(__file__).parent.parent / "eval" / "queries.jsonl", tmp_path / "eval" / "queries.jsonl")
     note, metrics, per_query, plot = web.on_evaluate(assistant)
     n = sum(1 for line in (tmp_path / "eval" / "queries.jsonl").read_text().splitlines() if line.strip())
-    assert n >= 100 and note.startswith(f"Evaluated {n} questions")
+    assert n >= 100 and note.startswith(f"Asked the {n} test questions")
     names = [m[0] for m in metrics]
     assert {"R@5", "RR@10", "nDCG@10", "unanswerable abstained"} <= set(names)
     assert {"answer recall (train)", "answer recall (test)", "answer precision (test)"} <= set(names)
+    assert all(len(m) == 3 and m[2].endswith(".") for m in metrics), "every figure says what it means"
     assert len(per_query) == n and plot and Path(plot).is_file()
+    assert {row[1] for row in per_query} <= {"found", "not found", "declined", "answered"}
 
 
 def test_parse_args_defaults(monkeypatch):
