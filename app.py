@@ -306,8 +306,8 @@ def _index_after(
             undo,
         )
         time.sleep(PROGRESS_SECONDS)
-    done = f"⚠️ Indexing failed: {state.error}" if state.error else "It is in the index now: questions see it."
-    yield library_view(assistant, f"{note} {done}", undo)
+    said = f"⚠️ Indexing failed: {state.error}" if state.error else done
+    yield library_view(assistant, f"{note} {said}", undo)
 
 
 def on_library_load(assistant: Assistant) -> LibraryView:
@@ -380,9 +380,8 @@ def on_remove(assistant: Assistant, rel_path: str | None) -> Iterator[LibraryVie
     except RagError as exc:
         yield library_view(assistant, f"⚠️ {exc}")
         return
-    yield from _index_after(
-        assistant, f"Moved {item.rel_path} to the trash (Undo puts it back).", item.trash_id
-    )
+    note = f"Moved {item.rel_path} to the trash (Undo puts it back)."
+    yield from _index_after(assistant, note, item.trash_id, done="It is out of the index now.")
 
 
 def on_restore(assistant: Assistant, trash_id: str | None) -> Iterator[LibraryView]:
@@ -424,18 +423,24 @@ def _meaning(name: str) -> str:
     return meanings.get(name.split(" (")[0] if name.startswith("answer") else name, "")
 
 
-def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[Any]], str | None]:
-    """(summary, figures with what each means, per-question rows, plot path) for the committed query set."""
+def on_evaluate(
+    assistant: Assistant, which: str = "test"
+) -> tuple[str, list[list[Any]], list[list[Any]], str | None]:
+    """(summary, figures with what each means, per-question rows, plot path) for the committed test
+    questions ("test") or the readers' feedback ("feedback")."""
     from rag.abstain import AbstentionPolicy
     from rag.evalreport import save_run
     from rag.evaluate import evaluate_query_file
 
+    query_file = assistant.settings.feedback_path if which == "feedback" else QUERY_FILE
+    if which == "feedback" and not query_file.is_file():
+        return "No feedback yet: give an answer a thumbs up or down on the Ask tab first.", [], [], None
     try:
         run = evaluate_query_file(
-            assistant.retriever, QUERY_FILE, policy=AbstentionPolicy(enabled=assistant.settings.abstain)
+            assistant.retriever, query_file, policy=AbstentionPolicy(enabled=assistant.settings.abstain)
         )
     except RagError as exc:
-        return f"⚠️ {exc}", [], [], None
+        return f"⚠️ {html.escape(str(exc))}", [], [], None
     saved = save_run(run, Path("eval/runs"), "queries-app")
     figures: list[list[Any]] = [[name, round(value, 3)] for name, value in run.metrics.items()]
     figures.append(["latency p50 (ms)", round(run.latency_ms["p50"], 1)])
@@ -461,7 +466,7 @@ def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[A
         for r in run.results
     ]
     return (
-        f"Asked the {len(run.results)} test questions of {QUERY_FILE} in {run.seconds:.1f} s (saved as {saved}).",
+        f"Asked the {len(run.results)} questions of {query_file} in {run.seconds:.1f} s (saved as {saved}).",
         rows,
         per_query,
         str(saved.with_suffix(".png")),
@@ -471,6 +476,89 @@ def on_evaluate(assistant: Assistant) -> tuple[str, list[list[Any]], list[list[A
 def _preview_text(text: str, words: int) -> str:
     parts = text.split()
     return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+def on_feedback(assistant: Assistant, history: Any, index: Any, liked: Any) -> tuple[str, Any, str]:
+    """A thumbs up keeps the answer as a labelled test question; a thumbs down asks what was right.
+
+    Returns (note, the correction row's visibility, the question awaiting a correction)."""
+    import gradio as gr
+
+    from rag.feedback import record
+    from rag.render import REFUSAL, quoted_sentences
+
+    messages = _text_only(history)
+    at = index[0] if isinstance(index, list | tuple) else index
+    if not isinstance(at, int) or not 0 <= at < len(messages) or messages[at]["role"] != "assistant":
+        return "", gr.update(visible=False), ""
+    asked = [m["content"] for m in messages[:at] if m["role"] == "user"]
+    if not asked:
+        return "", gr.update(visible=False), ""
+    question = html.unescape(asked[-1])
+    if liked is not True:
+        return (
+            "What would have been right? Paste the words of an article that answer it, or say the articles"
+            " don't answer it.",
+            gr.update(visible=True),
+            question,
+        )
+    quotes = quoted_sentences(messages[at]["content"])
+    refused = not quotes and REFUSAL in messages[at]["content"]
+    try:
+        record(
+            assistant.settings.feedback_path,
+            question,
+            quotes=quotes,
+            answerable=not refused,
+            verdict="thumbs up",
+        )
+    except RagError as exc:
+        return f"⚠️ {html.escape(str(exc))}", gr.update(visible=False), ""
+    return (
+        f"Thanks: kept as a test question in {assistant.settings.feedback_path}; Evaluate runs it.",
+        gr.update(visible=False),
+        "",
+    )
+
+
+def on_correct(assistant: Assistant, question: str, words: str, answerable: bool) -> tuple[str, Any, str]:
+    """Keep a reader's correction: the words that answer the question, or 'not answered by the articles'."""
+    import gradio as gr
+
+    from rag.feedback import record
+    from rag.queries import fold
+
+    if not question:
+        return "", gr.update(visible=False), ""
+    if answerable:
+        wanted = fold(words or "")
+        if not wanted or not any(wanted in fold(t) for t in _article_texts(assistant)):
+            return (
+                "⚠️ Those words are not in any article - copy them exactly from the viewer.",
+                gr.update(visible=True),
+                question,
+            )
+    try:
+        record(
+            assistant.settings.feedback_path,
+            question,
+            quotes=[words] if answerable else [],
+            answerable=answerable,
+            verdict="corrected" if answerable else "should not have been answered",
+        )
+    except RagError as exc:
+        return f"⚠️ {html.escape(str(exc))}", gr.update(visible=True), question
+    return (
+        f"Thanks: kept as a test question in {assistant.settings.feedback_path}; Evaluate runs it.",
+        gr.update(visible=False),
+        "",
+    )
+
+
+def _article_texts(assistant: Assistant) -> Iterator[str]:
+    for meta in assistant.retriever.index.manifest["articles"].values():
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            yield (assistant.corpus_dir / meta["path"]).read_text(encoding="utf-8")
 
 
 # ---- the page -------------------------------------------------------------------------------------
@@ -496,12 +584,25 @@ def build_ui(assistant: Assistant) -> Any:
                         height=460,
                         elem_id="chat",
                         buttons=["copy"],
-                        feedback_options=None,
+                        feedback_options=["Like", "Dislike"],
                     )
                     question = gr.Textbox(
                         label="Question", placeholder="how do I avoid being clingy?", elem_id="question"
                     )
                     ask_button = gr.Button("Ask", variant="primary", elem_id="ask")
+                    feedback_note = gr.Markdown(elem_id="feedback-note")
+                    with gr.Row(visible=False, elem_id="correction") as correction:
+                        words = gr.Textbox(
+                            label="The words that answer it (copy them from the article)",
+                            lines=2,
+                            elem_id="correct-words",
+                        )
+                        with gr.Column(min_width=160):
+                            save_words = gr.Button("Keep these words as the answer", elem_id="correct-save")
+                            not_covered = gr.Button(
+                                "The articles don't answer it", elem_id="correct-unanswerable"
+                            )
+                    pending = gr.State("")
                     examples = gr.Examples(EXAMPLES, inputs=[question], label="Examples")
                     with gr.Accordion("Settings", open=False):
                         k = gr.Slider(
@@ -532,11 +633,19 @@ def build_ui(assistant: Assistant) -> Any:
             examples.load_input_event.then(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
             # The conversation survives a reload: kept in this browser's storage, never on the server.
             saved = gr.BrowserState([], storage_key="rag-conversation")
-            chat.change(_text_only, [chat], [saved], api_visibility="private")
-            demo.load(_text_only, [saved], [chat], api_visibility="private")
-            chat.clear(
-                lambda: ("", viewer_html(""), []), None, [sources, viewer, saved], api_visibility="private"
-            )
+            quiet: dict[str, Any] = {"api_visibility": "private"}
+            chat.change(_text_only, [chat], [saved], **quiet)
+            demo.load(_text_only, [saved], [chat], **quiet)
+            chat.clear(lambda: ("", viewer_html(""), []), None, [sources, viewer, saved], **quiet)
+
+            def feedback(history: Any, data: Any) -> tuple[str, Any, str]:
+                return on_feedback(assistant, history, data.index, data.liked)
+
+            feedback.__annotations__["data"] = gr.LikeData  # Gradio passes the thumb by this annotation
+            told = [feedback_note, correction, pending]
+            chat.like(feedback, [chat], told, **quiet)
+            save_words.click(lambda q, w: on_correct(assistant, q, w, True), [pending, words], told, **quiet)
+            not_covered.click(lambda q: on_correct(assistant, q, "", False), [pending], told, **quiet)
         with gr.Tab("Library"):
             first = library_view(assistant)
             status = gr.Markdown(first[1], elem_id="library-status")
@@ -597,6 +706,15 @@ def build_ui(assistant: Assistant) -> Any:
                 " marked as not answerable) and measures how often the right passage is found, how high it"
                 " ranks, and whether answers quote it. The same as `rag eval` in a terminal."
             )
+            which = gr.Radio(
+                [
+                    ("The test questions", "test"),
+                    (f"Your feedback ({assistant.settings.feedback_path})", "feedback"),
+                ],
+                value="test",
+                label="Questions to ask",
+                elem_id="eval-which",
+            )
             eval_button = gr.Button("Run evaluation", elem_id="evaluate")
             eval_note = gr.Markdown()
             with gr.Row():
@@ -617,7 +735,7 @@ def build_ui(assistant: Assistant) -> Any:
             )
             eval_button.click(
                 bind(on_evaluate, assistant),
-                [],
+                [which],
                 [eval_note, metrics, per_query, plot],
                 api_visibility="private",
             )

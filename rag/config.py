@@ -50,6 +50,7 @@ class Settings:
     batch_size: int = 32
     precision: str = "auto"  # passage embedding: "auto" (bf16 where the CPU has it) | "fp32" | "bf16"
     max_question_chars: int = 2000
+    feedback_path: Path = Path("eval/feedback.jsonl")  # readers' thumbs and corrections, as test questions
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -58,6 +59,8 @@ class Settings:
         s = cls()
         if env.get("RAG_CORPUS"):
             s = replace(s, corpus_dir=Path(env["RAG_CORPUS"]))
+        if env.get("RAG_FEEDBACK"):
+            s = replace(s, feedback_path=Path(env["RAG_FEEDBACK"]))
         if env.get("RAG_INDEX"):
             s = replace(s, index_dir=Path(env["RAG_INDEX"]))
         if env.get("RAG_MODEL"):

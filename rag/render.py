@@ -10,6 +10,7 @@ into view. It does not decide what to show (ask.py, app.py).
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import urlencode
 
 from .answer import Source
@@ -107,7 +108,7 @@ def answer_html(reply: Reply) -> str:
     parts = []
     for sentence in answer.sentences:
         marks = " ".join(_cite(by_number[n]) for n in sentence.citations)
-        parts.append(f"{html.escape(sentence.text)} {marks}")
+        parts.append(f'<span class="quote">{html.escape(sentence.text)}</span> {marks}')
     body = "<p>" + " ".join(parts) + "</p>"
     if answer.note:
         body += f'<p class="note"><em>{html.escape(answer.note)}</em></p>'
@@ -168,6 +169,14 @@ def _head(text: str, words: int) -> str:
 def _tail(text: str, words: int) -> str:
     parts = text.split()
     return ("… " if len(parts) > words else "") + " ".join(parts[-words:]) + (" " if parts else "")
+
+
+_QUOTE = re.compile(r'<span class="quote">(.*?)</span>', re.S)
+
+
+def quoted_sentences(message_html: str) -> list[str]:
+    """The quoted sentences of an answer message made by answer_html (for feedback)."""
+    return [html.unescape(m) for m in _QUOTE.findall(message_html)]
 
 
 def why_text(p: Passage) -> str:

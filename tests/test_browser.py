@@ -15,9 +15,13 @@ Needs /usr/bin/chromium and /usr/bin/chromedriver (`make setup` installs them); 
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -66,6 +70,9 @@ NEW_TEXT = (
 )
 
 
+FEEDBACK = Path(tempfile.gettempdir()) / f"rag-browser-feedback-{os.getpid()}.jsonl"
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     base = tmp_path_factory.mktemp("browser")
@@ -73,7 +80,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     corpus.mkdir()
     for f in SEED_FILES:
         shutil.copy(f, corpus / f.name)
-    proc = start_app(corpus, base / "index", base / "app.log")
+    proc = start_app(corpus, base / "index", base / "app.log", extra_env={"RAG_FEEDBACK": str(FEEDBACK)})
     print(f"\napp serving at {proc.url} {proc.serving - proc.started:.1f} s after its process started")
     try:
         yield proc
@@ -207,6 +214,22 @@ def test_2_citation_opens_article_with_span_marked_in_view(
     assert path.name in body or article_id in page_title, (page_title, body[:300])
     top, bottom, height = geometry
     assert top < height and bottom > 0, geometry
+
+
+def test_2b_thumbs_up_keeps_the_answer_as_a_test_question(
+    app: AppProcess, driver: WebDriver, state: dict[str, Any]
+):
+    need(state, "cite")
+    FEEDBACK.unlink(missing_ok=True)
+    like = driver.execute_script(
+        "return [...document.querySelectorAll('#chat button')].filter(b => b.getAttribute('aria-label') === 'Like')[0]"
+    )
+    assert like is not None, "the answer has no thumbs-up"
+    like.click()
+    wait(driver, 30).until(lambda d: "kept as a test question" in d.find_element(By.ID, "feedback-note").text)
+    (entry,) = [json.loads(line) for line in FEEDBACK.read_text(encoding="utf-8").splitlines()]
+    assert entry["question"] == EXAMPLE and entry["answerable"] is True and entry["quotes"]
+    FEEDBACK.unlink()
 
 
 def test_3_library_adds_pasted_article_and_rebuilds(
