@@ -899,6 +899,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="port (default 7860, or $GRADIO_SERVER_PORT)",
     )
     parser.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not index articles changed on disk by themselves (Rebuild index does it)",
+    )
+    parser.add_argument(
         "--auth",
         default=os.environ.get("RAG_AUTH") or None,
         help="USER:PASSWORD to require a login (or $RAG_AUTH)",
@@ -934,6 +939,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     app = create_app(assistant, auth)
+    if not args.no_watch:  # articles edited or copied in while the app runs are indexed by themselves
+        from rag.watch import start_watching
+
+        start_watching(assistant.corpus_dir, lambda changed: assistant.rebuild_soon())
     # What is loaded now (the index manifest alone is ~100,000 objects at a million passages) lives as
     # long as the process: keep it out of the garbage collector's full passes, which ran during requests.
     gc.freeze()

@@ -118,6 +118,9 @@ def main() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be done, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--watch", is_flag=True, help="Keep running: build again whenever articles change on disk (Ctrl-C stops)."
+)
 def build(
     corpus_dir: Path | None,
     index_dir: Path | None,
@@ -128,6 +131,7 @@ def build(
     precision: str | None,
     dry_run: bool,
     as_json: bool,
+    watch: bool,
 ) -> None:
     """Build or refresh the index; only new or changed passages are embedded."""
     from .build import build as run_build
@@ -140,26 +144,54 @@ def build(
     if overlap is not None:
         params = replace(params, overlap_sentences=overlap)
     embedder = SentenceTransformerEmbedder(s.model, batch_size=s.batch_size, precision=s.precision)
+
+    def once() -> None:
+        try:
+            report = run_build(
+                s.corpus_dir,
+                s.index_dir,
+                embedder,
+                params,
+                dry_run=dry_run,
+                progress=True,
+                index_type=index_type or s.index_type,
+            )
+        except OSError as exc:
+            where = exc.filename or f"{s.index_dir}/"
+            raise RagError(
+                f"cannot write {where}: {exc.strerror} - free disk space or fix permissions; the previous index is untouched"
+            ) from None
+        if as_json:
+            click.echo(json.dumps(report.to_json(), indent=2))
+        else:
+            for line in report.lines():
+                click.echo(line)
+
+    once()
+    if watch and not dry_run:
+        _watch_and_build(s.corpus_dir, once)
+
+
+def _watch_and_build(corpus_dir: Path, once: Callable[[], None]) -> None:
+    """Build again whenever articles change on disk, until Ctrl-C; a failed build is said and waited out."""
+    import threading
+
+    from .watch import watch_corpus
+
+    click.echo(f"watching {corpus_dir}/ for changed articles (Ctrl-C stops)", err=True)
+
+    def changed(paths: set[str]) -> None:
+        click.echo(f"changed: {', '.join(sorted(paths))}", err=True)
+        try:
+            once()
+        except RagError as exc:  # keep watching: the next save may fix it
+            click.echo(f"error: {exc}", err=True)
+
+    stop = threading.Event()
     try:
-        report = run_build(
-            s.corpus_dir,
-            s.index_dir,
-            embedder,
-            params,
-            dry_run=dry_run,
-            progress=True,
-            index_type=index_type or s.index_type,
-        )
-    except OSError as exc:
-        where = exc.filename or f"{s.index_dir}/"
-        raise RagError(
-            f"cannot write {where}: {exc.strerror} - free disk space or fix permissions; the previous index is untouched"
-        ) from None
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        for line in report.lines():
-            click.echo(line)
+        watch_corpus(corpus_dir, changed, stop)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @main.command()

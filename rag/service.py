@@ -54,6 +54,7 @@ class Assistant:
         self._checked = 0.0
         self._reload_lock = threading.Lock()
         self.rebuild_state = RebuildState()
+        self._again = False  # another rebuild is due once the running one ends
         self.problem = ""  # shown in the UI, e.g. an article that stops the index from being refreshed
 
     @property
@@ -176,6 +177,14 @@ class Assistant:
         finally:
             state.finished = time.time()
             state.running = False
+            if self._again:  # articles changed on disk while this rebuild ran: index them too
+                self._again = False
+                self.start_rebuild()
+
+    def rebuild_soon(self) -> None:
+        """Index changes made on disk (the watcher): start a rebuild, or one more after the running one."""
+        if not self.start_rebuild():
+            self._again = True
 
     def _progress(self, fraction: float, stage: str) -> None:
         self.rebuild_state.fraction, self.rebuild_state.stage = fraction, stage

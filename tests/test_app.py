@@ -203,7 +203,7 @@ def test_evaluate_tab(assistant: Assistant, monkeypatch, tmp_path: Path):
     shutil.copy(Path(__file__).parent.parent / "eval" / "queries.jsonl", tmp_path / "eval" / "queries.jsonl")
     note, metrics, per_query, plot = web.on_evaluate(assistant)
     n = sum(1 for line in (tmp_path / "eval" / "queries.jsonl").read_text().splitlines() if line.strip())
-    assert n >= 100 and note.startswith(f"Asked the {n} test questions")
+    assert n >= 100 and note.startswith(f"Asked the {n} questions")
     names = [m[0] for m in metrics]
     assert {"R@5", "RR@10", "nDCG@10", "unanswerable abstained"} <= set(names)
     assert {"answer recall (train)", "answer recall (test)", "answer precision (test)"} <= set(names)

@@ -152,3 +152,28 @@ def test_an_unreadable_corpus_folder_fails_discovery(tmp_path: Path, monkeypatch
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(CorpusError, match="sub/ cannot be read"):
         discover(corpus)
+
+
+def test_an_article_copied_into_the_corpus_is_indexed_by_itself(served: Assistant):
+    import time
+
+    from rag.watch import start_watching
+
+    stop = start_watching(served.corpus_dir, lambda changed: served.rebuild_soon(), debounce_ms=300)
+    try:
+        time.sleep(0.5)  # the watcher is up
+        (served.corpus_dir / "kites.md").write_text(
+            "# Kites\n\nA Zanzibarian kite needs steady wind. It flies highest at dusk.\n", encoding="utf-8"
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            hits = served.search("Zanzibarian kite", k=1, mode="keyword")
+            if hits and "Zanzibarian" in hits[0].chunk.text:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"the new article was not indexed: {served.rebuild_state}")
+    finally:
+        stop.set()
+    served.wait_for_rebuild()
+    assert served.rebuild_state.error == "" and not served.status().stale
