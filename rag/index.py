@@ -279,8 +279,12 @@ def _held(index_dir: Path) -> Iterator[Path]:
     _check_folder(index_dir)
     try:
         fd = os.open(index_dir, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):  # gone since the check: a fallback swap
         raise _Swapped(f"no index at {index_dir}/ - {_run_hint(index_dir)} to build it") from None
+    except OSError as exc:
+        raise IndexLoadError(
+            f"{index_dir}/ cannot be read ({exc.strerror}) - check its permissions"
+        ) from None
     try:
         held = os.fstat(fd)
         through = _FD_DIR / str(fd)
