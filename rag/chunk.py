@@ -25,6 +25,7 @@ BIO_SECTION = "About the author"
 # A passage spans at most max_words * CHARS_PER_WORD characters. English prose runs about 6 per word
 # (the seed corpus at most 6.9), so only text without spaces between its "words" ever meets the cap.
 CHARS_PER_WORD = 12
+SENTENCEX_WINDOW = 1 << 16  # longest stretch of a block split into sentences at once (see sentence_spans)
 _WS = re.compile(r"\s+")
 _CUT_AFTER = re.compile(r"[^\w\s]")  # a long token is cut after punctuation: a URL's "/", a "-", a "."
 
@@ -62,16 +63,34 @@ def embed_text(article: Article, section: str, text: str, params: ChunkParams) -
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence spans inside text[start:end], without surrounding whitespace."""
+    """Sentence spans inside text[start:end], without surrounding whitespace.
+
+    sentencex is given at most SENTENCEX_WINDOW characters at once: its answer holds a dict and a copy
+    of the text per sentence (~700 bytes a sentence), 2 GB for 10 MiB of one-word lines in one block.
+    """
     spans = []
-    for b in sentencex.get_sentence_boundaries("en", text[start:end]):
-        s, e = start + b["start_index"], start + b["end_index"]
-        piece = text[s:e]
-        lead = len(piece) - len(piece.lstrip())
-        trail = len(piece) - len(piece.rstrip())
-        if e - trail > s + lead:
-            spans.append((s + lead, e - trail))
+    while start < end:
+        stop = end if end - start <= SENTENCEX_WINDOW else _window_end(text, start)
+        for b in sentencex.get_sentence_boundaries("en", text[start:stop]):
+            s, e = start + b["start_index"], start + b["end_index"]
+            piece = text[s:e]
+            lead = len(piece) - len(piece.lstrip())
+            trail = len(piece) - len(piece.rstrip())
+            if e - trail > s + lead:
+                spans.append((s + lead, e - trail))
+        start = stop
     return spans
+
+
+def _window_end(text: str, start: int) -> int:
+    """Where a window of a very long block ends: after its last line break, else after its last
+    whitespace, in the window's second half; else at its full size."""
+    half, stop = start + SENTENCEX_WINDOW // 2, start + SENTENCEX_WINDOW
+    for sep in ("\n", " "):
+        at = text.rfind(sep, half, stop)
+        if at >= 0:
+            return at + 1
+    return stop
 
 
 def _segments(article: Article) -> Iterator[tuple[str, list[tuple[int, int]]]]:
