@@ -48,7 +48,8 @@ from .types import Chunk
 log = logging.getLogger(__name__)
 
 # Bump when cleaning or chunking changes what passages an unchanged file yields.
-PIPELINE_VERSION = 1
+# 2: passages are capped in characters too (chunk.CHARS_PER_WORD), so over-long tokens are cut.
+PIPELINE_VERSION = 2
 QUICK_EMBED_MAX = 256  # up to this many new passages are embedded without loading torch
 
 

@@ -159,13 +159,16 @@ def _mark_author_box(lines: list[_Line], kinds: list[str | None], spans: list[tu
 
 def _mark_headings(lines: list[_Line], kinds: list[str | None], levels: list[int]) -> None:
     """A title-like line alone in its block, with content after it, is a heading."""
+    # The loop only changes kinds[i], so the lines after i keep their kinds: where the last content
+    # line is can be found once (asking at every line was quadratic: 10 MiB of short lines took minutes).
+    last_content = max((i for i, k in enumerate(kinds) if k in (None, "bio")), default=-1)
     for i, ln in enumerate(lines):
         if kinds[i] is not None or not heading_like(ln.text):
             continue
         alone = (i == 0 or lines[i - 1].para != ln.para) and (
             i + 1 == len(lines) or lines[i + 1].para != ln.para
         )
-        content_after = any(k in (None, "bio") for k in kinds[i + 1 :])
+        content_after = last_content > i
         if alone and content_after:
             kinds[i], levels[i] = "heading", 2
 

@@ -85,7 +85,7 @@ class VectorRows:
     def __init__(self, path: Path, count: int, dim: int) -> None:
         self.count, self.dim = count, dim
         self._file = _OpenFile(path)
-        with path.open("rb") as fh:
+        with open(self._file.fd, "rb", closefd=False) as fh:  # the header of the very file held open
             version = np.lib.format.read_magic(fh)
             if version == (1, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
@@ -192,21 +192,26 @@ def _run_hint(index_dir: Path) -> str:
     return f'run "rag build --index {index_dir}"' if index_dir != Path("index") else 'run "rag build"'
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    """The manifest, checked for format; IndexLoadError naming the problem and the fix."""
+def read_manifest(index_dir: Path, *, root: Path | None = None) -> dict[str, Any]:
+    """The manifest, checked for format; IndexLoadError naming the problem and the fix.
+
+    `root` is where to read it from when that is not index_dir itself (a held folder, see _held).
+    """
     path = index_dir / MANIFEST
-    if index_dir.exists() and not index_dir.is_dir():
-        raise IndexLoadError(f"{index_dir} is a file, not an index folder - pass a folder with --index")
-    if not index_dir.is_dir():
-        raise IndexLoadError(f"no index at {index_dir}/ - {_run_hint(index_dir)} to build it")
-    if not path.is_file():
+    if root is None:
+        _check_folder(index_dir)
+    try:
+        text = ((root or index_dir) / MANIFEST).read_text(encoding="utf-8")
+    except FileNotFoundError:
         raise IndexLoadError(
             f"{index_dir}/ has no {MANIFEST}, so it is not a complete index - {_run_hint(index_dir)}"
-        )
+        ) from None
+    except (OSError, ValueError):
+        raise IndexLoadError(f"{path} is damaged - {_run_hint(index_dir)} to rebuild the index") from None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(text)
         version = int(manifest["format"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         raise IndexLoadError(f"{path} is damaged - {_run_hint(index_dir)} to rebuild the index") from None
     if version > FORMAT_VERSION:
         raise IndexLoadError(
@@ -220,17 +225,39 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def _check_folder(index_dir: Path) -> None:
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexLoadError(f"{index_dir} is a file, not an index folder - pass a folder with --index")
+    if not index_dir.is_dir():
+        raise IndexLoadError(f"no index at {index_dir}/ - {_run_hint(index_dir)} to build it")
+
+
+_FD_DIR = Path("/proc/self/fd")  # Linux: a held descriptor as a folder path
+LOAD_ATTEMPTS = 5  # loads in a row that may each be overtaken by a build swapping a new index in
+
+
+class _Swapped(IndexLoadError):
+    """A build swapped another index in while this load read the previous one: load again."""
+
+
 def load_index(index_dir: Path, *, verify: bool = False) -> LoadedIndex:
-    """Load and check an index; one retry covers a build swapping it in while we read.
+    """Load and check an index: every file from one build, even while builds swap new ones in.
 
     Sizes are always checked and small files hashed; `verify` hashes every file (`rag info --verify`).
+    A load overtaken by a swap is made again (up to LOAD_ATTEMPTS); any other failure once more.
     """
-    try:
-        return _load_once(index_dir, verify)
-    except IndexLoadError:
-        if not index_dir.exists() and (aside := _left_aside(index_dir)):
-            return replace(_load_once(aside, verify), index_dir=index_dir)
-        return _load_once(index_dir, verify)
+    for attempt in range(1, LOAD_ATTEMPTS + 1):
+        try:
+            return _load_once(index_dir, verify)
+        except _Swapped:
+            if attempt == LOAD_ATTEMPTS:
+                raise
+        except IndexLoadError:
+            if not index_dir.exists() and (aside := _left_aside(index_dir)):
+                return replace(_load_once(aside, verify), index_dir=index_dir)
+            if attempt > 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _left_aside(index_dir: Path) -> Path | None:
@@ -239,10 +266,59 @@ def _left_aside(index_dir: Path) -> Path | None:
     return max(olds, key=lambda old: (old / MANIFEST).stat().st_mtime, default=None)
 
 
+@contextmanager
+def _held(index_dir: Path) -> Iterator[Path]:
+    """The index folder opened once; yields the path to read its files through.
+
+    On Linux that is /proc/self/fd/N/: every name resolves in the folder held open, so a build swapping
+    another folder in (and deleting this one) cannot hand a later read a file of another build; a
+    read of a file deleted meanwhile fails, and the load is made again. Elsewhere it is index_dir
+    itself, and a load during which the folder was replaced is refused (and made again) at the end.
+    Messages name index_dir, never the /proc path.
+    """
+    _check_folder(index_dir)
+    try:
+        fd = os.open(index_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):  # gone since the check: a fallback swap
+        raise _Swapped(f"no index at {index_dir}/ - {_run_hint(index_dir)} to build it") from None
+    except OSError as exc:
+        raise IndexLoadError(
+            f"{index_dir}/ cannot be read ({exc.strerror}) - check its permissions"
+        ) from None
+    try:
+        held = os.fstat(fd)
+        through = _FD_DIR / str(fd)
+        root = through if through.is_dir() and os.stat(through).st_ino == held.st_ino else index_dir
+        try:
+            yield root
+        except IndexLoadError as exc:
+            if not _same_folder(index_dir, held):
+                raise _Swapped(str(exc)) from None
+            raise
+        if root == index_dir and not _same_folder(index_dir, held):
+            raise _Swapped(f"{index_dir}/ was replaced by a build while it was read - load it again")
+    finally:
+        os.close(fd)
+
+
+def _same_folder(index_dir: Path, held: os.stat_result) -> bool:
+    try:
+        now = os.stat(index_dir)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
 def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
+    with _held(index_dir) as root:
+        return _load_from(index_dir, root, verify)
+
+
+def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
+    """Load the index whose files are read through `root` (see _held); messages name index_dir."""
     import faiss
 
-    manifest = read_manifest(index_dir)
+    manifest = read_manifest(index_dir, root=root)
     try:
         files, count = manifest["files"], int(manifest["counts"]["chunks"])
         dim, index_type = int(manifest["embedder"]["dim"]), manifest.get("index_type", "flat-ip")
@@ -250,23 +326,25 @@ def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
         raise IndexLoadError(f"{index_dir}/{MANIFEST} is damaged - {_run_hint(index_dir)}") from None
     names = [VECTORS, CHUNKS, OFFSETS] + ([GRAPH, SLOTS] if index_type == "hnsw-ip" else [])
     for name in names:
-        if problem := storage.check(index_dir / name, files.get(name, {}), full=verify):
+        problem = storage.check(root / name, files.get(name, {}), full=verify, shown=index_dir / name)
+        if problem:
             raise IndexLoadError(f"{problem} - {_run_hint(index_dir)} to rebuild the index")
     damaged = f"{index_dir}/ holds files that disagree with its manifest - {_run_hint(index_dir)}"
     try:
-        exact = VectorRows(index_dir / VECTORS, count, dim)
-        offsets = np.load(index_dir / OFFSETS)
-        size = (index_dir / CHUNKS).stat().st_size
-        chunk_file = _OpenFile(index_dir / CHUNKS) if size else None
-    except (OSError, ValueError) as exc:
+        exact = VectorRows(root / VECTORS, count, dim)
+        offsets = np.load(root / OFFSETS)
+        chunk_file = _OpenFile(root / CHUNKS)
+        size = os.fstat(chunk_file.fd).st_size
+        slots = None
+        if index_type == "hnsw-ip":
+            vectors = faiss.read_index(str(root / GRAPH))
+            slots = np.load(root / SLOTS)
+    except (OSError, ValueError, RuntimeError) as exc:  # faiss raises RuntimeError
         raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
     if offsets.shape != (count + 1,) or (count and (offsets[0] != 0 or offsets[-1] != size)):
         raise IndexLoadError(damaged)
-    slots = None
-    if index_type == "hnsw-ip":
-        vectors = faiss.read_index(str(index_dir / GRAPH))
+    if slots is not None:
         cast(Any, vectors).hnsw.efSearch = HNSW["efSearch"]  # search depth is not saved with the graph
-        slots = np.load(index_dir / SLOTS)
         live = np.sort(slots[slots >= 0])
         if slots.shape != (vectors.ntotal,) or not np.array_equal(live, np.arange(count)):
             raise IndexLoadError(damaged)
@@ -278,12 +356,13 @@ def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
             raise IndexLoadError(damaged)
     if vectors.d != dim:
         raise IndexLoadError(damaged)
-    keyword = KeywordIndex.load(index_dir / KEYWORD, verify=verify)
+    keyword = KeywordIndex.load(root / KEYWORD, verify=verify, shown_dir=index_dir / KEYWORD)
     if len(keyword) != count:
         raise IndexLoadError(
             f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {_run_hint(index_dir)}"
         )
-    return LoadedIndex(index_dir, manifest, vectors, ChunkStore(chunk_file, offsets), keyword, exact, slots)
+    chunks = ChunkStore(chunk_file if size else None, offsets)
+    return LoadedIndex(index_dir, manifest, vectors, chunks, keyword, exact, slots)
 
 
 # Exact search while it is fast enough; HNSW (graph) search beyond that size.

@@ -20,9 +20,10 @@ import json
 import logging
 import os
 import threading
+import weakref
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -111,13 +112,16 @@ class KeywordIndex:
         b: float,
         *,
         tokens: tuple[list[str], np.ndarray, np.ndarray] | None = None,
-        tokens_path: Path | None = None,
+        tokens_file: BinaryIO | None = None,
     ):
         self._bm25 = bm25  # None when no passage has a single token (bm25s cannot index that)
         self._count = count
         # (sha256 of each row's text, offsets, ids): row i's tokens are vocab ids ids[offsets[i]:offsets[i+1]].
-        # Only builds need them (the token cache), so a loaded index reads tokens.npz on first use.
-        self._tokens, self._tokens_path = tokens, tokens_path
+        # Only builds need them (the token cache), so a loaded index reads tokens.npz on first use, from
+        # the file it opened when loading (a rebuild may have swapped another index in since).
+        self._tokens, self._tokens_file = tokens, tokens_file
+        if tokens_file is not None:
+            weakref.finalize(self, tokens_file.close)
         self._tokens_lock = threading.Lock()
         self.k1, self.b = k1, b
         self.tokenized = 0  # texts the build that made this index tokenised (the rest came from the cache)
@@ -165,8 +169,8 @@ class KeywordIndex:
     def _token_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         with self._tokens_lock:
             if self._tokens is None:
-                assert self._tokens_path is not None
-                self._tokens = _read_tokens(self._tokens_path, self._count, self._vocab_size())
+                assert self._tokens_file is not None
+                self._tokens = _read_tokens(self._tokens_file, self._count, self._vocab_size())
             return self._tokens
 
     def _vocab_size(self) -> int:
@@ -258,17 +262,23 @@ class KeywordIndex:
         return [keyword_dir / name for name in (*names, META)]
 
     @classmethod
-    def load(cls, keyword_dir: Path, *, verify: bool = False) -> KeywordIndex:
+    def load(cls, keyword_dir: Path, *, verify: bool = False, shown_dir: Path | None = None) -> KeywordIndex:
         """Load and check an index written by save(); KeywordIndexError naming the file otherwise.
 
         Sizes are always checked and small files hashed (storage.check); `verify` hashes every file
-        and reads the token cache now instead of on first use.
+        and reads the token cache now instead of on first use. `shown_dir` is the name messages give
+        the folder when keyword_dir is a path through a held index folder (index.py).
         """
-        meta_path = keyword_dir / META
-        if not meta_path.is_file():
-            raise KeywordIndexError(f"{meta_path} is missing - {_HINT}")
+        shown_dir = shown_dir or keyword_dir
+        meta_path = shown_dir / META
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta_text = (keyword_dir / META).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise KeywordIndexError(f"{meta_path} is missing - {_HINT}") from None
+        except (OSError, ValueError):
+            raise KeywordIndexError(f"{meta_path} is damaged - {_HINT}") from None
+        try:
+            meta = json.loads(meta_text)
             files, count, k1, b = meta["files"], int(meta["passages"]), float(meta["k1"]), float(meta["b"])
             version, tokenizer = meta["format"], meta["tokenizer"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -279,7 +289,7 @@ class KeywordIndex:
                 f" {FORMAT_VERSION}, tokenizer {TOKENIZER} - {_HINT}"
             )
         for name, expected in files.items():
-            if problem := storage.check(keyword_dir / name, expected, full=verify):
+            if problem := storage.check(keyword_dir / name, expected, full=verify, shown=shown_dir / name):
                 raise KeywordIndexError(f"{problem} - {_HINT}")
         try:
             bm25 = None
@@ -288,14 +298,14 @@ class KeywordIndex:
 
                 # memory-mapped: a query reads only its terms' columns, so a large index stays on disk
                 bm25 = bm25s.BM25.load(keyword_dir, load_corpus=False, mmap=True)
+            tokens_file = (keyword_dir / TOKENS).open("rb")  # read on first use (builds), this very file
         except (OSError, ValueError, KeyError, EOFError) as exc:
-            raise KeywordIndexError(
-                f"{keyword_dir}/ cannot be read ({type(exc).__name__}) - {_HINT}"
-            ) from None
+            raise KeywordIndexError(f"{shown_dir}/ cannot be read ({type(exc).__name__}) - {_HINT}") from None
         n_vocab = len(bm25.vocab_dict) if bm25 else 0
         if bm25 is not None and (bm25.scores["num_docs"], len(bm25.scores["indptr"])) != (count, n_vocab):
-            raise KeywordIndexError(f"{keyword_dir}/ holds arrays that disagree with {META} - {_HINT}")
-        index = cls(bm25, count, k1, b, tokens_path=keyword_dir / TOKENS)
+            tokens_file.close()
+            raise KeywordIndexError(f"{shown_dir}/ holds arrays that disagree with {META} - {_HINT}")
+        index = cls(bm25, count, k1, b, tokens_file=tokens_file)
         if verify:
             index._token_arrays()
         return index
@@ -361,11 +371,12 @@ def _bm25_from_ids(offsets: np.ndarray, ids: np.ndarray, vocab: dict[str, int], 
     return bm25
 
 
-def _read_tokens(path: Path, count: int, n_vocab: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The token cache (tokens.npz), checked against the index it belongs to."""
-    hint = f"{path.parent}/ cannot be read"
+def _read_tokens(file: BinaryIO, count: int, n_vocab: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The token cache (tokens.npz, opened when the index was loaded), checked against its index."""
+    hint = "the keyword index's tokens.npz cannot be read"
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        file.seek(0)
+        with np.load(file, allow_pickle=False) as npz:
             sha, offsets, ids = npz["sha256"], npz["offsets"], npz["ids"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise KeywordIndexError(f"{hint} ({type(exc).__name__}) - {_HINT}") from None
@@ -375,5 +386,5 @@ def _read_tokens(path: Path, count: int, n_vocab: int) -> tuple[list[str], np.nd
         and offsets[-1] == len(ids)
         and (not len(ids) or int(ids.max()) < n_vocab)
     ):
-        raise KeywordIndexError(f"{path.parent}/ holds arrays that disagree with {META} - {_HINT}")
+        raise KeywordIndexError(f"the keyword index's tokens.npz disagrees with its {META} - {_HINT}")
     return [row.tobytes().hex() for row in sha], offsets, ids

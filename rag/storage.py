@@ -25,16 +25,23 @@ def record(path: Path) -> dict[str, Any]:
     return {"bytes": size, "sha256": digest}
 
 
-def check(path: Path, expected: dict[str, Any], *, full: bool = False) -> str:
-    """ "" when the file matches its record, else what is wrong (missing, truncated or corrupted)."""
+def check(path: Path, expected: dict[str, Any], *, full: bool = False, shown: Path | None = None) -> str:
+    """ "" when the file matches its record, else what is wrong (missing, truncated or corrupted).
+
+    `shown` is the name messages give the file when `path` is not it (a path through a held folder).
+    """
+    shown = shown or path
     try:
         size = path.stat().st_size
     except OSError:
-        return f"{path} is missing"
+        return f"{shown} is missing"
     if size != expected.get("bytes"):
-        return f"{path} is truncated or corrupted ({size} bytes, expected {expected.get('bytes')})"
-    if (full or size <= HASH_UP_TO) and record(path)["sha256"] != expected.get("sha256"):
-        return f"{path} is truncated or corrupted (its sha256 differs from the one recorded)"
+        return f"{shown} is truncated or corrupted ({size} bytes, expected {expected.get('bytes')})"
+    try:
+        if (full or size <= HASH_UP_TO) and record(path)["sha256"] != expected.get("sha256"):
+            return f"{shown} is truncated or corrupted (its sha256 differs from the one recorded)"
+    except OSError:
+        return f"{shown} is missing"
     return ""
 
 

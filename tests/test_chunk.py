@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import BIO_SECTION, chunk_article, sentence_spans
+from rag.chunk import BIO_SECTION, chunk_article, max_chars, sentence_spans
 from rag.clean import classify
 from rag.config import ChunkParams
-from rag.ingest import read_article
+from rag.ingest import MAX_ARTICLE_BYTES, read_article
 from rag.types import Article
 
-from .conftest import SEED_DIR, SEED_FILES
+from .conftest import ROOT, SEED_DIR, SEED_FILES
 
 
 def _seed_chunks(params: ChunkParams | None = None):
@@ -93,6 +97,7 @@ def _article_from(text: str) -> Article:
         st.one_of(
             st.text(min_size=0, max_size=80),
             st.sampled_from(["Use mystery", "Related: x", "Pages: 1 2", "\u00a0", "Ünïcødé “quotes”. Yes!"]),
+            st.text(st.characters(blacklist_categories=("Z", "C")), min_size=60, max_size=400),  # no spaces
         ),
         max_size=25,
     ),
@@ -106,13 +111,104 @@ def test_property_offsets_exact_and_nothing_lost(parts, max_words, overlap):
     for c in chunks:
         assert text[c.start : c.end] == c.text
         assert c.text.strip() == c.text and c.text
-    covered = "".join(text[c.start : c.end] for c in chunks)
-    # every word of every kept paragraph appears in some passage
+        assert len(c.text) <= max_chars(ChunkParams(max_words=max_words))
+    # every character of every kept paragraph is in some passage (a word longer than a passage's
+    # character cap is in several, one piece each)
+    covered = bytearray(len(text))
+    for c in chunks:
+        covered[c.start : c.end] = b"\x01" * (c.end - c.start)
     for b in article.blocks:
         if b.kind == "paragraph":
-            for word in text[b.start : b.end].split():
-                assert word in covered
+            assert all(covered[i] or text[i].isspace() for i in range(b.start, b.end))
     # no passage is fully contained in another (overlap is bounded)
     spans = sorted((c.start, c.end) for c in chunks)
     for (s1, e1), (s2, e2) in zip(spans, spans[1:], strict=False):
         assert not (s1 <= s2 and e2 <= e1)
+
+
+def test_long_token_is_cut_after_punctuation_else_at_the_cap():
+    params = ChunkParams(max_words=10, overlap_sentences=0)  # at most 120 characters a passage
+    url = "https://example.com/" + "/".join(f"segment-{i:03d}" for i in range(40))
+    blob = "q" * 250 + "e\u0301" + "z" * 200  # no punctuation at all; an accent on the "e"
+    text = f"Links\n\nSee {url} for more.\n\nAnd {blob} too.\n"
+    chunks = chunk_article(_article_from(text), params)
+    assert all(len(c.text) <= max_chars(params) == 120 for c in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    url_pieces = [c.text for c in chunks if "segment" in c.text]
+    assert url in "".join(url_pieces) and len(url_pieces) >= 4
+    assert all(piece.endswith(("/", "-")) for piece in url_pieces[:-1])  # cut after punctuation
+    blob_pieces = [c.text for c in chunks if "q" in c.text or "z" in c.text]
+    assert blob in "".join(blob_pieces) and len(blob_pieces) > 3
+    assert not any(piece.startswith("\u0301") for piece in blob_pieces)  # the accent stays on its letter
+
+
+def test_10_mib_without_whitespace_becomes_bounded_passages(tmp_path: Path):
+    """A 10 MB 'word' used to be one 10 MB passage (issue 16: 9-10 s and ~950 MB per question)."""
+    params = ChunkParams()
+    blob = ("abcdefghij" * 1024 * 1024)[: MAX_ARTICLE_BYTES - 64]
+    (tmp_path / "blob.txt").write_text(f"A Blob\n\n{blob}\n", encoding="utf-8")
+    article = read_article(tmp_path, tmp_path / "blob.txt")
+    chunks = chunk_article(article, params)
+    assert max(len(c.text) for c in chunks) == max_chars(params)
+    full = len(blob) / max_chars(params)
+    assert full <= len(chunks) <= full * 1.05  # full passages but for a short one per sentencex window
+    assert "".join(c.text for c in chunks) == blob  # consecutive, nothing lost or repeated
+    assert all(article.text[c.start : c.end] == c.text for c in chunks)
+
+
+LINE_SHAPES = {
+    "one-block": "short line {}\n",
+    "blank-line-between": "short line {}\n\n",
+    "sentences": "Line {}.\n",
+}
+
+
+def _short_lines(size: int, shape: str) -> str:
+    lines = [LINE_SHAPES[shape].format(i) for i in range(size // 9)]
+    return "".join(lines)[: size - 32]
+
+
+SPLIT_SCRIPT = """
+import subprocess
+import sys
+from pathlib import Path
+from rag.chunk import chunk_article, max_chars
+from rag.config import ChunkParams
+from rag.ingest import read_article
+path = Path(sys.argv[1])
+article = read_article(path.parent, path)
+chunks = chunk_article(article, ChunkParams())
+assert all(article.text[c.start : c.end] == c.text for c in chunks)
+print(len(chunks), max(len(c.text) for c in chunks), max_chars(ChunkParams()))
+"""
+
+
+@pytest.mark.parametrize("shape", LINE_SHAPES)
+def test_1_mib_of_short_lines_is_split(tmp_path: Path, shape: str):
+    """The everyday-sized variant of the heavy test below: heading-like lines in one block or each
+    alone (work per line used to grow with the lines after it), or one-line sentences (packing did)."""
+    (tmp_path / "lines.txt").write_text(_short_lines(1 << 20, shape), encoding="utf-8")
+    article = read_article(tmp_path, tmp_path / "lines.txt")
+    chunks = chunk_article(article, ChunkParams())
+    assert chunks and max(len(c.text) for c in chunks) <= max_chars(ChunkParams())
+    assert all(article.text[c.start : c.end] == c.text for c in chunks)
+
+
+@pytest.mark.skipif(os.environ.get("RAG_HEAVY_TESTS") != "1", reason="heavy variant: set RAG_HEAVY_TESTS=1")
+@pytest.mark.parametrize("shape", LINE_SHAPES)
+def test_heavy_10_mib_of_short_lines_is_split(tmp_path: Path, shape: str):
+    """10 MiB of short lines took 81 s and 1.7 GB (issue 16), here 11 minutes: the work per line grew
+    with the lines after it. Now ~40 s and ~350 MB; the time limit only stops a run that never ends."""
+    (tmp_path / "lines.txt").write_text(_short_lines(MAX_ARTICLE_BYTES, shape), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", SPLIT_SCRIPT, str(tmp_path / "lines.txt")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    passages, longest, cap = map(int, done.stdout.split())
+    assert passages >= 1 and longest <= cap

@@ -86,6 +86,24 @@ def test_missing_file(built: Path):
         load_index(built)
 
 
+@pytest.mark.parametrize("name", [VECTORS, "keyword/tokens.npz", "keyword/keyword.json", MANIFEST])
+def test_errors_name_the_index_folder_not_the_descriptor_it_is_read_through(built: Path, name: str):
+    (built / name).unlink()
+    with pytest.raises(IndexLoadError) as exc:
+        load_index(built)
+    assert str(built / name) in str(exc.value) or f"{built}/ has no {name}" in str(exc.value)
+    assert "/proc/" not in str(exc.value)
+
+
+def test_a_loaded_index_keeps_reading_its_own_files_after_a_swap(built: Path):
+    before = load_index(built)
+    texts = [c.text for c in before.chunks]
+    _write(built, np.eye(4, dtype=np.float32))  # the old folder is swapped out and deleted
+    assert [c.text for c in before.chunks] == texts and len(before.all_vectors()) == 50
+    assert len(before.keyword.tokens_by_key()) == 50  # the token cache too, read on first use
+    assert len(load_index(built).chunks) == 4
+
+
 def test_damaged_and_newer_manifest(built: Path):
     manifest = json.loads((built / MANIFEST).read_text())
     (built / MANIFEST).write_text(json.dumps({**manifest, "format": 99}))
