@@ -34,7 +34,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_FIXTURES = {"real_embedder", "seed_index"}  # the real model, and everything built with it
 # a module importing any of these starts processes, the web app or a browser: all its tests are slow
-SLOW_MODULES = {"subprocess", "multiprocessing", "app", "tests.browser_support", "selenium"}
+SLOW_MODULES = {"subprocess", "multiprocessing", "app", "rag.web", "tests.browser_support", "selenium"}
 SEED_DIR = ROOT / "corpus"
 SEED_FILES = [SEED_DIR / "000_724d5b54972ab479.txt", SEED_DIR / "002_28c6eb84cb694cfe.txt"]
 
@@ -113,17 +113,13 @@ def _is_slow(item: pytest.Item) -> bool:
     if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
         return True
     module = getattr(item, "module", None)
-    imported = (
-        {
-            getattr(value, "__name__", None)
-            if isinstance(value, types.ModuleType)
-            else getattr(value, "__module__", None)
-            for value in vars(module).values()
-        }
-        if module is not None
-        else set()
-    )
-    return bool(SLOW_MODULES & imported)
+    return module is not None and any(_imports_slow(value) for value in vars(module).values())
+
+
+def _imports_slow(value: object) -> bool:
+    """Whether a module-level name is one of SLOW_MODULES (or a submodule), or was defined in one."""
+    name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+    return isinstance(name, str) and any(name == m or name.startswith(m + ".") for m in SLOW_MODULES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
