@@ -1,6 +1,7 @@
 # Two entry points, each setting up what it needs on a bare machine:
 #   make run    start the web UI on http://127.0.0.1:7860 (building or refreshing the index first)
 #   make test   lint and run the whole test suite, browser test included (what .ci/run calls)
+# and, while working: make test-fast   the logic tests only (-m fast: no real model, processes or browser)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser run ask test lint
+.PHONY: setup browser run ask test test-fast lint
 setup: $(STAMP)
 
 # torch first and pinned: 2.13.0 is a local CPU wheel; an unpinned torch pulls GBs of CUDA packages.
@@ -45,3 +46,7 @@ lint: setup
 
 test: lint browser
 	$(BIN)/python -m pytest
+
+# The fast tier: tests/conftest.py marks what needs no real model, process, app or browser.
+test-fast: setup
+	$(BIN)/python -m pytest -m fast

@@ -540,7 +540,8 @@ def _eval_beir(
 @click.option(
     "--parts",
     default="latency,recall,http,memory,coldstart,build,rebuild",
-    help="What to measure, a comma-separated subset of latency,recall,http,memory,coldstart,build,rebuild.",
+    help="What to measure, a comma-separated subset of latency,recall,http,memory,coldstart,build,rebuild"
+    " and scale-rebuild (rebuilds of a generated corpus at each non-seed scale; not in the default).",
 )
 @click.option(
     "--queries",

@@ -158,3 +158,37 @@ def test_rag_bench_seed_only_writes_the_report_and_the_table(seed_index, tmp_pat
     for name in names:
         assert name in table and name in result.output
     assert "seed: hybrid / dense p50, rerank none" in table
+
+
+def test_every_figure_target_is_in_the_table_and_held_to_its_limit():
+    keys = [t.key for t in bench.TARGET_TABLE]
+    assert len(keys) == len(set(keys)) == len(bench.TARGETS)
+    from rag.bench.report import LATENCY_TARGETS
+
+    assert set(LATENCY_TARGETS.values()) <= set(keys)
+    for target in bench.TARGET_TABLE:
+        on_the_limit = bench.Figure("f", "seed", target.limit, "ms", target.key)
+        assert on_the_limit.met is True and on_the_limit.to_json()["target"]["limit"] == target.limit
+        worse = target.limit * 2 + 1 if target.op == "<=" else target.limit / 2 - 1
+        assert bench.Figure("f", "seed", worse, "ms", target.key).met is False
+    assert "scale-rebuild" in bench.PARTS and "scale-rebuild" not in bench.DEFAULT_PARTS
+
+
+def test_scale_rebuild_embeds_only_the_changed_article_then_nothing(tmp_path: Path):
+    n = 300  # three generated articles of 100 paragraphs
+    figures = bench.scale_rebuild_figures(n, "300", tmp_path)
+    first, one, nothing = (f.detail for f in figures)
+    assert [f.scale for f in figures] == ["300"] * 3 and all(f.unit == "s" for f in figures)
+    assert first["wrote"] and first["embedded"] == first["passages"] > n * 0.8
+    assert one["wrote"] and 0 < one["embedded"] <= 3 and one["passages"] >= first["passages"]
+    assert not nothing["wrote"] and nothing["embedded"] == 0
+    again = bench.scale_rebuild_figures(n, "300", tmp_path)  # the corpus is kept: only rebuilds are timed
+    assert again[0].detail["embedded"] <= 3 and again[2].detail["embedded"] == 0
+    manifest = json.loads((next(tmp_path.glob("scale-rebuild-*")) / "index" / "manifest.json").read_text())
+    assert manifest["embedder"]["name"] == bench.RandomEmbedder.name
+
+
+def test_the_stand_in_embedder_is_stable_and_unit_length():
+    a, b = bench.RandomEmbedder().embed(SCIENCE), bench.RandomEmbedder().embed(SCIENCE)
+    assert np.array_equal(a, b) and np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert abs(float(a[0] @ a[1])) < 0.5  # different texts, unrelated vectors

@@ -135,6 +135,7 @@ def test_missing_index_and_other_model(seed_index, tmp_path: Path):
     assert 'run "rag build' in result.output and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # `rag build` with the default, real model
 def test_build_info_and_stale(corpus: Path):
     index = corpus.parent / "index"
     dry = _run("build", "--corpus", str(corpus), "--index", str(index), "--dry-run").output

@@ -33,3 +33,8 @@ def test_every_module_is_in_the_readme():
     for module in sorted((ROOT / "rag").glob("*.py")):
         if module.name not in ("__init__.py", "types.py", "errors.py", "config.py", "cli.py"):
             assert f"rag/{module.name}" in README, module.name
+    for package in sorted(p.parent for p in (ROOT / "rag").glob("*/__init__.py")):
+        assert f"rag/{package.name}/" in README, package.name
+        for module in sorted(package.glob("*.py")):
+            if module.name != "__init__.py":
+                assert f"`{module.name}`" in README, f"rag/{package.name}/{module.name}"

@@ -202,6 +202,7 @@ def test_beir_format_errors(tmp_path: Path):
         load_beir(tmp_path / "nowhere")
 
 
+@pytest.mark.slow  # the real model
 def test_cli_beir_eval_with_real_model_and_compare(tmp_path: Path):
     d = _beir(tmp_path)
     args = ["eval", "--beir", str(d), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")]

@@ -1,0 +1,204 @@
+"""Build figures: cold builds (fp32 and bf16), incremental rebuilds, and rebuilds at scale.
+
+Builds run through the product's own build(), in process or as `rag build --json` processes. The
+scale-rebuild part (`rag bench --parts scale-rebuild --scales 1m`) times rebuilds of a generated corpus
+of about n passages with a stand-in embedder (synthetic.RandomEmbedder): everything but the model is the
+real path (reading, cleaning, chunking, the keyword index, the vector index, the atomic swap).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import RagError
+from .processes import process_env, rag_command
+from .report import Figure, Say, quiet
+from .synthetic import RandomEmbedder, write_generated_corpus
+
+APPENDED = " This sentence was appended by rag bench to change one article."
+PARAGRAPHS = 100  # paragraphs per generated article in the scale-rebuild corpus
+PASSAGES_PER_ARTICLE = 114  # what the chunker makes of PARAGRAPHS of them (1,003,200 from 8,800 articles)
+
+
+def _subset(beir: Any, n: int) -> Any:
+    return replace(beir, docs=beir.docs[:n], fingerprint=f"{beir.fingerprint}-{n}")
+
+
+def rag_build_json(corpus_dir: Path, index_dir: Path, *args: str) -> tuple[dict[str, Any], float]:
+    """(BuildReport JSON, wall seconds) of a `rag build --json` process."""
+    cmd = [*rag_command(), "build", "--json", "--corpus", str(corpus_dir), "--index", str(index_dir), *args]
+    started = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True, env=process_env(), timeout=7200)
+    wall = time.perf_counter() - started
+    if run.returncode != 0:
+        raise RagError(f"rag build failed (exit {run.returncode}): {run.stderr.strip()[-500:]}")
+    return json.loads(run.stdout), wall
+
+
+def build_figures(beir: Any, n_docs: int, model: str, cache_dir: Path, say: Say = quiet) -> list[Figure]:
+    """Cold `rag build` (fresh index folder, nothing reused) of n SciFact documents, fp32 and bf16."""
+    from ..beir import write_corpus
+
+    corpus_dir = cache_dir / f"build-{beir.name}-{beir.fingerprint[:12]}-{n_docs}" / "corpus"
+    write_corpus(_subset(beir, n_docs), corpus_dir)
+    figures, rates = [], {}
+    for precision in ("fp32", "bf16"):
+        say(f"build: {n_docs:,} SciFact documents, {precision}, cold")
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix="build-") as tmp:
+            report, wall = rag_build_json(
+                corpus_dir, Path(tmp) / "index", "--precision", precision, "--model", model
+            )
+        rates[precision] = report["passages"] / report["seconds"]
+        detail = {
+            "documents": n_docs,
+            "passages": report["passages"],
+            "embedded": report["embedded"],
+            "build_s": report["seconds"],
+            "embed_s": report["embed_seconds"],
+            "embed_passages_per_s": round(report["embedded"] / max(report["embed_seconds"], 1e-9), 1),
+            "process_wall_s": round(wall, 2),
+        }
+        figures.append(
+            Figure(f"build, cold, {precision}", "scifact", rates[precision], "passages/s", None, detail)
+        )
+    ratio = rates["bf16"] / rates["fp32"]
+    figures.append(Figure("build speed, bf16 / fp32", "scifact", ratio, "ratio", "build_bf16_speedup", {}))
+    return figures
+
+
+def _params_of(manifest: dict[str, Any]) -> tuple[Any, str]:
+    """The chunking parameters and index-type flag an index was built with."""
+    from ..config import ChunkParams
+
+    return ChunkParams(**manifest["chunking"]), str(manifest.get("index_type", "flat-ip")).removesuffix("-ip")
+
+
+def seed_rebuild_figures(corpus_dir: Path, index_dir: Path, precision: str) -> list[Figure]:
+    """Rebuild of the seed index with nothing changed: in process (a fresh embedder) and as `rag build`."""
+    from ..build import build
+    from ..embed import SentenceTransformerEmbedder
+    from ..index import read_manifest
+
+    manifest = read_manifest(index_dir)
+    params, index_type = _params_of(manifest)
+    model = manifest["embedder"]["name"]
+    embedder = SentenceTransformerEmbedder(model, precision=precision)
+    report = build(corpus_dir, index_dir, embedder, params, index_type=index_type)
+    detail = {"wrote": report.wrote, "articles": len(report.unchanged), "passages": report.passages}
+    figures = [
+        Figure(
+            "rebuild, nothing changed, build()",
+            "seed",
+            report.seconds,
+            "s",
+            "rebuild_nothing_changed_seed_s",
+            detail,
+        )
+    ]
+    args = ["--model", model, "--index-type", index_type, "--chunk-words", str(params.max_words)]
+    args += ["--overlap", str(params.overlap_sentences)]
+    if params.prefix == "title_section":  # the CLI has no flag for another prefix: it would rebuild
+        cli_report, wall = rag_build_json(corpus_dir, index_dir, *args)
+        detail = {"reported_s": cli_report["seconds"], "wrote": cli_report["wrote"]}
+        figures.append(Figure("rebuild, nothing changed, rag build process", "seed", wall, "s", None, detail))
+    return figures
+
+
+def rebuild_figures(
+    beir: Any, n_docs: int, model: str, precision: str, cache_dir: Path, say: Say = quiet
+) -> list[Figure]:
+    """Rebuilds of an n-article SciFact corpus: nothing changed, and one article with a sentence appended.
+
+    The one-changed rebuild is measured in process with the model loaded (as the app's Rebuild button
+    runs it) and as a `rag build` process (which also imports torch and loads the model).
+    """
+    from ..beir import write_corpus
+    from ..build import build
+    from ..config import ChunkParams
+    from ..embed import SentenceTransformerEmbedder
+
+    base = cache_dir / f"rebuild-{beir.name}-{beir.fingerprint[:12]}-{n_docs}"
+    write_corpus(_subset(beir, n_docs), base / "corpus")
+    embedder = SentenceTransformerEmbedder(model, precision=precision)
+    say(f"rebuild: base index of {n_docs:,} articles in {base} (built once)")
+    build(base / "corpus", base / "index", embedder, ChunkParams())
+    scale = f"{n_docs} articles"
+    embedder.load()  # the in-process rebuild below runs with the model loaded, as the app's does
+    report = build(
+        base / "corpus",
+        base / "index",
+        SentenceTransformerEmbedder(model, precision=precision),
+        ChunkParams(),
+    )
+    detail: dict[str, Any] = {"wrote": report.wrote, "passages": report.passages}
+    figures = [Figure("rebuild, nothing changed, build()", scale, report.seconds, "s", None, detail)]
+    for how in ("build()", "rag build process"):
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix="rebuild-") as tmp:
+            corpus_dir, index_dir = Path(tmp) / "corpus", Path(tmp) / "index"
+            shutil.copytree(base / "corpus", corpus_dir)
+            shutil.copytree(base / "index", index_dir)
+            changed = sorted(corpus_dir.glob("*.txt"))[n_docs // 2]
+            text = changed.read_text(encoding="utf-8")
+            changed.write_text(text.rstrip("\n") + APPENDED + "\n", encoding="utf-8")
+            wall = float("nan")
+            if how == "build()":
+                got = build(corpus_dir, index_dir, embedder, ChunkParams()).to_json()
+            else:
+                got, wall = rag_build_json(corpus_dir, index_dir, "--model", model, "--precision", precision)
+        rest = got["seconds"] - got["embed_seconds"]
+        detail = {
+            "total_s": got["seconds"],
+            "embed_s": got["embed_seconds"],
+            "embedded_passages": got["embedded"],
+            "changed": got["changed"],
+            "process_wall_s": None if math.isnan(wall) else round(wall, 2),
+        }
+        name = f"rebuild, 1 changed, {how}, all but its embedding"
+        figures.append(Figure(name, scale, rest, "s", "rebuild_one_changed_rest_s", detail))
+    return figures
+
+
+def scale_rebuild_figures(n: int, scale: str, cache_dir: Path, say: Say = quiet) -> list[Figure]:
+    """A build of a generated corpus of about n passages, then one article changed, then nothing changed.
+
+    The corpus and index stay under cache_dir, so a second run times only the rebuilds (its first figure
+    is then whatever changed since the last run: the one article).
+    """
+    articles = max(1, -(-n // PASSAGES_PER_ARTICLE))
+    root = cache_dir / f"scale-rebuild-{articles}x{PARAGRAPHS}"
+    corpus_dir, index_dir = root / "corpus", root / "index"
+    if not corpus_dir.is_dir():
+        say(f"scale rebuild: writing {articles:,} articles of {PARAGRAPHS} paragraphs to {corpus_dir}")
+        partial = root / "corpus.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        write_generated_corpus(partial, articles, PARAGRAPHS)
+        partial.rename(corpus_dir)
+    figures = [_timed_build(corpus_dir, index_dir, "first build (or what changed since)", scale, say)]
+    article = sorted(corpus_dir.glob("*.txt"))[min(7, articles - 1)]
+    with article.open("a", encoding="utf-8") as fh:
+        fh.write(f"\nOne more paragraph, at {time.time()}.\n")
+    figures.append(_timed_build(corpus_dir, index_dir, "1 article changed", scale, say))
+    figures.append(_timed_build(corpus_dir, index_dir, "nothing changed", scale, say))
+    return figures
+
+
+def _timed_build(corpus_dir: Path, index_dir: Path, what: str, scale: str, say: Say) -> Figure:
+    from ..build import build
+    from ..config import ChunkParams
+
+    embedder = RandomEmbedder()
+    say(f"scale rebuild: {what}")
+    started = time.perf_counter()
+    report = build(corpus_dir, index_dir, embedder, ChunkParams())
+    seconds = time.perf_counter() - started
+    detail = {k: v for k, v in report.to_json().items() if k not in ("unchanged", "changed", "added")}
+    detail |= {"embedder": f"{embedder.name} (a stand-in: each text hashed to a random unit vector)"}
+    return Figure(f"rebuild at scale, {what}, stand-in embedder", scale, seconds, "s", None, detail)
