@@ -39,7 +39,7 @@ from .index import (
     load_index,
     write_index,
 )
-from .ingest import discover, file_sha256, read_article
+from .ingest import article_sha256, discover, read_article, recurring_lines
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
 from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
@@ -309,6 +309,7 @@ def _plan(
     plan = _Plan()
     prev_articles = previous.manifest["articles"] if previous else {}
     by_path = {meta["path"]: aid for aid, meta in prev_articles.items()}
+    common = recurring_lines(corpus_dir, files)  # furniture that recurs across articles (clean.py)
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
         try:
@@ -317,13 +318,13 @@ def _plan(
             raise CorpusError(
                 f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
             ) from None
-        sha = file_sha256(data)
+        sha = article_sha256(path, data)
         old_id = by_path.get(rel)
         if incremental and old_id and prev_articles[old_id]["sha256"] == sha:
             aid, chunks, state = old_id, None, "unchanged"
             meta = dict(prev_articles[old_id])
         else:
-            article = read_article(corpus_dir, path, data)
+            article = read_article(corpus_dir, path, data, common)
             aid, chunks = article.article_id, chunk_article(article, params)
             state = "changed" if aid in prev_articles else "added"
             meta = {

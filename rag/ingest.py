@@ -1,19 +1,26 @@
 """Read articles from the corpus folder: find files, validate them, parse optional front matter.
 
-Turns each `.txt`/`.md` file into an `Article` whose blocks come from `clean.classify`. It refuses,
-with a one-line error naming the file and the fix, anything that is not a readable UTF-8 article
-(empty, whitespace only, binary, not UTF-8, too large, front matter that does not parse). It does not
-decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
+Turns each `.txt`/`.md` file into an `Article` whose blocks come from `clean.classify`, and each
+`.html`/`.htm`/`.pdf` file into one whose text is the extracted text (html_text.py, pdf_text.py). That
+text is kept as a copy, `.text/<path>.txt` in the corpus folder, written when the article is read for
+a build: citations count characters of the copy, the viewer shows it and `--json` paths point at it.
+It refuses, with a one-line error naming the file and the fix, anything that is not a readable
+article (empty, whitespace only, binary, not UTF-8, too large, front matter that does not parse or
+uses YAML aliases, a PDF without text or with a password, a page without article text). A title the
+user corrected in the Library is kept in `.titles.json` beside the article and wins over the rest.
+It does not decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +30,42 @@ from . import clean
 from .errors import CorpusError
 from .types import Article, Block
 
-SUFFIXES = (".txt", ".md", ".markdown")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+EXTRACTED_SUFFIXES = (".html", ".htm", ".pdf")
+SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
+COPY_DIR = ".text"  # extracted text of HTML and PDF articles, inside the corpus folder
+TITLES_FILE = ".titles.json"  # titles corrected by the user, one file per folder
 MAX_ARTICLE_BYTES = 10 * 1024 * 1024
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+_FRONT_MATTER = re.compile(
+    r"\A---[ \t]*(?:\r\n|\r|\n)(.*?)(?:(?<=\n)|(?<=\r))(?:---|\.\.\.)[ \t]*(?:\r\n|\r|\n|\Z)", re.S
+)
+MAX_FRONT_MATTER_CHARS = 16 * 1024  # titles, authors, urls, tags: a few hundred characters in practice
+MAX_FRONT_MATTER_DEPTH = 8
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """yaml.SafeLoader without aliases (one 344-byte "billion laughs" expands to gigabytes) and with a
+    bounded nesting depth, so front matter costs memory in proportion to its size."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in front matter", event.start_mark
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_FRONT_MATTER_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_FRONT_MATTER_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def discover(corpus_dir: Path) -> list[Path]:
@@ -89,7 +128,8 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def hash_path(path: str | Path) -> str:
-    """sha256 of a file's bytes, remembered for this process while its stat stays the same.
+    """article_sha256 of a file (its bytes' sha256, with the user's title if set), the bytes' hash
+    remembered for this process while the file's stat stays the same.
 
     Status checks call this for every article each time the app shows the library; at a million
     passages re-reading the corpus took most of the app's start. The stamp includes the inode change
@@ -99,9 +139,10 @@ def hash_path(path: str | Path) -> str:
     """
     key = os.fspath(path)
     before = _stamp(os.stat(key))
+    title = title_override(Path(key))
     known = _hashes.get(key)
     if known is not None and known[0] == before:
-        return known[1]
+        return _with_title(known[1], title)
     with open(key, "rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
         after = os.fstat(fh.fileno())
@@ -109,7 +150,7 @@ def hash_path(path: str | Path) -> str:
         _hashes[key] = (before, digest)
     else:
         _hashes.pop(key, None)
-    return digest
+    return _with_title(digest, title)
 
 
 def forget_hashes(folder: Path, keep: set[str]) -> None:
@@ -119,8 +160,14 @@ def forget_hashes(folder: Path, keep: set[str]) -> None:
         _hashes.pop(key, None)
 
 
-def read_article(corpus_dir: Path, path: Path, data: bytes | None = None) -> Article:
-    """Read (unless `data` holds the file's bytes already), validate and classify one article file."""
+def read_article(
+    corpus_dir: Path, path: Path, data: bytes | None = None, common: frozenset[str] = frozenset()
+) -> Article:
+    """Read (unless `data` holds the file's bytes already), validate and classify one article file.
+
+    `common` holds the keys of lines that recur across the corpus (recurring_lines). An HTML or PDF
+    article's extracted text is written to its copy (text_copy_path) for citations and the viewer.
+    """
     rel = path.relative_to(corpus_dir).as_posix()
     where = f"{corpus_dir.as_posix().rstrip('/')}/{rel}"
     if data is None:
@@ -128,29 +175,180 @@ def read_article(corpus_dir: Path, path: Path, data: bytes | None = None) -> Art
             data = path.read_bytes()
         except OSError as exc:
             raise CorpusError(f"{where} cannot be read ({exc.strerror}) - check its permissions") from None
-    text = decode_article(data, where)
-    meta, body_start = parse_front_matter(text, where)
-    title = str(meta.get("title") or "").strip()
-    blocks, detected_title, title_source, author = clean.classify(text, body_start, front_title=title)
+    text, page_title, page_source = article_text(data, rel, where)
+    meta: dict[str, Any] = {}
+    body_start = 0
+    if page_source:
+        _write_copy(text_copy_path(corpus_dir, rel), text)
+    else:
+        meta, body_start = parse_front_matter(text, where)
+    user_title = title_override(path)
+    title = str(meta.get("title") or "").strip() or page_title
+    blocks, detected_title, title_source, author = clean.classify(text, body_start, title, common)
     if body_start:
         blocks = (Block("front_matter", 0, body_start), *blocks)
     if not any(b.kind in ("paragraph", "bio") for b in blocks):
         raise CorpusError(f"{where} has no text besides headings and boilerplate - add the article's text")
-    if not title:
-        title = detected_title or _title_from_filename(rel)
+    if title:
+        title_source = "front_matter" if meta.get("title") else page_source
+    else:
+        title = detected_title or title_from_filename(rel)
         if not detected_title:
             title_source = "filename"
+    if user_title:
+        title, title_source = user_title, "user"
     return Article(
         article_id=str(meta.get("id") or article_id_for(rel)),
         path=rel,
         text=text,
-        sha256=file_sha256(data),
+        sha256=article_sha256(path, data),
         title=title,
         title_source=title_source,
         author=str(meta.get("author") or author or "").strip(),
         url=str(meta.get("url") or "").strip(),
         blocks=blocks,
     )
+
+
+_extracted: dict[str, tuple[str, str]] = {}  # sha256 of a page's bytes -> (text, title), this process
+
+
+def article_text(data: bytes, rel: str, where: str) -> tuple[str, str, str]:
+    """(text, title found in the page, "html" | "pdf" | "" for a text file) of an article's bytes."""
+    suffix = rel.rsplit(".", 1)[-1].lower()
+    if "." + suffix not in EXTRACTED_SUFFIXES:
+        return decode_article(data, where), "", ""
+    if not data:
+        raise CorpusError(f"{where} is empty - add the article or remove the file")
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise CorpusError(
+            f"{where} is {len(data) / 1e6:.1f} MB; the limit is {MAX_ARTICLE_BYTES // 2**20} MiB - save a smaller copy"
+        )
+    key = file_sha256(data)
+    if key not in _extracted:
+        if suffix == "pdf":
+            if not data.startswith(b"%PDF"):
+                raise CorpusError(f"{where} is not a PDF file (no %PDF header) - export it again as PDF")
+            from . import pdf_text
+
+            found = pdf_text.extract(data, where)
+        else:
+            from . import html_text
+
+            found = html_text.extract(data, where)
+        if len(_extracted) >= 256:
+            _extracted.pop(next(iter(_extracted)))
+        _extracted[key] = found
+    text, title = _extracted[key]
+    return text, title, "pdf" if suffix == "pdf" else "html"
+
+
+def text_copy_path(corpus_dir: Path, rel: str) -> Path:
+    """Where the extracted text of an HTML or PDF article is kept (citations count its characters)."""
+    return corpus_dir / COPY_DIR / (rel + ".txt")
+
+
+def cited_path(rel: str) -> str:
+    """The corpus-relative file whose characters an article's citations count: the article itself,
+    or for HTML and PDF its extracted-text copy."""
+    return f"{COPY_DIR}/{rel}.txt" if rel.lower().endswith(EXTRACTED_SUFFIXES) else rel
+
+
+def cited_text(corpus_dir: Path, rel: str) -> str:
+    """The text citations into an article count characters of, read without newline translation."""
+    with open(corpus_dir / cited_path(rel), encoding="utf-8", newline="") as fh:
+        return fh.read()
+
+
+def _write_copy(target: Path, text: str) -> None:
+    try:
+        if target.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staged.write_bytes(text.encode("utf-8"))
+    os.replace(staged, target)
+
+
+def recurring_lines(corpus_dir: Path, paths: list[Path]) -> frozenset[str]:
+    """Keys of the lines that occur in two or more articles (a site's menu, footer, newsletter box)."""
+
+    def texts() -> Iterator[str]:
+        for path in paths:
+            rel = path.relative_to(corpus_dir).as_posix()
+            try:
+                copy = text_copy_path(corpus_dir, rel)
+                if rel.lower().endswith(EXTRACTED_SUFFIXES) and _newer(copy, path):
+                    yield copy.read_text(encoding="utf-8")  # extracting every page again costs seconds
+                else:
+                    yield article_text(path.read_bytes(), rel, rel)[0]
+            except (OSError, UnicodeDecodeError, CorpusError):
+                continue  # the build reports it when it reads the article
+
+    return clean.recurring(texts())
+
+
+def _newer(copy: Path, source: Path) -> bool:
+    try:
+        return copy.stat().st_mtime_ns > source.stat().st_mtime_ns
+    except OSError:
+        return False
+
+
+def title_override(path: Path) -> str:
+    """The title a user set for this article in the Library, or ''."""
+    titles = _titles(path.parent)
+    return titles.get(path.name, "")
+
+
+_titles_cache: dict[str, tuple[tuple[int, int, int, int], dict[str, str]]] = {}
+
+
+def _titles(folder: Path) -> dict[str, str]:
+    sidecar = os.path.join(os.fspath(folder), TITLES_FILE)
+    try:
+        stamp = _stamp(os.stat(sidecar))
+    except OSError:
+        return {}
+    known = _titles_cache.get(sidecar)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    try:
+        with open(sidecar, encoding="utf-8") as fh:
+            loaded = json.load(fh)
+    except (OSError, ValueError):
+        loaded = {}
+    titles = {str(k): " ".join(str(v).split()) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    _titles_cache[sidecar] = (stamp, titles)
+    return titles
+
+
+def set_title(path: Path, title: str) -> None:
+    """Store a user's title for an article ('' removes it); the next build uses it."""
+    titles = dict(_titles(path.parent))
+    title = " ".join(title.split())
+    if title:
+        titles[path.name] = title
+    else:
+        titles.pop(path.name, None)
+    sidecar = path.parent / TITLES_FILE
+    staged = path.parent / f"{TITLES_FILE}.{os.getpid()}.tmp"
+    staged.write_text(
+        json.dumps(titles, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    os.replace(staged, sidecar)
+
+
+def article_sha256(path: Path, data: bytes) -> str:
+    """An article's fingerprint: the sha256 of its bytes, and of the user's title when one is set, so
+    that correcting a title makes the article 'changed' and the next build re-indexes it."""
+    return _with_title(file_sha256(data), title_override(path))
+
+
+def _with_title(digest: str, title: str) -> str:
+    return hashlib.sha256(f"{digest}\0title:{title}".encode()).hexdigest() if title else digest
 
 
 def decode_article(data: bytes, where: str) -> str:
@@ -181,13 +379,19 @@ def parse_front_matter(text: str, where: str) -> tuple[dict[str, Any], int]:
     m = _FRONT_MATTER.match(text, offset)
     if not m:
         return {}, 0
+    if len(m.group(1)) > MAX_FRONT_MATTER_CHARS:
+        raise CorpusError(
+            f"{where}: front matter is {len(m.group(1))} characters; the limit is {MAX_FRONT_MATTER_CHARS}"
+            " - keep only title, author, url and the like between the --- lines"
+        )
     try:
-        meta = yaml.safe_load(m.group(1))
+        meta = yaml.load(m.group(1), Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "YAML error"
         raise CorpusError(
-            f"{where}: front matter does not parse{line} - fix the YAML between the --- lines"
+            f"{where}: front matter does not parse{line} ({problem}) - fix the YAML between the --- lines"
         ) from None
     if meta is None:
         meta = {}
@@ -198,6 +402,13 @@ def parse_front_matter(text: str, where: str) -> tuple[dict[str, Any], int]:
     return meta, m.end()
 
 
-def _title_from_filename(rel: str) -> str:
+def title_from_filename(rel: str) -> str:
+    """A readable title from a file name: separators to spaces, numbering and hash-like parts dropped
+    ("000_724d5b54972ab479.txt" has none left, so it stays as it is)."""
     stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return re.sub(r"[_-]+", " ", stem).strip() or stem
+    parts = [p for p in re.split(r"[\s_.-]+", stem) if p]
+    readable = [p for p in parts if not re.fullmatch(r"\d+|[0-9a-f]{6,}", p, re.I)]
+    if not readable:
+        return " ".join(parts) or stem
+    text = " ".join(readable)
+    return text[:1].upper() + text[1:]

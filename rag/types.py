@@ -15,6 +15,7 @@ KEPT_KINDS = frozenset({"heading", "paragraph", "bio"})
 # Block kinds the cleaner removes from passages; kept only as a record of what was dropped.
 DROPPED_KINDS = frozenset(
     {"front_matter", "title", "title_repeat", "caption", "link", "pager", "image", "byline"}
+    | {"nav", "share", "ad", "footer", "related", "toc", "comments", "references", "recurring", "furniture"}
 )
 
 
