@@ -141,7 +141,7 @@ def on_upload(assistant: Assistant, files: list[Any] | None) -> tuple[str, list[
             messages.append(f"Added {added.name}.")
         except RagError as exc:
             messages.append(f"⚠️ {exc}")
-    return _after_change(assistant, messages or ["Choose .txt or .md files first."])
+    return _after_change(assistant, messages or ["Choose .txt, .md, .html or .pdf files first."])
 
 
 def on_paste(assistant: Assistant, title: str, text: str) -> tuple[str, list[list[Any]], Any]:
@@ -160,6 +160,21 @@ def on_remove(assistant: Assistant, rel_path: str | None) -> tuple[str, list[lis
     try:
         remove(assistant.corpus_dir, rel_path or "")
         return _after_change(assistant, [f"Removed {rel_path}."])
+    except RagError as exc:
+        return _after_change(assistant, [f"⚠️ {exc}"])
+
+
+def on_set_title(assistant: Assistant, rel_path: str | None, title: str) -> tuple[str, list[list[Any]], Any]:
+    from rag.library import set_title
+
+    try:
+        set_title(assistant.corpus_dir, rel_path or "", title)
+        done = (
+            f"Title of {rel_path} set to {' '.join(title.split())!r}."
+            if title.strip()
+            else f"Title of {rel_path} reset."
+        )
+        return _after_change(assistant, [done])
     except RagError as exc:
         return _after_change(assistant, [f"⚠️ {exc}"])
 
@@ -273,8 +288,8 @@ def build_ui(assistant: Assistant) -> Any:
             with gr.Row():
                 with gr.Column():
                     upload = gr.File(
-                        label="Upload .txt or .md",
-                        file_types=[".txt", ".md"],
+                        label="Upload .txt, .md, .html or .pdf",
+                        file_types=[".txt", ".md", ".html", ".htm", ".pdf"],
                         file_count="multiple",
                         elem_id="upload",
                     )
@@ -285,12 +300,19 @@ def build_ui(assistant: Assistant) -> Any:
                     paste_button = gr.Button("Add pasted article", elem_id="add-paste")
             with gr.Row():
                 choice = gr.Dropdown([r[0] for r in rows], label="Article", elem_id="remove-choice")
+                new_title = gr.Textbox(
+                    label="Correct its title (empty: the title found in it)", elem_id="new-title"
+                )
+                title_button = gr.Button("Set title", elem_id="set-title")
                 remove_button = gr.Button("Remove article", variant="stop", elem_id="remove")
             rebuild_button = gr.Button("Rebuild index", variant="primary", elem_id="rebuild")
             changed = [status, table, choice]
             upload_button.click(bind(on_upload, assistant), [upload], changed, api_visibility="private")
             paste_button.click(bind(on_paste, assistant), [title, text], changed, api_visibility="private")
             remove_button.click(bind(on_remove, assistant), [choice], changed, api_visibility="private")
+            title_button.click(
+                bind(on_set_title, assistant), [choice, new_title], changed, api_visibility="private"
+            )
 
             def rebuild(progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]]]:  # noqa: B008
                 return on_rebuild(assistant, progress)
@@ -334,6 +356,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     from fastapi.responses import HTMLResponse, PlainTextResponse
     from starlette.routing import Mount
 
+    from rag.ingest import cited_path, cited_text
     from rag.library import MAX_UPLOAD_BYTES
     from rag.render import ARTICLE_CSP, article_page, parse_spans
 
@@ -356,10 +379,12 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
         if meta is None:  # only articles of the index are served: no paths from the request
             return PlainTextResponse("no such article in the index", status_code=404)
         try:
-            text = (assistant.corpus_dir / meta["path"]).read_text(encoding="utf-8")
+            text = cited_text(assistant.corpus_dir, meta["path"])  # as offsets count: no newline translation
         except (OSError, UnicodeDecodeError):
             return PlainTextResponse("the article file is gone - rebuild the index", status_code=410)
-        page = article_page(meta.get("title") or id, meta["path"], text, parse_spans(start, end, q))
+        page = article_page(
+            meta.get("title") or id, cited_path(meta["path"]), text, parse_spans(start, end, q)
+        )
         return HTMLResponse(
             page, headers={"Content-Security-Policy": ARTICLE_CSP, "X-Content-Type-Options": "nosniff"}
         )

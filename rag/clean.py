@@ -103,6 +103,8 @@ def _lines(text: str, body_start: int) -> list[_Line]:
         raw.append((m.start(1), m.group(1)))
         if not m.group(2):
             break
+    while raw and not raw[-1][1].strip():  # trailing blank lines separate nothing
+        raw.pop()
     nonblank = sum(1 for _, s in raw if s.strip())
     blanks = sum(1 for i in range(1, len(raw)) if not raw[i][1].strip() and raw[i - 1][1].strip())
     one_per_line = nonblank > 6 and blanks * 10 < nonblank  # copied text with single newlines

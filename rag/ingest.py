@@ -224,6 +224,8 @@ def article_text(data: bytes, rel: str, where: str) -> tuple[str, str, str]:
         raise CorpusError(
             f"{where} is {len(data) / 1e6:.1f} MB; the limit is {MAX_ARTICLE_BYTES // 2**20} MiB - save a smaller copy"
         )
+    if suffix != "pdf" and b"\x00" in data:
+        raise CorpusError(f"{where} contains NUL bytes, so it is no web page - save the page again as HTML")
     key = file_sha256(data)
     if key not in _extracted:
         if suffix == "pdf":

@@ -57,7 +57,10 @@ def test_billion_laughs_is_refused_within_a_memory_limit(tmp_path: Path):
 def test_aliases_depth_and_size_are_limited(tmp_path: Path):
     cases = {
         "alias.md": ("---\nx: &x hello\ntitle: *x\n---\nText of the article here.\n", "aliases"),
-        "deep.md": ("---\ntitle: " + "[" * 50 + "]" * 50 + "\n---\nText of the article here.\n", "nested deeper"),
+        "deep.md": (
+            "---\ntitle: " + "[" * 50 + "]" * 50 + "\n---\nText of the article here.\n",
+            "nested deeper",
+        ),
         "big.md": (
             "---\ntitle: t\nnotes: " + "x" * (MAX_FRONT_MATTER_CHARS + 10) + "\n---\nText of the article.\n",
             "the limit is",
