@@ -39,7 +39,7 @@ from .index import (
     load_index,
     write_index,
 )
-from .ingest import article_sha256, discover, read_article, recurring_lines
+from .ingest import article_sha256, discover, read_article, recurring_digest, recurring_lines
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
 from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
@@ -319,8 +319,10 @@ def _plan(
                 f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
             ) from None
         sha = article_sha256(path, data)
+        recurring = recurring_digest(corpus_dir, path, data, common)  # its lines other articles share
         old_id = by_path.get(rel)
-        if incremental and old_id and prev_articles[old_id]["sha256"] == sha:
+        old = prev_articles.get(old_id or "", {})
+        if incremental and old_id and old["sha256"] == sha and old.get("recurring", "") == recurring:
             aid, chunks, state = old_id, None, "unchanged"
             meta = dict(prev_articles[old_id])
         else:
@@ -335,6 +337,7 @@ def _plan(
                 "author": article.author,
                 "url": article.url,
                 "chunks": len(chunks),
+                **({"recurring": recurring} if recurring else {}),
             }
         if aid in plan.articles:
             raise CorpusError(

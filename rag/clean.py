@@ -35,6 +35,7 @@ _QUOTE_START = "\"'“‘«„"
 _SENTENCE_INSIDE = re.compile(r"[.!?…][\"”’)]?\s+\S")
 _NAME = re.compile(r"^[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){1,3}$")
 _AUTHOR_POSTS = re.compile(r"\s*View (?:all )?(?:author )?posts?(?: by .*)?\s*$", re.I)
+_NOT_ALNUM = re.compile(r"[\W_]+")
 _QUOTE_FOLD = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
 _BIO_VERB = re.compile(r"^\s*(?:is|was|writes|has|covers|helps|lives|works|holds|specialises|specializes)\b")
 # kinds that open a block of furniture running over the lines after them
@@ -51,12 +52,13 @@ class _Line:
     md_level: int = 0  # 1-6 for a Markdown heading
     item: bool = False  # a list item
     image: bool = False  # holds an image and nothing else
+    key: str = ""  # normalise(plain)
 
 
 def normalise(s: str) -> str:
     """Comparison key: Unicode-folded, quotes unified, only letters and digits kept."""
     s = unicodedata.normalize("NFKC", s).casefold().translate(_QUOTE_FOLD)
-    return "".join(ch for ch in s if ch.isalnum())
+    return _NOT_ALNUM.sub("", s)  # keeps exactly the characters str.isalnum() accepts
 
 
 def heading_like(s: str) -> bool:
@@ -124,6 +126,7 @@ def _lines(text: str, body_start: int) -> list[_Line]:
         ln = _Line(start, start + len(stripped), stripped, visible(stripped), para)
         if heading := _MD_HEADING.match(stripped):
             ln.md_level, ln.plain = len(heading.group(1)), visible(heading.group(2))
+        ln.key = normalise(ln.plain)
         ln.item = bool(_ITEM.match(stripped.lstrip("> ")))
         ln.image = bool(_IMAGE.search(stripped)) and not _IMAGE.sub("", stripped).strip(" *_")
         lines.append(ln)
@@ -163,7 +166,7 @@ def classify(
         kinds[title_i] = "title"
     key = normalise(title)
     for i, ln in enumerate(lines):
-        if key and kinds[i] is None and normalise(ln.plain) == key:
+        if key and kinds[i] is None and ln.key == key:
             kinds[i] = "title_repeat"
     _mark_captions(lines, kinds)
     author = _mark_author_box(lines, kinds, spans)
@@ -181,7 +184,7 @@ def _mark_recurring(lines: list[_Line], kinds: list[str | None], common: frozens
     """Lines found in several articles are furniture, except a heading over text of its own."""
     if not common:
         return
-    keys = [normalise(ln.plain) for ln in lines]
+    keys = [ln.key for ln in lines]
     for i, ln in enumerate(lines):
         if kinds[i] is not None or keys[i] not in common:
             continue
@@ -242,7 +245,8 @@ def _mark_regions(lines: list[_Line], kinds: list[str | None]) -> None:
 
 def _mark_contents_lists(lines: list[_Line], kinds: list[str | None]) -> None:
     """A run of two or more different short lines that each repeat a later line is a table of contents."""
-    keys = [normalise(ln.plain) for ln in lines]
+    keys = [ln.key for ln in lines]
+    later: dict[str, int] = {k: n for n, k in enumerate(keys)}  # last position of each key
     i = 0
     while i < len(lines):
         j = i
@@ -251,7 +255,7 @@ def _mark_contents_lists(lines: list[_Line], kinds: list[str | None]) -> None:
             and kinds[j] is None
             and _listish(lines[j])
             and keys[j]
-            and keys[j] in keys[j + 1 :]
+            and later[keys[j]] > j
             and not lines[j].md_level
         ):
             j += 1
@@ -265,7 +269,7 @@ def _find_title(lines: list[_Line], kinds: list[str | None], front_title: str) -
     """(title, source, index of the title line or None)."""
     if front_title:
         key = normalise(front_title)
-        at = next((i for i, ln in enumerate(lines[:40]) if normalise(ln.plain) == key), None)
+        at = next((i for i, ln in enumerate(lines[:40]) if ln.key == key), None)
         return front_title, "front_matter", at
     h1 = [i for i, ln in enumerate(lines) if ln.md_level == 1 and kinds[i] is None]
     if h1:
@@ -281,8 +285,8 @@ def _find_title(lines: list[_Line], kinds: list[str | None], front_title: str) -
     for i in reversed(candidates):
         ln = lines[i]
         if _title_shape(ln.plain):
-            key = normalise(ln.plain)  # a headline printed twice: the first is the title
-            i = next(c for c in candidates if normalise(lines[c].plain) == key)
+            key = ln.key  # a headline printed twice: the first is the title
+            i = next(c for c in candidates if lines[c].key == key)
             return lines[i].plain, "detected", i
     return "", "", None
 
@@ -311,7 +315,7 @@ def _mark_captions(lines: list[_Line], kinds: list[str | None]) -> None:
     for i, ln in enumerate(lines):
         if kinds[i] is not None or not heading_like(ln.plain) or ln.md_level:
             continue
-        key = normalise(ln.plain)
+        key = ln.key
         if ln.para in noisy_paras or (key in seen and len(ln.plain.split()) >= 4):
             kinds[i] = "caption"
         seen.add(key)

@@ -178,8 +178,10 @@ def is_sentence(s: str) -> bool:
 
 def line_kind(s: str) -> str | None:
     """The furniture kind of a line's visible text, or None when nothing about the line itself says so."""
-    low = s.casefold()
     n = len(words(s))
+    if n > 40:  # no rule below takes a line this long: skip them (most lines of an article)
+        return None
+    low = s.casefold()
     sentence = is_sentence(s)
     if _SKIP.match(s) or _TAGS.match(s) or _URL.match(s):
         return "nav"

@@ -81,7 +81,7 @@ def discover_paths(corpus_dir: Path) -> list[str]:
     """
     if not corpus_dir.exists():
         raise CorpusError(
-            f"corpus folder {corpus_dir}/ does not exist - create it and add .txt or .md articles"
+            f"corpus folder {corpus_dir}/ does not exist - create it and add articles (.txt, .md, .html, .pdf)"
         )
     if not corpus_dir.is_dir():
         raise CorpusError(f"{corpus_dir} is not a folder - pass the folder that holds the articles")
@@ -279,17 +279,30 @@ def recurring_lines(corpus_dir: Path, paths: list[Path]) -> frozenset[str]:
 
     def texts() -> Iterator[str]:
         for path in paths:
-            rel = path.relative_to(corpus_dir).as_posix()
             try:
-                copy = text_copy_path(corpus_dir, rel)
-                if rel.lower().endswith(EXTRACTED_SUFFIXES) and _newer(copy, path):
-                    yield copy.read_text(encoding="utf-8")  # extracting every page again costs seconds
-                else:
-                    yield article_text(path.read_bytes(), rel, rel)[0]
+                yield _text_for_keys(corpus_dir, path, path.read_bytes())
             except (OSError, UnicodeDecodeError, CorpusError):
                 continue  # the build reports it when it reads the article
 
     return clean.recurring(texts())
+
+
+def recurring_digest(corpus_dir: Path, path: Path, data: bytes, common: frozenset[str]) -> str:
+    """A digest of which of an article's lines recur across the corpus ('' for none): when it changes,
+    the article is cleaned again although its bytes did not change."""
+    try:
+        found = sorted(clean.line_keys(_text_for_keys(corpus_dir, path, data)) & common)
+    except (OSError, UnicodeDecodeError, CorpusError):
+        return ""
+    return hashlib.sha256("\n".join(found).encode()).hexdigest()[:16] if found else ""
+
+
+def _text_for_keys(corpus_dir: Path, path: Path, data: bytes) -> str:
+    rel = path.relative_to(corpus_dir).as_posix()
+    copy = text_copy_path(corpus_dir, rel)
+    if rel.lower().endswith(EXTRACTED_SUFFIXES) and _newer(copy, path):
+        return copy.read_text(encoding="utf-8")  # extracting every page again costs seconds
+    return article_text(data, rel, rel)[0]
 
 
 def _newer(copy: Path, source: Path) -> bool:

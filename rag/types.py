@@ -44,7 +44,7 @@ class Article:
     text: str  # the original file content, untouched
     sha256: str  # of the file's bytes
     title: str
-    title_source: str  # "front_matter" | "markdown" | "detected" | "filename"
+    title_source: str  # "front_matter" | "html" | "pdf" | "markdown" | "detected" | "filename" | "user"
     author: str = ""
     url: str = ""
     blocks: tuple[Block, ...] = ()
