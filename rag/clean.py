@@ -30,6 +30,7 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)|<img\b[^>]*>", re.I)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"\*\*|__|(?<![\w*])[*_](?=\S)|(?<=\S)[*_](?![\w*])")
+_ONLY_LINK = re.compile(r"^(?:[-*+•]\s+|\d{1,3}[.)]\s+)?[*_]*\[[^\]]+\]\([^)]*\)[*_]*$")
 _ITEM = re.compile(r"^(?:[-*+•–]\s+|\d{1,3}[.)]\s+)")
 _QUOTE_START = "\"'“‘«„"
 _SENTENCE_INSIDE = re.compile(r"[.!?…][\"”’)]?\s+\S")
@@ -53,6 +54,7 @@ class _Line:
     item: bool = False  # a list item
     image: bool = False  # holds an image and nothing else
     key: str = ""  # normalise(plain)
+    linked: bool = False  # nothing but a Markdown link (or a list item of one)
 
 
 def normalise(s: str) -> str:
@@ -127,6 +129,7 @@ def _lines(text: str, body_start: int) -> list[_Line]:
         if heading := _MD_HEADING.match(stripped):
             ln.md_level, ln.plain = len(heading.group(1)), visible(heading.group(2))
         ln.key = normalise(ln.plain)
+        ln.linked = bool(_ONLY_LINK.match(stripped))
         ln.item = bool(_ITEM.match(stripped.lstrip("> ")))
         ln.image = bool(_IMAGE.search(stripped)) and not _IMAGE.sub("", stripped).strip(" *_")
         lines.append(ln)
@@ -361,12 +364,15 @@ def _mark_bio_by_name(lines: list[_Line], kinds: list[str | None], author: str) 
 
 
 def _mark_page_foot(lines: list[_Line], kinds: list[str | None]) -> None:
-    """After the last paragraph of running text, what is not running text is the page's foot."""
+    """The page's foot starts at the first furniture line after the last paragraph of running text;
+    from there on, what is not running text is furniture too. Lines between the last paragraph and that
+    point (a closing list of tips without full stops) stay, unless they are bare links."""
     last = max((i for i, k in enumerate(kinds) if k is None and is_sentence(lines[i].plain)), default=-1)
     if last < 0:
         return
+    foot = next((i for i in range(last + 1, len(lines)) if kinds[i] is not None), len(lines))
     for i in range(last + 1, len(lines)):
-        if kinds[i] is None and not lines[i].md_level:
+        if kinds[i] is None and not lines[i].md_level and (i > foot or lines[i].linked):
             kinds[i] = "furniture"
 
 

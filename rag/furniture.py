@@ -75,11 +75,15 @@ _SOCIAL_WORDS = frozenset(
     ]
 )
 _PROMPT = re.compile(
-    r"newsletter|in(?:to)? your inbox|(?:enter|type) your email|your email address|\bsubscribe\b|\bsign up\b"
-    r"|we use cookies|\bcookies?\b.*\b(?:accept|consent|settings|preferences|policy)\b|^accept(?: all)?(?: cookies)?$"
+    r"newsletter|in(?:to)? your inbox|(?:enter|type) your email|your email address|we use cookies"
+    r"|\bcookies?\b.*\b(?:accept|consent|settings|preferences|policy)\b|^accept(?: all)?(?: cookies)?$"
     r"|(?:was|is|did you find) this (?:\w+ )?(?:helpful|useful)|^(?:yes|no)\s+(?:no|yes)$|^no,? thanks$"
     r"|\b\d+\s+(?:likes?|restacks?|shares?)\b",
     re.I,
+)
+# words that are a prompt only on a short line that is not a sentence ("Subscribe", "Sign in to comment")
+_WEAK_PROMPT = re.compile(
+    r"\b(?:subscribe|sign up|sign in|log in|register|donate|join (?:now|free|us))\b", re.I
 )
 _CREDIT = re.compile(
     r"^(?:photo|image|illustration|picture|graphic|video|credit|source|photograph)s?(?:\s+(?:credit|by|via|courtesy"
@@ -89,7 +93,8 @@ _CREDIT = re.compile(
 )
 _FOOTER = re.compile(
     r"©|\(c\)\s*\d{4}|\bcopyright\b|all rights reserved|\bprivacy (?:policy|notice)\b|\bterms (?:of (?:use|service)"
-    r"|and conditions)\b|do not sell my|\bcookie (?:settings|preferences|policy)\b|powered by \w+",
+    r"|and conditions)\b|do not sell my|\bcookie (?:settings|preferences|policy)\b"
+    r"|\bpowered by (?:wordpress|ghost|substack|squarespace|wix|blogger|medium|hugo|jekyll|shopify)\b",
     re.I,
 )
 _SKIP = re.compile(r"^(?:skip to|jump to) (?:main )?(?:content|navigation|menu|footer)\b", re.I)
@@ -128,7 +133,7 @@ _UTILITY = frozenset(
 HEADERS: dict[str, re.Pattern[str]] = {
     "related": re.compile(
         r"^(?:related(?: posts?| articles?| stories| reading| content| links)?|you (?:may|might|will) also"
-        r" (?:like|enjoy)|more (?:from|on|in|like this)\b.{0,30}|(?:most|more) (?:read|popular|viewed|shared)"
+        r" (?:like|enjoy)|more (?:from|like this)\b.{0,30}|(?:most|more) (?:read|popular|viewed|shared)"
         r"|popular(?: posts| now| articles| stories)?|trending(?: now| stories| articles)?|keep reading|read next"
         r"|what to read next|recommended(?: for you| reading| stories)?|up next|further reading|ready for more\??"
         r"|don'?t miss|editor'?s picks|latest(?: posts| articles| stories)?)\s*:?$",
@@ -140,7 +145,8 @@ HEADERS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "comments": re.compile(
-        r"^(?:\d+\s+)?(?:comments?|responses?|replies|reactions|discussion)(?:\s*\(\d+\))?\s*:?$|^(?:leave|post|add|write)"
+        r"^(?:\d+\s+(?:comments?|responses?|replies|reactions)|comments?|(?:comments?|responses?|replies|discussion)"
+        r"\s*\(\d+\))\s*:?$|^(?:leave|post|add|write)"
         r" a (?:reply|comment|response)|^join the (?:discussion|conversation)|^discussion about this\b"
         r"|^(?:sign|log) in to (?:comment|reply|join)|^your email address will not be published|^show comments"
         r"|^load more comments|^view (?:all )?\d* ?comments",
@@ -197,6 +203,8 @@ def line_kind(s: str) -> str | None:
     if _FOOTER.search(s) and n <= 30:
         return "footer"
     if n <= 25 and _PROMPT.search(s) and not _advice_voice(s):
+        return "share"
+    if n <= 12 and not sentence and _WEAK_PROMPT.search(s):
         return "share"
     tokens = [t for t in re.split(r"[\s|·•,]+", low) if t]
     if tokens and all(t.strip(".:!") in _SOCIAL_WORDS or t.isdigit() for t in tokens) and n <= 12:
