@@ -380,7 +380,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
             return PlainTextResponse("no such article in the index", status_code=404)
         try:
             text = cited_text(assistant.corpus_dir, meta["path"])  # as offsets count: no newline translation
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, RagError):
             return PlainTextResponse("the article file is gone - rebuild the index", status_code=410)
         page = article_page(
             meta.get("title") or id, cited_path(meta["path"]), text, parse_spans(start, end, q)

@@ -257,8 +257,15 @@ def cited_path(rel: str) -> str:
 
 
 def cited_text(corpus_dir: Path, rel: str) -> str:
-    """The text citations into an article count characters of, read without newline translation."""
-    with open(corpus_dir / cited_path(rel), encoding="utf-8", newline="") as fh:
+    """The text citations into an article count characters of, read without newline translation.
+
+    A missing copy of an HTML or PDF article is extracted again (the same bytes give the same text)."""
+    target = corpus_dir / cited_path(rel)
+    if rel.lower().endswith(EXTRACTED_SUFFIXES) and not target.exists():
+        text = article_text((corpus_dir / rel).read_bytes(), rel, f"{corpus_dir}/{rel}")[0]
+        _write_copy(target, text)
+        return text
+    with open(target, encoding="utf-8", newline="") as fh:
         return fh.read()
 
 

@@ -59,6 +59,10 @@ def test_html_article_cites_into_its_extracted_copy(tmp_path: Path):
     with open(tmp_path / cited_path("promises.html"), encoding="utf-8", newline="") as fh:
         raw = fh.read()
     assert all(raw[c.start : c.end] == c.text for c in chunks)
+    text_copy_path(tmp_path, "promises.html").unlink()  # a lost copy is extracted again, identical
+    assert (
+        cited_text(tmp_path, "promises.html") == raw and text_copy_path(tmp_path, "promises.html").is_file()
+    )
 
 
 @pytest.mark.parametrize(
