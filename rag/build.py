@@ -159,7 +159,7 @@ def build(
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
         previous, problem = _load_previous(index_dir)
         full = _full_rebuild_reason(previous, problem, embedder, params)
-        plan = _plan(corpus_dir, files, previous, params, incremental=not full)
+        plan = _plan(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
         chosen_type = choose_index_type(plan.passages, index_type)
         old_type = previous.manifest.get("index_type") if previous is not None else None
         if not full and previous is not None and old_type != chosen_type:
@@ -305,6 +305,7 @@ def _plan(
     params: ChunkParams,
     *,
     incremental: bool,
+    dry_run: bool = False,
 ) -> _Plan:
     plan = _Plan()
     prev_articles = previous.manifest["articles"] if previous else {}
@@ -326,7 +327,7 @@ def _plan(
             aid, chunks, state = old_id, None, "unchanged"
             meta = dict(prev_articles[old_id])
         else:
-            article = read_article(corpus_dir, path, data, common)
+            article = read_article(corpus_dir, path, data, common, keep_copy=not dry_run)
             aid, chunks = article.article_id, chunk_article(article, params)
             state = "changed" if aid in prev_articles else "added"
             meta = {

@@ -161,12 +161,18 @@ def forget_hashes(folder: Path, keep: set[str]) -> None:
 
 
 def read_article(
-    corpus_dir: Path, path: Path, data: bytes | None = None, common: frozenset[str] = frozenset()
+    corpus_dir: Path,
+    path: Path,
+    data: bytes | None = None,
+    common: frozenset[str] = frozenset(),
+    *,
+    keep_copy: bool = True,
 ) -> Article:
     """Read (unless `data` holds the file's bytes already), validate and classify one article file.
 
     `common` holds the keys of lines that recur across the corpus (recurring_lines). An HTML or PDF
-    article's extracted text is written to its copy (text_copy_path) for citations and the viewer.
+    article's extracted text is written to its copy (text_copy_path) for citations and the viewer,
+    unless keep_copy is False (a dry run).
     """
     rel = path.relative_to(corpus_dir).as_posix()
     where = f"{corpus_dir.as_posix().rstrip('/')}/{rel}"
@@ -178,7 +184,7 @@ def read_article(
     text, page_title, page_source = article_text(data, rel, where)
     meta: dict[str, Any] = {}
     body_start = 0
-    if page_source:
+    if page_source and keep_copy:
         _write_copy(text_copy_path(corpus_dir, rel), text)
     else:
         meta, body_start = parse_front_matter(text, where)

@@ -230,3 +230,17 @@ def test_a_line_that_comes_to_recur_is_dropped_from_the_older_article_too(tmp_pa
     texts = [c.text for c in load_index(corpus.parent / "index").chunks]
     assert texts and not any("Lovenotes" in t for t in texts)
     assert _build(corpus, HashingEmbedder()).up_to_date
+
+
+def test_a_dry_run_writes_no_extracted_text_and_a_build_does(tmp_path: Path, hasher):
+    from .test_formats import PAGE
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "page.html").write_text(PAGE, encoding="utf-8")
+    report = _build(corpus, hasher, dry_run=True)
+    assert report.added == ("page",) and not (corpus / ".text").exists()
+    _build(corpus, hasher)
+    copy = (corpus / ".text" / "page.html.txt").read_text(encoding="utf-8")
+    chunks = load_index(corpus.parent / "index").chunks
+    assert chunks and all(copy[c.start : c.end] == c.text for c in chunks)
