@@ -356,7 +356,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     from fastapi.responses import HTMLResponse, PlainTextResponse
     from starlette.routing import Mount
 
-    from rag.ingest import cited_path, cited_text
+    from rag.extract import cited_path, cited_text
     from rag.library import MAX_UPLOAD_BYTES
     from rag.render import ARTICLE_CSP, article_page, parse_spans
 

@@ -4,7 +4,7 @@ trafilatura finds the main content of a page (its readability-style scoring and 
 menus, sidebars, comment forms and footers) and writes it as Markdown, so headings stay headings for
 clean.py, which then removes what furniture is left inside the content (ads, prompts, credits). The
 title comes from the page's own metadata: og:title, else the single <h1>, else <title> without the
-site name. It does not classify lines (clean.py) or store the text (ingest.py keeps the copy).
+site name. It does not classify lines (clean.py) or store the text (extract.py keeps the copy).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Read articles from the corpus folder: find files, validate them, parse optional front matter.
 
 Turns each `.txt`/`.md` file into an `Article` whose blocks come from `clean.classify`, and each
-`.html`/`.htm`/`.pdf` file into one whose text is the extracted text (html_text.py, pdf_text.py). That
-text is kept as a copy, `.text/<path>.txt` in the corpus folder, written when the article is read for
-a build: citations count characters of the copy, the viewer shows it and `--json` paths point at it.
+`.html`/`.htm`/`.pdf` file into one whose text is the extracted text (extract.py), written to its
+copy when the article is read for a build: citations count characters of the copy.
 It refuses, with a one-line error naming the file and the fix, anything that is not a readable
 article (empty, whitespace only, binary, not UTF-8, too large, front matter that does not parse or
 uses YAML aliases, a PDF without text or with a password, a page without article text). A title the
-user corrected in the Library is kept in `.titles.json` beside the article and wins over the rest.
+user corrected in the Library (titles.py) wins over the rest. It also gathers the evidence of lines
+that recur across articles, which clean.py takes for furniture.
 It does not decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import re
 import stat
@@ -28,13 +27,12 @@ import yaml
 
 from . import clean
 from .errors import CorpusError
+from .extract import EXTRACTED_SUFFIXES, extracted_text, text_copy_path, write_copy
+from .titles import title_from_filename, title_override, with_title
 from .types import Article, Block
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
-EXTRACTED_SUFFIXES = (".html", ".htm", ".pdf")
 SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
-COPY_DIR = ".text"  # extracted text of HTML and PDF articles, inside the corpus folder
-TITLES_FILE = ".titles.json"  # titles corrected by the user, one file per folder
 MAX_ARTICLE_BYTES = 10 * 1024 * 1024
 
 _FRONT_MATTER = re.compile(
@@ -142,7 +140,7 @@ def hash_path(path: str | Path) -> str:
     title = title_override(Path(key))
     known = _hashes.get(key)
     if known is not None and known[0] == before:
-        return _with_title(known[1], title)
+        return with_title(known[1], title)
     with open(key, "rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
         after = os.fstat(fh.fileno())
@@ -150,7 +148,7 @@ def hash_path(path: str | Path) -> str:
         _hashes[key] = (before, digest)
     else:
         _hashes.pop(key, None)
-    return _with_title(digest, title)
+    return with_title(digest, title)
 
 
 def forget_hashes(folder: Path, keep: set[str]) -> None:
@@ -185,7 +183,7 @@ def read_article(
     meta: dict[str, Any] = {}
     body_start = 0
     if page_source and keep_copy:
-        _write_copy(text_copy_path(corpus_dir, rel), text)
+        write_copy(text_copy_path(corpus_dir, rel), text)
     else:
         meta, body_start = parse_front_matter(text, where)
     user_title = title_override(path)
@@ -216,75 +214,12 @@ def read_article(
     )
 
 
-_extracted: dict[str, tuple[str, str]] = {}  # sha256 of a page's bytes -> (text, title), this process
-
-
 def article_text(data: bytes, rel: str, where: str) -> tuple[str, str, str]:
     """(text, title found in the page, "html" | "pdf" | "" for a text file) of an article's bytes."""
-    suffix = rel.rsplit(".", 1)[-1].lower()
-    if "." + suffix not in EXTRACTED_SUFFIXES:
+    if not rel.lower().endswith(EXTRACTED_SUFFIXES):
         return decode_article(data, where), "", ""
-    if not data:
-        raise CorpusError(f"{where} is empty - add the article or remove the file")
-    if len(data) > MAX_ARTICLE_BYTES:
-        raise CorpusError(
-            f"{where} is {len(data) / 1e6:.1f} MB; the limit is {MAX_ARTICLE_BYTES // 2**20} MiB - save a smaller copy"
-        )
-    if suffix != "pdf" and b"\x00" in data:
-        raise CorpusError(f"{where} contains NUL bytes, so it is no web page - save the page again as HTML")
-    key = file_sha256(data)
-    if key not in _extracted:
-        if suffix == "pdf":
-            if not data.startswith(b"%PDF"):
-                raise CorpusError(f"{where} is not a PDF file (no %PDF header) - export it again as PDF")
-            from . import pdf_text
-
-            found = pdf_text.extract(data, where)
-        else:
-            from . import html_text
-
-            found = html_text.extract(data, where)
-        if len(_extracted) >= 256:
-            _extracted.pop(next(iter(_extracted)))
-        _extracted[key] = found
-    text, title = _extracted[key]
-    return text, title, "pdf" if suffix == "pdf" else "html"
-
-
-def text_copy_path(corpus_dir: Path, rel: str) -> Path:
-    """Where the extracted text of an HTML or PDF article is kept (citations count its characters)."""
-    return corpus_dir / COPY_DIR / (rel + ".txt")
-
-
-def cited_path(rel: str) -> str:
-    """The corpus-relative file whose characters an article's citations count: the article itself,
-    or for HTML and PDF its extracted-text copy."""
-    return f"{COPY_DIR}/{rel}.txt" if rel.lower().endswith(EXTRACTED_SUFFIXES) else rel
-
-
-def cited_text(corpus_dir: Path, rel: str) -> str:
-    """The text citations into an article count characters of, read without newline translation.
-
-    A missing copy of an HTML or PDF article is extracted again (the same bytes give the same text)."""
-    target = corpus_dir / cited_path(rel)
-    if rel.lower().endswith(EXTRACTED_SUFFIXES) and not target.exists():
-        text = article_text((corpus_dir / rel).read_bytes(), rel, f"{corpus_dir}/{rel}")[0]
-        _write_copy(target, text)
-        return text
-    with open(target, encoding="utf-8", newline="") as fh:
-        return fh.read()
-
-
-def _write_copy(target: Path, text: str) -> None:
-    try:
-        if target.read_text(encoding="utf-8") == text:
-            return
-    except (OSError, UnicodeDecodeError):
-        pass
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staged.write_bytes(text.encode("utf-8"))
-    os.replace(staged, target)
+    text, title = extracted_text(data, rel, where)
+    return text, title, "pdf" if rel.lower().endswith(".pdf") else "html"
 
 
 def recurring_lines(corpus_dir: Path, paths: list[Path]) -> frozenset[str]:
@@ -325,58 +260,10 @@ def _newer(copy: Path, source: Path) -> bool:
         return False
 
 
-def title_override(path: Path) -> str:
-    """The title a user set for this article in the Library, or ''."""
-    titles = _titles(path.parent)
-    return titles.get(path.name, "")
-
-
-_titles_cache: dict[str, tuple[tuple[int, int, int, int], dict[str, str]]] = {}
-
-
-def _titles(folder: Path) -> dict[str, str]:
-    sidecar = os.path.join(os.fspath(folder), TITLES_FILE)
-    try:
-        stamp = _stamp(os.stat(sidecar))
-    except OSError:
-        return {}
-    known = _titles_cache.get(sidecar)
-    if known is not None and known[0] == stamp:
-        return known[1]
-    try:
-        with open(sidecar, encoding="utf-8") as fh:
-            loaded = json.load(fh)
-    except (OSError, ValueError):
-        loaded = {}
-    titles = {str(k): " ".join(str(v).split()) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
-    _titles_cache[sidecar] = (stamp, titles)
-    return titles
-
-
-def set_title(path: Path, title: str) -> None:
-    """Store a user's title for an article ('' removes it); the next build uses it."""
-    titles = dict(_titles(path.parent))
-    title = " ".join(title.split())
-    if title:
-        titles[path.name] = title
-    else:
-        titles.pop(path.name, None)
-    sidecar = path.parent / TITLES_FILE
-    staged = path.parent / f"{TITLES_FILE}.{os.getpid()}.tmp"
-    staged.write_text(
-        json.dumps(titles, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    os.replace(staged, sidecar)
-
-
 def article_sha256(path: Path, data: bytes) -> str:
     """An article's fingerprint: the sha256 of its bytes, and of the user's title when one is set, so
     that correcting a title makes the article 'changed' and the next build re-indexes it."""
-    return _with_title(file_sha256(data), title_override(path))
-
-
-def _with_title(digest: str, title: str) -> str:
-    return hashlib.sha256(f"{digest}\0title:{title}".encode()).hexdigest() if title else digest
+    return with_title(file_sha256(data), title_override(path))
 
 
 def decode_article(data: bytes, where: str) -> str:
@@ -428,15 +315,3 @@ def parse_front_matter(text: str, where: str) -> tuple[dict[str, Any], int]:
             f"{where}: front matter is not a set of 'key: value' lines - e.g. 'title: My title'"
         )
     return meta, m.end()
-
-
-def title_from_filename(rel: str) -> str:
-    """A readable title from a file name: separators to spaces, numbering and hash-like parts dropped
-    ("000_724d5b54972ab479.txt" has none left, so it stays as it is)."""
-    stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    parts = [p for p in re.split(r"[\s_.-]+", stem) if p]
-    readable = [p for p in parts if not re.fullmatch(r"\d+|[0-9a-f]{6,}", p, re.I)]
-    if not readable:
-        return " ".join(parts) or stem
-    text = " ".join(readable)
-    return text[:1].upper() + text[1:]

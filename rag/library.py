@@ -5,7 +5,7 @@ Uploads may be text, Markdown, HTML or PDF. Every addition is checked the way th
 before anything is written, file names are reduced to a safe base name (no folders,
 no "..", no hidden files), an existing article is never overwritten, and files are written atomically.
 Removal only deletes article files that lie inside the corpus folder. A corrected title is stored
-beside the article (ingest.set_title) and used from the next build on. It does not rebuild the index.
+beside the article (titles.py) and used from the next build on. It does not rebuild the index.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import ingest
+from . import titles
 from .errors import CorpusError
 from .ingest import SUFFIXES, discover_paths, read_article
 
@@ -98,12 +98,11 @@ def remove(corpus_dir: Path, rel_path: str) -> None:
 def set_title(corpus_dir: Path, rel_path: str, title: str) -> None:
     """Correct an article's title ('' goes back to the title found in the article); kept across rebuilds.
 
-    Stored in a `.titles.json` beside the article rather than in the file: HTML and PDF files cannot
-    take front matter, and the article's bytes stay as the user saved them.
+    Stored in a `.titles.json` beside the article rather than in the file (see titles.py).
     """
     if len(title) > 300:
         raise CorpusError(f"the title is {len(title)} characters; the limit is 300 - shorten it")
-    ingest.set_title(_article_file(corpus_dir, rel_path), title)
+    titles.set_title(_article_file(corpus_dir, rel_path), title)
 
 
 def _article_file(corpus_dir: Path, rel_path: str) -> Path:

@@ -5,7 +5,7 @@ paragraphs: a line that reaches the right margin continues in the next line, a l
 of font size starts a new paragraph, and lines that repeat at the top or bottom of several pages
 (running headers and footers, page numbers) are left out. The title is the largest line of the first
 page. A PDF with no text layer (scanned), an encrypted one or a broken one is a one-line CorpusError.
-It does not classify lines (clean.py) or store the text (ingest.py keeps the copy).
+It does not classify lines (clean.py) or store the text (extract.py keeps the copy).
 """
 
 from __future__ import annotations

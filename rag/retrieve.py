@@ -21,9 +21,9 @@ import numpy as np
 from .chunk import sentence_spans
 from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError
+from .extract import cited_path
 from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index import LoadedIndex, load_index
-from .ingest import cited_path
 from .onnx_embed import query_embedder
 from .types import Passage
 
