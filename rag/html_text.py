@@ -39,7 +39,17 @@ def extract(data: bytes, where: str) -> tuple[str, str]:
             f"{where}: no article text found in this HTML page (empty, broken or built by scripts)"
             " - save the page again once it has loaded, or paste its text"
         )
-    return body.strip() + "\n", page_title(tree)
+    return _plain(body).strip() + "\n", page_title(tree)
+
+
+_EMPHASIS = re.compile(r"(?<![\\*\w])(\*\*|\*|__)(?=\S)(.+?)(?<=\S)(?<!\\)\1(?![*\w])")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
+
+
+def _plain(markdown: str) -> str:
+    """trafilatura's Markdown with inline emphasis marks and backslash escapes removed, so quotes read as
+    the page does; headings ('#') and list items ('- ') stay for clean.py."""
+    return _ESCAPE.sub(r"\1", _EMPHASIS.sub(r"\2", markdown))
 
 
 def page_title(tree: object) -> str:

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 
 from .errors import CorpusError
 
+# typeset ligatures back to letters, so "ﬁnd" is found by a search for "find"
+_LIGATURES = str.maketrans(
+    {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st", "\u00ad": ""}
+)
+
 
 @dataclass(frozen=True)
 class _Line:
@@ -61,7 +66,7 @@ def _read_lines(data: bytes, where: str) -> tuple[list[_Line], dict[int, float]]
                     continue
                 for line in box:
                     if isinstance(line, LTTextLine):
-                        text = " ".join(line.get_text().split())
+                        text = " ".join(line.get_text().translate(_LIGATURES).split())
                         if text:
                             lines.append(_Line(p, line.x0, line.x1, page.height - line.y1, line.height, text))
     except (PDFPasswordIncorrect, PDFEncryptionError, PDFTextExtractionNotAllowed):
@@ -95,8 +100,8 @@ def _paragraphs(lines: list[_Line], widths: dict[int, float]) -> str:
             and prev.x1 >= right[prev.page] - 0.12 * widths[prev.page]  # the previous line was full
             and (ln.page != prev.page or 0 <= ln.top - prev.top <= 2.2 * prev.height)
         )
-        if joins:
-            out[-1] += " " + ln.text
+        if joins:  # a word broken at the line's end ("self-" + "esteem") is joined without a space
+            out[-1] += ("" if out[-1].endswith("-") and ln.text[:1].islower() else " ") + ln.text
         else:
             out.append(ln.text)
         prev = ln

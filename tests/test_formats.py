@@ -20,7 +20,7 @@ PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <header><a href="/">Example Love</a><nav><a href="/">Home</a> <a href="/dating">Dating</a></nav></header>
 <main><article><h1>Keeping Promises in a Relationship</h1>
 <p class="byline">By Ann Lee · 4 min read</p>
-<p>Small promises matter more than grand ones. Keeping them is how trust is built day by day.</p>
+<p>Small promises matter more than <em>grand</em> ones. Keeping them is how trust_is built day by day.</p>
 <h2>Write them down</h2>
 <p>Put the promises you make in a shared calendar. A written promise is harder to forget.</p>
 <div class="ad">Advertisement</div>
@@ -45,7 +45,8 @@ def test_html_article_cites_into_its_extracted_copy(tmp_path: Path):
     copy = cited_text(tmp_path, "promises.html")
     assert copy == a.text
     body = " ".join(c.text for c in chunks)
-    assert "Small promises matter" in body and "every Sunday evening" in body
+    assert "more than grand ones" in body and "trust_is built" in body  # no Markdown marks or escapes
+    assert "every Sunday evening" in body
     for bad in ("Advertisement", "Home", "All rights reserved", "4 min read"):
         assert bad not in body
     assert {c.section for c in chunks} == {"", "Write them down"}
