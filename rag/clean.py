@@ -277,21 +277,25 @@ def _find_title(lines: list[_Line], kinds: list[str | None], front_title: str) -
     h1 = [i for i, ln in enumerate(lines) if ln.md_level == 1 and kinds[i] is None]
     if h1:
         return lines[h1[0]].plain, "markdown", h1[0]
-    # the headline: the last headline-like line above the byline or the first paragraph
+    # the headline: the last headline-like line above the byline, or without a byline the first one
+    # above the first paragraph (the last there may be the first section's heading)
+    listed = {ln.key for ln, k in zip(lines, kinds, strict=True) if k == "toc"}
     candidates: list[int] = []
+    by_byline = False
     for i, ln in enumerate(lines[:60]):
         kind = kinds[i]
         if kind == "byline" or (kind is None and is_sentence(ln.plain)):
+            by_byline = kind == "byline"
             break
-        if kind is None and heading_like(ln.plain) and len(words(ln.plain)) >= 3 and not ln.item:
+        headline = kind is None and heading_like(ln.plain) and len(words(ln.plain)) >= 3 and not ln.item
+        if headline and ln.key not in listed and _title_shape(ln.plain):
             candidates.append(i)
-    for i in reversed(candidates):
-        ln = lines[i]
-        if _title_shape(ln.plain):
-            key = ln.key  # a headline printed twice: the first is the title
-            i = next(c for c in candidates if lines[c].key == key)
-            return lines[i].plain, "detected", i
-    return "", "", None
+    if not candidates:
+        return "", "", None
+    pick = candidates[-1] if by_byline else candidates[0]
+    key = lines[pick].key  # a headline printed twice: the first is the title
+    pick = next(c for c in candidates if lines[c].key == key)
+    return lines[pick].plain, "detected", pick
 
 
 def _title_shape(s: str) -> bool:

@@ -174,3 +174,33 @@ def test_section_names_that_look_like_page_words_stay_headings(tmp_path: Path):
     a = read_article(tmp_path, tmp_path / "a.md")
     assert _texts(a, "heading") == sections
     assert len(_texts(a, "paragraph")) == 4
+
+
+def test_a_contents_list_is_dropped_and_the_headings_it_lists_are_kept(tmp_path: Path):
+    heads = ["Why Small Habits Matter", "Say Good Morning Every Day", "Ask One Real Question"]
+    body = "\n\n".join(
+        f"{h}\n\nThis section explains the habit and why couples who keep it stay close." for h in heads
+    )
+    text = "How To Stay Close As A Couple\n\n" + "\n".join(heads) + "\n\n" + body + "\n"
+    (tmp_path / "close.txt").write_text(text, encoding="utf-8")
+    a = read_article(tmp_path, tmp_path / "close.txt")
+    assert a.title == "How To Stay Close As A Couple"
+    assert _texts(a, "toc") == heads and _texts(a, "heading") == heads
+    assert _texts(a, "caption") == []
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "Skip to main content\nHome / Dating / Advice\n\nWhy small habits matter more than grand gestures\n\nBy Jo Park · 5 min read\n\n",
+        "Menu\n\nSearch\n\nLove Site\n\n\n# Why small habits matter more than grand gestures\n\n",
+    ],
+)
+def test_sentence_case_headline_below_page_furniture(tmp_path: Path, head: str):
+    text = head + "Couples who last share small daily habits. They make time for each other.\n"
+    (tmp_path / "a.md").write_text(text, encoding="utf-8")
+    a = read_article(tmp_path, tmp_path / "a.md")
+    assert a.title == "Why small habits matter more than grand gestures"
+    assert _texts(a, "paragraph") == [
+        "Couples who last share small daily habits. They make time for each other."
+    ]
