@@ -320,7 +320,7 @@ def _plan(
                 f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
             ) from None
         sha = article_sha256(path, data)
-        recurring = recurring_digest(corpus_dir, path, data, common)  # its lines other articles share
+        recurring = recurring_digest(corpus_dir, path, common)  # the lines it shares with other articles
         old_id = by_path.get(rel)
         old = prev_articles.get(old_id or "", {})
         if incremental and old_id and old["sha256"] == sha and old.get("recurring", "") == recurring:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import furniture
@@ -26,6 +25,7 @@ from .furniture import is_sentence, line_kind, words
 from .types import Block
 
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)|<img\b[^>]*>", re.I)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -83,22 +83,16 @@ def visible(s: str) -> str:
     return " ".join(s.split())
 
 
+_MAX_RECURRING_CHARS = 240  # longer lines are running text, never taken for furniture by recurrence
+
+
 def line_keys(text: str) -> set[str]:
-    """Keys of an article's lines, for counting which lines recur across a corpus (see recurring)."""
-    return {k for m in _LINE.finditer(text) if len(k := normalise(visible(m.group(1).strip()))) >= 4}
-
-
-def recurring(texts: Iterable[str], min_articles: int = 2) -> frozenset[str]:
-    """Keys of the lines that occur in at least min_articles of the texts."""
-    counts: dict[str, int] = {}
-    seen: set[int] = set()
-    for text in texts:
-        if hash(text) in seen:  # the same article twice is no evidence of furniture
-            continue
-        seen.add(hash(text))
-        for k in line_keys(text):
-            counts[k] = counts.get(k, 0) + 1
-    return frozenset(k for k, n in counts.items() if n >= min_articles)
+    """Keys of an article's short lines, for counting which lines recur across a corpus (recurring)."""
+    return {
+        k
+        for line in _NEWLINES.split(text)
+        if 0 < len(line) <= _MAX_RECURRING_CHARS and len(k := normalise(visible(line.strip()))) >= 4
+    }
 
 
 def _lines(text: str, body_start: int) -> list[_Line]:
@@ -193,7 +187,7 @@ def _mark_recurring(lines: list[_Line], kinds: list[str | None], common: frozens
             continue
         nxt = next((j for j in range(i + 1, len(lines)) if kinds[j] is None), None)
         if len(words(ln.plain)) >= 30:  # running text shared by two articles is quoted, not furniture
-            continue
+            continue  # (line_keys leaves out lines over _MAX_RECURRING_CHARS already)
         heads_text = (
             (ln.md_level or heading_like(ln.plain))
             and nxt is not None

@@ -19,7 +19,6 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -224,25 +223,46 @@ def article_text(data: bytes, rel: str, where: str) -> tuple[str, str, str]:
 
 def recurring_lines(corpus_dir: Path, paths: list[Path]) -> frozenset[str]:
     """Keys of the lines that occur in two or more articles (a site's menu, footer, newsletter box)."""
+    counts: dict[str, int] = {}
+    seen: set[str] = set()
+    for path in paths:
+        found = _file_keys(corpus_dir, path)
+        if found is None or found[0] in seen:  # the same text twice is no evidence of furniture
+            continue
+        seen.add(found[0])
+        for k in found[1]:
+            counts[k] = counts.get(k, 0) + 1
+    return frozenset(k for k, n in counts.items() if n >= 2)
 
-    def texts() -> Iterator[str]:
-        for path in paths:
-            try:
-                yield _text_for_keys(corpus_dir, path, path.read_bytes())
-            except (OSError, UnicodeDecodeError, CorpusError):
-                continue  # the build reports it when it reads the article
 
-    return clean.recurring(texts())
-
-
-def recurring_digest(corpus_dir: Path, path: Path, data: bytes, common: frozenset[str]) -> str:
+def recurring_digest(corpus_dir: Path, path: Path, common: frozenset[str]) -> str:
     """A digest of which of an article's lines recur across the corpus ('' for none): when it changes,
     the article is cleaned again although its bytes did not change."""
+    found = _file_keys(corpus_dir, path)
+    shared = sorted(found[1] & common) if found else []
+    return hashlib.sha256("\n".join(shared).encode()).hexdigest()[:16] if shared else ""
+
+
+_keys: dict[str, tuple[tuple[int, int, int, int], tuple[str, frozenset[str]]]] = {}  # path -> (stamp, keys)
+
+
+def _file_keys(corpus_dir: Path, path: Path) -> tuple[str, frozenset[str]] | None:
+    """(sha256 of the article's text, clean.line_keys of it), remembered for this process while the
+    file's stat stays the same (a rebuild in the app reads only what changed); None if unreadable."""
+    key = os.fspath(path)
     try:
-        found = sorted(clean.line_keys(_text_for_keys(corpus_dir, path, data)) & common)
+        stamp = _stamp(os.stat(key))
+        known = _keys.get(key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        text = _text_for_keys(corpus_dir, path, path.read_bytes())
     except (OSError, UnicodeDecodeError, CorpusError):
-        return ""
-    return hashlib.sha256("\n".join(found).encode()).hexdigest()[:16] if found else ""
+        return None  # the build reports it when it reads the article
+    found = (hashlib.sha256(text.encode()).hexdigest(), frozenset(clean.line_keys(text)))
+    if len(_keys) >= 100_000:
+        _keys.clear()
+    _keys[key] = (stamp, found)
+    return found
 
 
 def _text_for_keys(corpus_dir: Path, path: Path, data: bytes) -> str:
