@@ -333,7 +333,7 @@ def on_upload(assistant: Assistant, files: list[Any] | None) -> Iterator[tuple[A
         except OSError as exc:
             problems.append(f"⚠️ could not add {path.name}: {exc.strerror or exc} - nothing was changed")
     if not files:
-        problems.append("Choose .txt or .md files first.")
+        problems.append("Choose .txt, .md, .html or .pdf files first.")
     note = " ".join([f"Added {', '.join(added)}." if added else "", *problems]).strip()
     if not added:
         yield (*library_view(assistant, note), gr.skip())
@@ -359,6 +359,21 @@ def on_paste(assistant: Assistant, title: str, text: str) -> Iterator[tuple[Any,
         return
     for view in _index_after(assistant, f"Added {added.name}."):
         yield (*view, "", "")
+
+
+def on_set_title(assistant: Assistant, rel_path: str | None, title: str) -> Iterator[LibraryView]:
+    """Correct an article's title (kept beside it, so rebuilds keep it), then index the change."""
+    from rag.library import set_title
+
+    try:
+        set_title(assistant.corpus_dir, rel_path or "", title or "")
+    except RagError as exc:
+        yield library_view(assistant, f"⚠️ {exc}")
+        return
+    words = " ".join((title or "").split())
+    yield from _index_after(
+        assistant, f"Title of {rel_path} set to {words!r}." if words else f"Title of {rel_path} reset."
+    )
 
 
 def on_ask_remove(rel_path: str | None) -> tuple[Any, str]:
@@ -658,8 +673,8 @@ def build_ui(assistant: Assistant) -> Any:
             with gr.Row():
                 with gr.Column():
                     upload = gr.File(
-                        label="Upload .txt or .md",
-                        file_types=[".txt", ".md"],
+                        label="Upload .txt, .md, .html or .pdf",
+                        file_types=[".txt", ".md", ".html", ".htm", ".pdf"],
                         file_count="multiple",
                         elem_id="upload",
                     )
@@ -673,6 +688,12 @@ def build_ui(assistant: Assistant) -> Any:
                     [r[0] for r in first[2]], value=None, label="Article", elem_id="remove-choice"
                 )
                 remove_button = gr.Button("Move to trash…", variant="stop", elem_id="remove")
+            with gr.Row():
+                new_title = gr.Textbox(
+                    label="Correct the picked article's title (empty: the title found in it)",
+                    elem_id="new-title",
+                )
+                title_button = gr.Button("Set title", elem_id="set-title")
             with gr.Row(visible=False, elem_id="confirm-remove") as confirm:
                 confirm_text = gr.Markdown()
                 yes = gr.Button("Yes, move it to the trash", variant="stop", elem_id="remove-yes")
@@ -691,6 +712,7 @@ def build_ui(assistant: Assistant) -> Any:
             upload_button.click(bind(on_upload, assistant), [upload], [*view, upload], **private)
             paste_button.click(bind(on_paste, assistant), [title, text], [*view, title, text], **private)
             remove_button.click(on_ask_remove, [choice], [confirm, confirm_text], **private)
+            title_button.click(bind(on_set_title, assistant), [choice, new_title], view, **private)
             no.click(lambda: gr.update(visible=False), None, [confirm], **private)
             yes.click(lambda: gr.update(visible=False), None, [confirm], **private).then(
                 bind(on_remove, assistant), [choice], view, **private
@@ -765,7 +787,8 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     from fastapi.responses import HTMLResponse, PlainTextResponse
     from starlette.routing import Mount
 
-    from rag.ingest import file_sha256
+    from rag.extract import cited_path, cited_text
+    from rag.ingest import article_sha256
     from rag.library import MAX_UPLOAD_BYTES
     from rag.render import ARTICLE_CSP, STALE_NOTE, article_page, parse_spans
 
@@ -789,14 +812,15 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
             return PlainTextResponse("no such article in the index", status_code=404)
         try:
             data = (assistant.corpus_dir / meta["path"]).read_bytes()
-            text = data.decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = cited_text(assistant.corpus_dir, meta["path"])  # as offsets count: no newline translation
+        except (OSError, UnicodeDecodeError, RagError):
             return PlainTextResponse("the article file is gone - rebuild the index", status_code=410)
         spans = parse_spans(start, end, q)
         note = ""
-        if file_sha256(data) != meta.get("sha256"):  # offsets into another text would mark the wrong words
+        # offsets into a changed article would mark the wrong words
+        if article_sha256(assistant.corpus_dir / meta["path"], data) != meta.get("sha256"):
             spans, note = [], STALE_NOTE
-        page = article_page(meta.get("title") or id, meta["path"], text, spans, note=note)
+        page = article_page(meta.get("title") or id, cited_path(meta["path"]), text, spans, note=note)
         return HTMLResponse(
             page, headers={"Content-Security-Policy": ARTICLE_CSP, "X-Content-Type-Options": "nosniff"}
         )

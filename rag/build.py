@@ -40,7 +40,7 @@ from .index import (
     refuse_foreign,
     write_index,
 )
-from .ingest import discover, file_sha256, read_article
+from .ingest import article_sha256, discover, read_article, recurring_digest, recurring_lines
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
 from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
@@ -163,7 +163,7 @@ def build(
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
         previous, problem = _load_previous(index_dir)
         full = _full_rebuild_reason(previous, problem, embedder, params)
-        plan = _plan(corpus_dir, files, previous, params, incremental=not full)
+        plan = _plan(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
         chosen_type = choose_index_type(plan.passages, index_type)
         old_type = previous.manifest.get("index_type") if previous is not None else None
         if not full and previous is not None and old_type != chosen_type:
@@ -309,10 +309,12 @@ def _plan(
     params: ChunkParams,
     *,
     incremental: bool,
+    dry_run: bool = False,
 ) -> _Plan:
     plan = _Plan()
     prev_articles = previous.manifest["articles"] if previous else {}
     by_path = {meta["path"]: aid for aid, meta in prev_articles.items()}
+    common = recurring_lines(corpus_dir, files)  # furniture that recurs across articles (clean.py)
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
         try:
@@ -321,13 +323,15 @@ def _plan(
             raise CorpusError(
                 f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
             ) from None
-        sha = file_sha256(data)
+        sha = article_sha256(path, data)
+        recurring = recurring_digest(corpus_dir, path, common)  # the lines it shares with other articles
         old_id = by_path.get(rel)
-        if incremental and old_id and prev_articles[old_id]["sha256"] == sha:
+        old = prev_articles.get(old_id or "", {})
+        if incremental and old_id and old["sha256"] == sha and old.get("recurring", "") == recurring:
             aid, chunks, state = old_id, None, "unchanged"
             meta = dict(prev_articles[old_id])
         else:
-            article = read_article(corpus_dir, path, data)
+            article = read_article(corpus_dir, path, data, common, keep_copy=not dry_run)
             aid, chunks = article.article_id, chunk_article(article, params)
             state = "changed" if aid in prev_articles else "added"
             meta = {
@@ -338,6 +342,7 @@ def _plan(
                 "author": article.author,
                 "url": article.url,
                 "chunks": len(chunks),
+                **({"recurring": recurring} if recurring else {}),
             }
         if aid in plan.articles:
             raise CorpusError(

@@ -1,9 +1,11 @@
-"""Manage the articles in the corpus folder: list, add (upload or pasted text), remove.
+"""Manage the articles in the corpus folder: list, add (upload or pasted text), retitle, remove.
 
-Every addition is checked the way the build checks files (UTF-8, not empty, not binary, has text
-besides boilerplate) before anything is written, file names are reduced to a safe base name (no folders,
+Uploads may be text, Markdown, HTML or PDF. Every addition is checked the way the build checks files
+(UTF-8, not empty, not binary, has text besides boilerplate; a page or PDF with extractable text)
+before anything is written, file names are reduced to a safe base name (no folders,
 no "..", no hidden files), an existing article is never overwritten, and files are written atomically.
-Removal only deletes article files that lie inside the corpus folder. It does not rebuild the index.
+Removal only deletes article files that lie inside the corpus folder. A corrected title is stored
+beside the article (titles.py) and used from the next build on. It does not rebuild the index.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import titles
 from .errors import CorpusError
 from .ingest import SUFFIXES, discover_paths, read_article
 
@@ -41,7 +44,9 @@ def safe_name(name: str, suffix: str | None = None) -> str:
         stem, ext = base, ""
     ext = (suffix or "." + ext).lower()
     if ext not in SUFFIXES:
-        raise CorpusError(f"{base!r} is not a .txt or .md file - articles must be plain text or Markdown")
+        raise CorpusError(
+            f"{base!r} is not a .txt, .md, .html or .pdf file - articles must be text, Markdown, web pages or PDFs"
+        )
     stem = re.sub(r"[^\w\- ]+", "", stem).strip().replace(" ", "-").strip(".-_")[:80]
     if not stem:
         raise CorpusError(f"{base!r} has no usable file name - name it with letters or digits")
@@ -96,11 +101,25 @@ def _write_checked(corpus_dir: Path, name: str, data: bytes) -> Path:
 
 def remove(corpus_dir: Path, rel_path: str) -> None:
     """Delete one article file of the corpus (the index changes at the next rebuild)."""
+    _article_file(corpus_dir, rel_path).unlink()
+
+
+def set_title(corpus_dir: Path, rel_path: str, title: str) -> None:
+    """Correct an article's title ('' goes back to the title found in the article); kept across rebuilds.
+
+    Stored in a `.titles.json` beside the article rather than in the file (see titles.py).
+    """
+    if len(title) > 300:
+        raise CorpusError(f"the title is {len(title)} characters; the limit is 300 - shorten it")
+    titles.set_title(_article_file(corpus_dir, rel_path), title)
+
+
+def _article_file(corpus_dir: Path, rel_path: str) -> Path:
     root = corpus_dir.resolve()
     target = (root / rel_path).resolve()
     if root not in target.parents or target.suffix.lower() not in SUFFIXES or not target.is_file():
         raise CorpusError(f"{rel_path!r} is not an article in {corpus_dir}/ - pick one from the list")
-    target.unlink()
+    return target
 
 
 def list_articles(status: IndexStatus) -> list[ArticleRow]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError, RagError
+from .extract import cited_path
 from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
@@ -262,7 +263,7 @@ class Retriever:
                     why["fused_score"] = round(fused_score, 6)
                 score = fused_score if mode == "hybrid" else scores[mode][row]
                 chunk = self.index.chunks[row]
-                path = os.path.join(root, chunk.path)
+                path = os.path.join(root, cited_path(chunk.path))  # HTML/PDF: the extracted copy
                 yield Passage(chunk=chunk, rank=rank, score=score, path=path, why=why)
 
         if self.rerank == "none":

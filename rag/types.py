@@ -15,6 +15,7 @@ KEPT_KINDS = frozenset({"heading", "paragraph", "bio"})
 # Block kinds the cleaner removes from passages; kept only as a record of what was dropped.
 DROPPED_KINDS = frozenset(
     {"front_matter", "title", "title_repeat", "caption", "link", "pager", "image", "byline"}
+    | {"nav", "share", "ad", "footer", "related", "toc", "comments", "references", "recurring", "furniture"}
 )
 
 
@@ -43,7 +44,7 @@ class Article:
     text: str  # the original file content, untouched
     sha256: str  # of the file's bytes
     title: str
-    title_source: str  # "front_matter" | "markdown" | "detected" | "filename"
+    title_source: str  # "front_matter" | "html" | "pdf" | "markdown" | "detected" | "filename" | "user"
     author: str = ""
     url: str = ""
     blocks: tuple[Block, ...] = ()

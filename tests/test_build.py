@@ -206,3 +206,41 @@ def test_an_index_in_the_previous_format_is_rewritten_without_re_embedding(corpu
     assert report.full_rebuild == "index format 2 -> 3: rewritten, its vectors reused"
     assert again.embedded == 0 and report.reused == report.passages
     assert load_index(index_dir).manifest["format"] == 3
+
+
+def test_a_line_that_comes_to_recur_is_dropped_from_the_older_article_too(tmp_path: Path, hasher):
+    """Furniture is known by recurring across articles: adding a second page of a site cleans the first
+    again at the next build, although the first page's bytes did not change."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    site = "Lovenotes readers get a free guide to better dates every single week."
+
+    def page(title: str, body: str) -> str:
+        return f"{title}\n\n{body}\n\n{site}\n\nThat is all there is to it, really.\n"
+
+    (corpus / "a.txt").write_text(
+        page("How To Listen Well", "Listen first and talk later, every time."), "utf-8"
+    )
+    _build(corpus, hasher)
+    texts = [c.text for c in load_index(corpus.parent / "index").chunks]
+    assert any("Lovenotes" in t for t in texts)  # one page alone: nothing says the line is furniture
+    (corpus / "b.txt").write_text(page("How To Apologise", "Say sorry and name what you did wrong."), "utf-8")
+    report = _build(corpus, HashingEmbedder())
+    assert report.added == ("b",) and report.changed == ("a",)
+    texts = [c.text for c in load_index(corpus.parent / "index").chunks]
+    assert texts and not any("Lovenotes" in t for t in texts)
+    assert _build(corpus, HashingEmbedder()).up_to_date
+
+
+def test_a_dry_run_writes_no_extracted_text_and_a_build_does(tmp_path: Path, hasher):
+    from .test_formats import PAGE
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "page.html").write_text(PAGE, encoding="utf-8")
+    report = _build(corpus, hasher, dry_run=True)
+    assert report.added == ("page",) and not (corpus / ".text").exists()
+    _build(corpus, hasher)
+    copy = (corpus / ".text" / "page.html.txt").read_text(encoding="utf-8")
+    chunks = load_index(corpus.parent / "index").chunks
+    assert chunks and all(copy[c.start : c.end] == c.text for c in chunks)

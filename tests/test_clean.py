@@ -127,3 +127,80 @@ def test_helpers():
     assert not heading_like("But most people can’t do this. Why?")
     blocks, title, source, author = classify("Just one line of text.")
     assert title == "" and source == "" and author == "" and blocks[0].kind == "paragraph"
+
+
+def test_a_closing_list_of_tips_is_kept_and_the_page_foot_is_not(tmp_path: Path):
+    text = (
+        "# Five Habits Of Happy Couples\n\n"
+        "Happy couples do small things every day. Here are the habits that matter most.\n\n"
+        "- Say good morning\n- Ask one real question\n- Hug for twenty seconds\n\n"
+        "[Why Couples Fight About Chores](/chores)\n\n"
+        "Share this article\n\n"
+        "Privacy Policy · Terms\n\n"
+        "Our Team\n"
+    )
+    (tmp_path / "habits.md").write_text(text, encoding="utf-8")
+    a = read_article(tmp_path, tmp_path / "habits.md")
+    kept = " ".join(_texts(a, "paragraph"))
+    assert "Say good morning" in kept and "Hug for twenty seconds" in kept
+    for furniture in ("Why Couples Fight", "Share this", "Privacy", "Our Team"):
+        assert furniture not in kept
+
+
+@pytest.mark.parametrize(
+    "advice",
+    [
+        "Sign up for a cooking class together.",
+        "Don't subscribe to the idea that love is effortless.",
+        "Follow through on what you promise.",
+        "Share your worries before they grow.",
+        "Read more books together on quiet evenings.",
+    ],
+)
+def test_advice_that_uses_prompt_words_is_kept(tmp_path: Path, advice: str):
+    text = f"# Small Steps\n\nCouples grow closer through small steps taken together.\n\n{advice}\n\nKeep at it.\n"
+    (tmp_path / "a.md").write_text(text, encoding="utf-8")
+    a = read_article(tmp_path, tmp_path / "a.md")
+    assert advice in _texts(a, "paragraph")
+
+
+def test_section_names_that_look_like_page_words_stay_headings(tmp_path: Path):
+    sections = ["Discussion", "Powered by trust", "More on listening"]
+    body = "\n\n".join(
+        f"## {h}\n\nThis part of the article gives advice that matters here." for h in sections
+    )
+    text = f"# Love Notes\n\nAn article about love and what keeps it going.\n\n{body}\n"
+    (tmp_path / "a.md").write_text(text, encoding="utf-8")
+    a = read_article(tmp_path, tmp_path / "a.md")
+    assert _texts(a, "heading") == sections
+    assert len(_texts(a, "paragraph")) == 4
+
+
+def test_a_contents_list_is_dropped_and_the_headings_it_lists_are_kept(tmp_path: Path):
+    heads = ["Why Small Habits Matter", "Say Good Morning Every Day", "Ask One Real Question"]
+    body = "\n\n".join(
+        f"{h}\n\nThis section explains the habit and why couples who keep it stay close." for h in heads
+    )
+    text = "How To Stay Close As A Couple\n\n" + "\n".join(heads) + "\n\n" + body + "\n"
+    (tmp_path / "close.txt").write_text(text, encoding="utf-8")
+    a = read_article(tmp_path, tmp_path / "close.txt")
+    assert a.title == "How To Stay Close As A Couple"
+    assert _texts(a, "toc") == heads and _texts(a, "heading") == heads
+    assert _texts(a, "caption") == []
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "Skip to main content\nHome / Dating / Advice\n\nWhy small habits matter more than grand gestures\n\nBy Jo Park · 5 min read\n\n",
+        "Menu\n\nSearch\n\nLove Site\n\n\n# Why small habits matter more than grand gestures\n\n",
+    ],
+)
+def test_sentence_case_headline_below_page_furniture(tmp_path: Path, head: str):
+    text = head + "Couples who last share small daily habits. They make time for each other.\n"
+    (tmp_path / "a.md").write_text(text, encoding="utf-8")
+    a = read_article(tmp_path, tmp_path / "a.md")
+    assert a.title == "Why small habits matter more than grand gestures"
+    assert _texts(a, "paragraph") == [
+        "Couples who last share small daily habits. They make time for each other."
+    ]

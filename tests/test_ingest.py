@@ -92,7 +92,7 @@ def test_discover(tmp_path: Path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.md").write_text("b")
     (tmp_path / "a.txt").write_text("a")
-    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    (tmp_path / "notes.docx").write_bytes(b"PK")  # not an article format
     (tmp_path / ".hidden.txt").write_text("h")
     assert [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)] == ["a.txt", "sub/b.md"]
     (tmp_path / ".git").mkdir()
