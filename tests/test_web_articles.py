@@ -4,6 +4,8 @@ corrected titles (the real model, through the app's handlers and routes)."""
 from __future__ import annotations
 
 import html
+import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,15 +71,20 @@ def test_upload_html_and_pdf_then_correct_a_title(assistant: Assistant, tmp_path
         PAGE.replace("Keeping Promises", "Keeping Small Promises"), encoding="utf-8"
     )
     (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
-    files = [str(tmp_path / n) for n in ("plans.pdf", "promises-again.htm", "scan.pdf")]
-    note, rows, _ = web.on_upload(assistant, files)
-    assert "Added plans.pdf." in note and "Added promises-again.htm." in note
-    assert "⚠️" in note and "scan.pdf" in note
-    note, rows, _ = web.on_set_title(assistant, "chores.txt", "Sharing the chores")
-    assert note.startswith("Title of chores.txt set to 'Sharing the chores'.")
-    assert any(r[0] == "chores.txt" and r[3] == "changed" for r in rows)
-    assert "⚠️" in web.on_set_title(assistant, "../elsewhere.txt", "x")[0]
-    web.on_rebuild(assistant)
+    import gradio as gr
+
+    uploads = Path(gr.utils.get_upload_folder()) / f"test-{os.getpid()}"  # where Gradio keeps uploads
+    uploads.mkdir(parents=True, exist_ok=True)
+    files = [
+        str(shutil.copy(tmp_path / n, uploads / n)) for n in ("plans.pdf", "promises-again.htm", "scan.pdf")
+    ]
+    first, *_, last = list(web.on_upload(assistant, files))
+    assert "Added plans.pdf, promises-again.htm." in first[0] and "It is in the index now" in last[0]
+    assert "⚠️" in first[0] and "scan.pdf" in first[0]
+    views = list(web.on_set_title(assistant, "chores.txt", "Sharing the chores"))
+    assert views[0][0].startswith("Title of chores.txt set to &#x27;Sharing the chores&#x27;.")
+    assert any(r[0] == "chores.txt" and r[3] == "changed" for r in views[0][2])
+    assert "⚠️" in list(web.on_set_title(assistant, "../elsewhere.txt", "x"))[-1][0]
     titles = {r[0]: r[1] for r in web.library_rows(assistant)}
     assert titles["chores.txt"] == "Sharing the chores"
     assert titles["plans.pdf"] == "Making Plans Together"
