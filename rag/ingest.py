@@ -33,6 +33,7 @@ from .types import Article, Block
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
 MAX_ARTICLE_BYTES = 10 * 1024 * 1024
+MAX_ARTICLE_LINES = 100_000  # a long book chapter has a few thousand; 10 MiB of prose ~ 50,000 lines
 
 _FRONT_MATTER = re.compile(
     r"\A---[ \t]*(?:\r\n|\r|\n)(.*?)(?:(?<=\n)|(?<=\r))(?:---|\.\.\.)[ \t]*(?:\r\n|\r|\n|\Z)", re.S
@@ -305,6 +306,11 @@ def decode_article(data: bytes, where: str) -> str:
         )
     if b"\x00" in data:
         raise CorpusError(f"{where} contains NUL bytes, so it looks binary - save the article as plain text")
+    lines = max(data.count(b"\n"), data.count(b"\r"))
+    if lines > MAX_ARTICLE_LINES:  # cleaning costs per line: millions of lines would take minutes and GBs
+        raise CorpusError(
+            f"{where} has {lines:,} lines; the limit is {MAX_ARTICLE_LINES:,} - split it into several articles"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

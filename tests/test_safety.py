@@ -177,3 +177,18 @@ def test_an_article_copied_into_the_corpus_is_indexed_by_itself(served: Assistan
         stop.set()
     served.wait_for_rebuild()
     assert served.rebuild_state.error == "" and not served.status().stale
+
+
+def test_millions_of_short_lines_are_refused_before_any_cleaning(tmp_path: Path):
+    # 10 MiB of "ab" lines took 70-80 s and 1.7 GB to clean (the per-line work is linear but not cheap).
+    from rag.ingest import MAX_ARTICLE_LINES, read_article
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    path = corpus / "lines.txt"
+    path.write_bytes(b"ab\n" * (10 * 1024 * 1024 // 3))
+    with pytest.raises(CorpusError, match=f"the limit is {MAX_ARTICLE_LINES:,}"):
+        read_article(corpus, path)
+    path.write_bytes(b"ab\r" * (MAX_ARTICLE_LINES + 1))  # old-Mac line ends count too
+    with pytest.raises(CorpusError, match="lines; the limit"):
+        read_article(corpus, path)
