@@ -90,6 +90,7 @@ def start_app(
     log_path: Path,
     timeout: float = 180.0,
     extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> AppProcess:
     """Start app.py (it builds the index first) and wait until its page answers 200."""
     port = free_port()
@@ -97,7 +98,7 @@ def start_app(
     env.update(extra_env or {})
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
     cmd = [sys.executable, "app.py", "--corpus", str(corpus_dir), "--index", str(index_dir)]
-    cmd += ["--port", str(port)]
+    cmd += ["--port", str(port), *extra_args]
     started = time.monotonic()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -72,7 +72,9 @@ def _article(i: int) -> str:
 def app(seed_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     base = tmp_path_factory.mktemp("concurrency")
     corpus, index = _copy_seed(seed_index, base)
-    proc = start_app(corpus, index, base / "app.log")  # the copied index is up to date: no build
+    # The copied index is up to date: no build. --no-watch: the app serves while *another* process
+    # rebuilds (with the watcher on, the app would also index each added article itself).
+    proc = start_app(corpus, index, base / "app.log", extra_args=("--no-watch",))
     print(f"\napp serving at {proc.url} {proc.serving - proc.started:.1f} s after its process started")
     try:
         yield proc

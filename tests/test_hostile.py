@@ -156,6 +156,7 @@ BAD_API_ARGS = [
 def test_bad_api_arguments_are_one_line_errors(hostile_app, api: str, data: list[Any], message: str):
     app, _, _ = hostile_app
     before = app.output(tail=10**7).count("Traceback")
+    data = [*data, None] if api == "ask" else data  # /ask's fourth argument: the earlier questions
     body = json.dumps({"data": data}, allow_nan=True)  # a lone surrogate goes out as \\ud800, as JSON allows
     req = urllib.request.Request(
         f"{app.url}/gradio_api/call/{api}", body.encode(), {"Content-Type": "application/json"}
@@ -168,6 +169,15 @@ def test_bad_api_arguments_are_one_line_errors(hostile_app, api: str, data: list
     assert message in text and "Traceback" not in text and "NoneType" not in text, text[:300]
     _tally["clear"] += 1
     assert app.output(tail=10**7).count("Traceback") == before  # rejected requests log no traceback
+
+
+def test_a_bad_history_is_refused(hostile_app):
+    app, _, _ = hostile_app
+    for history in ("a string", [1, 2], {"a": 1}):
+        text = _call(app, "ask", ["and what about texting?", 5, "hybrid", history])
+        assert "event: error" in text and "history must be a list" in text, text[:300]
+    text = _call(app, "ask", ["and what about texting?", 5, "hybrid", ["how do I avoid being clingy?"]])
+    assert "event: complete" in text
 
 
 def test_nan_k_is_refused(hostile_app):
