@@ -19,6 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from . import fitted
+from .features import evidence_features
+from .followup import content_words
 from .keyword import KeywordIndex
 from .sentences import KEY_SENTENCE_WORDS, SentenceSet, query_texts
 
@@ -32,6 +37,7 @@ class AbstentionPolicy:
     # A long question (a situation described): keyword agreement is that of its asking sentence.
     min_key_coverage: float = 0.67
     top: int = 3  # passages looked at
+    learned: bool = True  # the logistic regression fitted on the train split (fitted.py), when there is one
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -43,6 +49,9 @@ class Evidence:
     coverage: float
     sentence: str  # the best-matching sentence
     long: bool = False  # a long question: similarity of the whole, coverage of its asking sentence(s)
+    top_sims: tuple[float, ...] = ()  # the best sentence similarity of each of the top passages
+    best_score: float = 0.0  # the top passage's retrieval score
+    unknown: float = 0.0  # share of the question's content words that no passage holds
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,7 +59,14 @@ class Evidence:
             "coverage": round(self.coverage, 4),
             "sentence": self.sentence,
             "long_question": self.long,
+            "unknown_words": round(self.unknown, 4),
         }
+
+    def vector(self) -> np.ndarray:
+        """The features the fitted abstention reads (features.py)."""
+        return evidence_features(
+            self.similarity, self.coverage, self.long, list(self.top_sims), self.best_score, self.unknown
+        )
 
 
 def gather(sentences: SentenceSet, keyword: KeywordIndex, top: int = 3) -> Evidence:
@@ -60,8 +76,13 @@ def gather(sentences: SentenceSet, keyword: KeywordIndex, top: int = 3) -> Evide
     picked = [
         j for j, s in enumerate(sentences.sentences) if s.passage < len(head) and len(s.text.split()) >= 4
     ]
+    words = content_words(sentences.question)
+    unknown = sum(not keyword.holds(w) for w in words) / len(words) if words else 0.0
+    top_sims = tuple(sentences.best_per_passage()[:top])
+    best_score = max((p.score for p in head), default=0.0)
     if not picked:
-        return Evidence(0.0, keyword.coverage(sentences.question, texts) if texts else 0.0, "")
+        coverage = keyword.coverage(sentences.question, texts) if texts else 0.0
+        return Evidence(0.0, coverage, "", False, top_sims, best_score, unknown)
     # A long question is judged as a whole (its asking sentences alone matched near-topic situations too
     # readily on the train split), and the keywords must agree with the sentence that asks.
     long = len(sentences.question.split()) > KEY_SENTENCE_WORDS
@@ -69,7 +90,9 @@ def gather(sentences: SentenceSet, keyword: KeywordIndex, top: int = 3) -> Evide
     best = max(picked, key=lambda j: float(sims[j]))
     asking = query_texts(sentences.question)[1:] if long else [sentences.question]
     coverage = max(keyword.coverage(q, texts) for q in asking)
-    return Evidence(float(sims[best]), coverage, sentences.sentences[best].text, long)
+    return Evidence(
+        float(sims[best]), coverage, sentences.sentences[best].text, long, top_sims, best_score, unknown
+    )
 
 
 def decide(evidence: Evidence, policy: AbstentionPolicy) -> tuple[bool, str]:
@@ -77,6 +100,14 @@ def decide(evidence: Evidence, policy: AbstentionPolicy) -> tuple[bool, str]:
     if not policy.enabled:
         return False, "abstention is off"
     sim, cov = evidence.similarity, evidence.coverage
+    if policy.learned and fitted.ABSTAIN:
+        logit = float(evidence.vector() @ np.asarray(fitted.ABSTAIN["weights"], dtype=np.float32))
+        if logit < float(fitted.ABSTAIN["threshold"]):
+            return True, (
+                f"the evidence does not say the articles answer this (sentence similarity {sim:.2f},"
+                f" keyword coverage {cov:.2f}, fitted score {logit:.2f})"
+            )
+        return False, f"similarity {sim:.2f}, keyword coverage {cov:.2f}, fitted score {logit:.2f}"
     min_coverage = policy.min_key_coverage if evidence.long else policy.min_coverage
     if sim < policy.min_similarity:
         return True, f"no sentence in the articles is close to the question (best similarity {sim:.2f})"

@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from . import fitted
 from .compose import ComposerWeights, announces
 from .compose import relevance as _relevance
 from .embed import Embedder
+from .features import sentence_features
 from .sentences import Sentence, SentenceCache, SentenceSet
 from .types import Passage
 
@@ -187,6 +189,9 @@ def compose_extractive(
     again (what the previous answer said, for "what else?").
     """
     w = weights or ComposerWeights()
+    learned = w.learned and bool(fitted.COMPOSER)
+    if learned and min_sentences is None:
+        min_sentences = int(fitted.COMPOSER["min_sentences"])
     max_sentences = w.max_sentences if max_sentences is None else max_sentences
     min_sentences = min(w.min_sentences, max_sentences) if min_sentences is None else min_sentences
     if not 1 <= min_sentences <= max_sentences:
@@ -207,18 +212,17 @@ def compose_extractive(
     ]
     if not candidates:
         return abstain(question, passages, "the passages found hold no quotable sentence")
-    sections = _section_similarity(sentences, embedder) if w.section else None
-    relevance = _relevance(question, sentences, candidates, w, sections)
     vectors = sentences.vectors[candidates]
-    chosen = _select(
-        relevance,
-        vectors,
-        [sentences.sentences[j] for j in candidates],
-        passages,
-        w,
-        max_sentences,
-        min_sentences,
-    )
+    where = [sentences.sentences[j] for j in candidates]
+    if learned:
+        headings = _section_similarity(sentences, embedder)
+        score = learned_scores(question, sentences, candidates, headings, exclude)
+        floor = float(fitted.COMPOSER["threshold"])
+        chosen = select_learned(score, vectors, floor, max_sentences, min_sentences)
+    else:
+        sections = _section_similarity(sentences, embedder) if w.section else None
+        relevance = _relevance(question, sentences, candidates, w, sections)
+        chosen = _select(relevance, vectors, where, passages, w, max_sentences, min_sentences)
     picked = [sentences.sentences[candidates[i]] for i in chosen]
     article_order: dict[str, int] = {}
     for s in picked:  # best first, so an article's place is that of its most relevant quote
@@ -229,13 +233,46 @@ def compose_extractive(
     return cited_answer(question, cited, mode="extractive")
 
 
+def learned_scores(
+    question: str,
+    sentences: SentenceSet,
+    candidates: list[int],
+    headings: list[float],
+    said: frozenset[tuple[str, int, int]] = frozenset(),
+) -> np.ndarray:
+    """The fitted scorer's log-odds that each candidate is part of the answer (fitted.py)."""
+    x = sentence_features(question, sentences, candidates, headings, said)
+    return np.asarray(x @ np.asarray(fitted.COMPOSER["weights"], dtype=np.float32))
+
+
+def select_learned(score: np.ndarray, vectors: np.ndarray, floor: float, k_max: int, k_min: int) -> list[int]:
+    """The best-scoring sentences, near-duplicates skipped, until the score falls below `floor`."""
+    chosen: list[int] = []
+    for i in np.argsort(-score, kind="stable").tolist():
+        if len(chosen) >= k_max or (len(chosen) >= k_min and score[i] < floor):
+            break
+        if chosen and float((vectors[chosen] @ vectors[i]).max()) > DUPLICATE_COSINE:
+            continue
+        chosen.append(i)
+    return chosen
+
+
+_HEADINGS: dict[tuple[str, str], np.ndarray] = {}  # (embedder name, heading) -> unit vector
+
+
 def _section_similarity(sentences: SentenceSet, embedder: Embedder) -> list[float]:
     """Each passage's heading (the last part of its section) against the question; 0 without one."""
     headings = [p.chunk.section.rsplit(" > ", 1)[-1].strip() for p in sentences.passages]
     named = sorted({h for h in headings if h})
     if not named or sentences.question_vectors.size == 0:
         return [0.0] * len(headings)
-    sims = embedder.embed(named) @ sentences.question_vectors[0]
+    name = getattr(embedder, "name", type(embedder).__name__)
+    missing = [h for h in named if (name, h) not in _HEADINGS]
+    if missing:
+        if len(_HEADINGS) > 10_000:
+            _HEADINGS.clear()
+        _HEADINGS.update(((name, h), v) for h, v in zip(missing, embedder.embed(missing), strict=True))
+    sims = np.stack([_HEADINGS[(name, h)] for h in named]) @ sentences.question_vectors[0]
     by_name = dict(zip(named, sims.tolist(), strict=True))
     return [by_name.get(h, 0.0) for h in headings]
 

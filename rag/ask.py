@@ -20,6 +20,7 @@ from .answer import Answer, abstain, compose_extractive
 from .compose import ComposerWeights
 from .followup import content_words, expand, wants_more
 from .retrieve import Retriever
+from .sentences import SentenceSet
 from .types import Passage
 
 
@@ -63,26 +64,19 @@ def ask(
     """Answer one question from the index behind `retriever`; `history`: earlier questions, oldest first."""
     started = time.perf_counter()
     policy = policy or AbstentionPolicy()
-    keyword = retriever.index.keyword
-    expanded = expand(question, [h for h in history if h.strip()], known=keyword.holds)
-    query = expanded or question
-    focus = question if expanded and content_words(question) else ""  # "and what about texting?"
-    passages, sentences = retriever.search_scored(query, k, focus=focus)
-    evidence = gather(sentences, keyword, top=policy.top)
-    abstained, reason = decide(evidence, policy)
+    prep = prepare(retriever, question, k=k, policy=policy, history=history, weights=weights)
+    passages, sentences, expanded, query = prep.passages, prep.sentences, prep.expanded, prep.query
+    abstained, reason = decide(prep.evidence, policy)
     if abstained or not passages:
         answer = abstain(question, passages, reason if passages else "the index holds no passages")
     else:
-        # "what else?", "why?": the reader has the previous answer, so say something it did not.
-        says_new = wants_more(question) or not content_words(question)
-        said = _said_before(retriever, history, k, policy, weights) if expanded and says_new else None
         answer = compose_extractive(
             query,
             passages,
             retriever.embedder,
             sentences=sentences,
             weights=weights,
-            exclude=said or frozenset(),
+            exclude=prep.said,
         )
         if llm is not None and not answer.abstained:
             from .generate import compose_generative
@@ -93,7 +87,42 @@ def ask(
     if expanded and not answer.abstained:
         answer = _as_asked(answer, question)
     seconds = time.perf_counter() - started
-    return Reply(answer, tuple(passages), evidence, reason, seconds, expanded or "")
+    return Reply(answer, tuple(passages), prep.evidence, reason, seconds, expanded or "")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What answering a question starts from: the question as read, its passages, scored sentences."""
+
+    query: str  # the question as retrieved and answered (expanded when a follow-up)
+    expanded: str | None
+    passages: list[Passage]
+    sentences: SentenceSet
+    evidence: Evidence
+    said: frozenset[tuple[str, int, int]]  # sentences not to quote again ("what else?")
+
+
+def prepare(
+    retriever: Retriever,
+    question: str,
+    *,
+    k: int = 5,
+    policy: AbstentionPolicy | None = None,
+    history: Sequence[str] = (),
+    weights: ComposerWeights | None = None,
+) -> Prepared:
+    """Read the question (with its history), retrieve, score the sentences and gather the evidence."""
+    policy = policy or AbstentionPolicy()
+    keyword = retriever.index.keyword
+    expanded = expand(question, [h for h in history if h.strip()], known=keyword.holds)
+    query = expanded or question
+    focus = question if expanded and content_words(question) else ""  # "and what about texting?"
+    passages, sentences = retriever.search_scored(query, k, focus=focus)
+    evidence = gather(sentences, keyword, top=policy.top)
+    # "what else?", "why?": the reader has the previous answer, so say something it did not.
+    says_new = wants_more(question) or not content_words(question)
+    said = _said_before(retriever, history, k, policy, weights) if expanded and says_new else None
+    return Prepared(query, expanded, passages, sentences, evidence, said or frozenset())
 
 
 def _said_before(

@@ -37,6 +37,7 @@ class ComposerWeights:
     proximity: float = 0.2  # bonus for a sentence in the paragraph of (or next to) a chosen one
     max_sentences: int = 3
     min_sentences: int = 2
+    learned: bool = True  # use the scorer fitted on the train split (fitted.py) when there is one
 
 
 _WHY = re.compile(r"^\s*(and\s+|but\s+|so\s+)?(why|how come)\b|\bwhat'?s the reason\b|\bwhy\b", re.I)

@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.answer import ABSTAIN_TEXT, Answer, AnswerSentence, abstain, compose_extractive, normalise
@@ -377,3 +378,46 @@ def test_announcements_and_question_kinds():
     assert question_kind("why does mystery work?") == "why"
     assert question_kind("how do I avoid being clingy?") == "how"
     assert question_kind("who is Esther Perel?") == "other"
+
+
+# --- the fitted sentence scorer (features.py, fitted.py, eval/fit_composer.py) ---------------------
+
+
+def test_learned_selection_stops_at_the_floor_skips_duplicates_and_caps():
+    from rag.answer import select_learned
+
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[3] = vectors[0]  # a duplicate of the best
+    score = np.array([3.0, 1.0, -2.0, 2.5])
+    assert select_learned(score, vectors, 0.0, 3, 1) == [0, 1]  # 3 is a duplicate, 2 is below the floor
+    assert select_learned(score, vectors, 0.0, 3, 3) == [0, 1, 2]  # the minimum comes first
+    assert select_learned(score, vectors, -9.0, 2, 1) == [0, 1]
+
+
+def test_sentence_features_describe_each_candidate(article_passages, hasher):
+    from rag.features import SENTENCE_FEATURES, sentence_features
+
+    question = "does desire need space to grow stronger?"
+    scored = SentenceCache(hasher).score(question, article_passages)
+    candidates = list(range(len(scored.sentences)))
+    x = sentence_features(question, scored, candidates, [0.0] * len(article_passages))
+    assert x.shape == (len(candidates), len(SENTENCE_FEATURES))
+    col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    assert (x[:, col["bias"]] == 1).all() and x[:, col["is_best"]].sum() == 1
+    restating = [s.text for s in scored.sentences].index("Desire needs space to grow stronger.")
+    unrelated = [s.text for s in scored.sentences].index("Celebrities wear costumes at award shows.")
+    assert x[restating, col["restates"]] == pytest.approx(0.8)  # 4 of its 5 content words ("needs")
+    assert x[unrelated, col["restates"]] == 0.0
+
+
+def test_the_rule_based_composer_is_still_available(article_passages, hasher):
+    from rag.compose import ComposerWeights
+
+    answer = compose_extractive(
+        "does desire need space to grow stronger",
+        article_passages,
+        hasher,
+        weights=ComposerWeights(learned=False),
+    )
+    assert answer.sentences[0].text == "Desire needs space to grow stronger."
+    check_citations(answer)

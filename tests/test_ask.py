@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from rag.abstain import AbstentionPolicy, Evidence, decide
 from rag.ask import ask
 from rag.cli import main
+from rag.features import EVIDENCE_FEATURES
 from rag.index import load_index
 from rag.retrieve import Retriever
 
@@ -25,12 +26,21 @@ from rag.retrieve import Retriever
     ],
 )
 def test_policy_rule(similarity: float, coverage: float, abstains: bool):
-    abstained, why = decide(Evidence(similarity, coverage, "s"), AbstentionPolicy())
+    abstained, why = decide(Evidence(similarity, coverage, "s"), AbstentionPolicy(learned=False))
     assert abstained is abstains and why
     assert decide(Evidence(similarity, coverage, "s"), AbstentionPolicy(enabled=False)) == (
         False,
         "abstention is off",
     )
+
+
+def test_fitted_policy_declines_weak_evidence_and_answers_strong():
+    weak = Evidence(0.2, 0.1, "s", False, (0.2, 0.18, 0.15), 1.0, 0.5)
+    strong = Evidence(0.7, 0.9, "s", False, (0.7, 0.6, 0.5), 5.0, 0.0)
+    assert decide(weak, AbstentionPolicy())[0] is True
+    abstained, why = decide(strong, AbstentionPolicy())
+    assert abstained is False and "fitted score" in why
+    assert weak.vector().shape == (len(EVIDENCE_FEATURES),)
 
 
 @pytest.fixture(scope="module")
