@@ -33,7 +33,7 @@ from .types import Article, Block
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
 MAX_ARTICLE_BYTES = 10 * 1024 * 1024
-MAX_ARTICLE_LINES = 100_000  # a long book chapter has a few thousand; 10 MiB of prose ~ 50,000 lines
+MAX_ARTICLE_LINES = 200_000  # a long book chapter has a few thousand; 10 MiB of prose ~ 50,000 lines
 
 _FRONT_MATTER = re.compile(
     r"\A---[ \t]*(?:\r\n|\r|\n)(.*?)(?:(?<=\n)|(?<=\r))(?:---|\.\.\.)[ \t]*(?:\r\n|\r|\n|\Z)", re.S
