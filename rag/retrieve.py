@@ -195,6 +195,25 @@ class Retriever:
             other.__dict__["speller"] = self.__dict__["speller"]
         return other
 
+    def reopened(self, index: LoadedIndex) -> Retriever:
+        """The same settings and question embedder over a newly loaded index of the same model (an
+        index another process swapped in): loading the model and its sentence vectors again would cost
+        seconds of CPU per rebuild while questions wait."""
+        return Retriever(
+            index,
+            self.embedder,
+            self.corpus_dir,
+            mode=self.mode,
+            fusion=self.fusion,
+            fusion_depth=self.fusion_depth,
+            rrf_k=self.rrf_k,
+            weights=self.weights,
+            rerank=self.rerank,
+            rerank_depth=self.rerank_depth,
+            query_backend=self.query_backend,
+            sentence_cache=self.sentences,  # keyed by sentence text: still right for unchanged articles
+        )
+
     @functools.cached_property
     def speller(self) -> Speller:
         """Corrects misspelled question words against the model's words and the corpus (spelling.py)."""

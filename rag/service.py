@@ -21,7 +21,7 @@ from .build import BuildReport, build
 from .config import Settings
 from .embed import SentenceTransformerEmbedder
 from .errors import RagError
-from .index import MANIFEST
+from .index import MANIFEST, load_index
 from .retrieve import Retriever
 from .status import IndexStatus, index_status
 from .types import Passage
@@ -142,6 +142,11 @@ class Assistant:
         )
 
     def _open_retriever(self) -> Retriever:
+        old = self._retriever
+        if old is not None:  # a new index of the same model: keep the question embedder and its caches
+            index = load_index(self.index_dir)
+            if index.manifest["embedder"]["fingerprint"] == old.index.manifest["embedder"]["fingerprint"]:
+                return old.reopened(index)
         return Retriever.from_settings(self.settings, self.index_dir, self.corpus_dir)
 
     def start_rebuild(self) -> bool:
