@@ -446,6 +446,7 @@ def on_evaluate(
     from rag.abstain import AbstentionPolicy
     from rag.evalreport import save_run
     from rag.evaluate import evaluate_query_file
+    from rag.render import preview
 
     query_file = assistant.settings.feedback_path if which == "feedback" else QUERY_FILE
     if which == "feedback" and not query_file.is_file():
@@ -476,7 +477,7 @@ def on_evaluate(
             if not r.answerable
             else ("found" if r.first_relevant_rank else "not found"),
             r.first_relevant_rank or "",
-            _preview_text(r.top_text, 16),
+            preview(r.top_text, 16),
         ]
         for r in run.results
     ]
@@ -486,11 +487,6 @@ def on_evaluate(
         per_query,
         str(saved.with_suffix(".png")),
     )
-
-
-def _preview_text(text: str, words: int) -> str:
-    parts = text.split()
-    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
 
 
 def on_feedback(assistant: Assistant, history: Any, index: Any, liked: Any) -> tuple[str, Any, str]:
@@ -571,9 +567,12 @@ def on_correct(assistant: Assistant, question: str, words: str, answerable: bool
 
 
 def _article_texts(assistant: Assistant) -> Iterator[str]:
+    """The indexed articles as the viewer shows them (an HTML or PDF article's extracted text)."""
+    from rag.extract import cited_text
+
     for meta in assistant.retriever.index.manifest["articles"].values():
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            yield (assistant.corpus_dir / meta["path"]).read_text(encoding="utf-8")
+        with contextlib.suppress(OSError, UnicodeDecodeError, RagError):
+            yield cited_text(assistant.corpus_dir, meta["path"])
 
 
 # ---- the page -------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def _write_checked(corpus_dir: Path, name: str, data: bytes) -> Path:
 
 def remove(corpus_dir: Path, rel_path: str) -> None:
     """Delete one article file of the corpus (the index changes at the next rebuild)."""
-    _article_file(corpus_dir, rel_path).unlink()
+    article_file(corpus_dir, rel_path).unlink()
 
 
 def set_title(corpus_dir: Path, rel_path: str, title: str) -> None:
@@ -111,10 +111,11 @@ def set_title(corpus_dir: Path, rel_path: str, title: str) -> None:
     """
     if len(title) > 300:
         raise CorpusError(f"the title is {len(title)} characters; the limit is 300 - shorten it")
-    titles.set_title(_article_file(corpus_dir, rel_path), title)
+    titles.set_title(article_file(corpus_dir, rel_path), title)
 
 
-def _article_file(corpus_dir: Path, rel_path: str) -> Path:
+def article_file(corpus_dir: Path, rel_path: str) -> Path:
+    """The resolved article file at rel_path inside the corpus, or CorpusError (no path leaves it)."""
     root = corpus_dir.resolve()
     target = (root / rel_path).resolve()
     if root not in target.parents or target.suffix.lower() not in SUFFIXES or not target.is_file():

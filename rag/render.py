@@ -96,8 +96,7 @@ def answer_html(reply: Reply) -> str:
     answer = reply.answer
     if answer.abstained:
         items = "".join(
-            f"<li>{_passage_link(p)}: “{html.escape(_preview(p.chunk.text))}”</li>"
-            for p in answer.closest[:3]
+            f"<li>{_passage_link(p)}: “{html.escape(preview(p.chunk.text))}”</li>" for p in answer.closest[:3]
         )
         closest = f"<p>Closest they come (not an answer):</p><ul>{items}</ul>" if items else ""
         return (
@@ -210,5 +209,6 @@ def _passage_link(p: Passage) -> str:
     return f'<a href="{url}" target="{VIEWER}">{label}</a>'
 
 
-def _preview(text: str, words: int = 30) -> str:
+def preview(text: str, words: int = 30) -> str:
+    """The first `words` words of a text, with an ellipsis when there are more."""
     return _head(text, words)

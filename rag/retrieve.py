@@ -175,10 +175,13 @@ class Retriever:
         fusion: str | None = None,
         rerank: str | None = None,
         embedder: Embedder | None = None,
+        index: LoadedIndex | None = None,
     ) -> Retriever:
-        """The same index (and, unless given, question embedder) with another mode, fusion or reranker."""
+        """The same index (and, unless given, question embedder) with another mode, fusion or reranker;
+        or, given `index`, a newly loaded index of the same model served with the same embedder and
+        sentence caches (reloading the model per rebuild cost seconds of CPU while questions waited)."""
         other = Retriever(
-            self.index,
+            index or self.index,
             embedder or self.embedder,
             self.corpus_dir,
             mode=mode or self.mode,
@@ -191,28 +194,10 @@ class Retriever:
             query_backend=self.query_backend,
             sentence_cache=self.sentences if embedder is None else None,
         )
-        if "speller" in self.__dict__:  # built already: share it rather than read the vocabulary again
+        # Built already and the corpus is the same: share it rather than read the vocabulary again.
+        if "speller" in self.__dict__ and index is None:
             other.__dict__["speller"] = self.__dict__["speller"]
         return other
-
-    def reopened(self, index: LoadedIndex) -> Retriever:
-        """The same settings and question embedder over a newly loaded index of the same model (an
-        index another process swapped in): loading the model and its sentence vectors again would cost
-        seconds of CPU per rebuild while questions wait."""
-        return Retriever(
-            index,
-            self.embedder,
-            self.corpus_dir,
-            mode=self.mode,
-            fusion=self.fusion,
-            fusion_depth=self.fusion_depth,
-            rrf_k=self.rrf_k,
-            weights=self.weights,
-            rerank=self.rerank,
-            rerank_depth=self.rerank_depth,
-            query_backend=self.query_backend,
-            sentence_cache=self.sentences,  # keyed by sentence text: still right for unchanged articles
-        )
 
     @functools.cached_property
     def speller(self) -> Speller:

@@ -146,7 +146,7 @@ class Assistant:
         if old is not None:  # a new index of the same model: keep the question embedder and its caches
             index = load_index(self.index_dir)
             if index.manifest["embedder"]["fingerprint"] == old.index.manifest["embedder"]["fingerprint"]:
-                return old.reopened(index)
+                return old.with_settings(index=index)
         return Retriever.from_settings(self.settings, self.index_dir, self.corpus_dir)
 
     def start_rebuild(self) -> bool:

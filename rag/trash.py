@@ -38,13 +38,10 @@ def trash_dir(corpus_dir: Path) -> Path:
 
 def move_to_trash(corpus_dir: Path, rel_path: str) -> TrashedArticle:
     """Move one article file of the corpus into the trash; CorpusError if it is not one."""
-    from .ingest import SUFFIXES
+    from .library import article_file
 
-    root = corpus_dir.resolve()
-    source = (root / rel_path).resolve()
-    if root not in source.parents or source.suffix.lower() not in SUFFIXES or not source.is_file():
-        raise CorpusError(f"{rel_path!r} is not an article in {corpus_dir}/ - pick one from the list")
-    rel = source.relative_to(root).as_posix()
+    source = article_file(corpus_dir, rel_path)
+    rel = source.relative_to(corpus_dir.resolve()).as_posix()
     now = datetime.now(UTC)
     slot = trash_dir(corpus_dir) / now.strftime(_STAMP)
     slot.mkdir(parents=True)  # exclusive: two removals never share a folder
