@@ -235,10 +235,9 @@ def library_status(assistant: Assistant, status: IndexStatus | None = None) -> s
         from rag.status import question_backend
 
         m = status.manifest
-        line = (
-            f"The index is up to date: {m['counts']['articles']} articles, {m['counts']['chunks']} passages."
-        )
-        if question_backend(m["embedder"]) == NO_EXPORT:  # a fallback is labelled as one
+        assert m is not None  # an index status without a problem has its manifest
+        line = f"The index is up to date: {m.article_count} articles, {m.chunk_count} passages."
+        if question_backend(m.embedder) == NO_EXPORT:  # a fallback is labelled as one
             line += f" Questions are embedded with {NO_EXPORT}."
     if assistant.problem:
         line = f"⚠️ {assistant.problem}\n\n{line}"
@@ -570,9 +569,9 @@ def _article_texts(assistant: Assistant) -> Iterator[str]:
     """The indexed articles as the viewer shows them (an HTML or PDF article's extracted text)."""
     from rag.extract import cited_text
 
-    for meta in assistant.retriever.index.manifest["articles"].values():
+    for meta in assistant.retriever.index.manifest.articles.values():
         with contextlib.suppress(OSError, UnicodeDecodeError, RagError):
-            yield cited_text(assistant.corpus_dir, meta["path"])
+            yield cited_text(assistant.corpus_dir, meta.path)
 
 
 # ---- the page -------------------------------------------------------------------------------------
@@ -806,20 +805,20 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     def article(request: Request, id: str, start: int = 0, end: int = 0, q: str = "") -> Any:
         if not logged_in(request):
             return PlainTextResponse("log in first", status_code=401)
-        meta = assistant.retriever.index.manifest["articles"].get(id)
+        meta = assistant.retriever.index.manifest.articles.get(id)
         if meta is None:  # only articles of the index are served: no paths from the request
             return PlainTextResponse("no such article in the index", status_code=404)
         try:
-            data = (assistant.corpus_dir / meta["path"]).read_bytes()
-            text = cited_text(assistant.corpus_dir, meta["path"])  # as offsets count: no newline translation
+            data = (assistant.corpus_dir / meta.path).read_bytes()
+            text = cited_text(assistant.corpus_dir, meta.path)  # as offsets count: no newline translation
         except (OSError, UnicodeDecodeError, RagError):
             return PlainTextResponse("the article file is gone - rebuild the index", status_code=410)
         spans = parse_spans(start, end, q)
         note = ""
         # offsets into a changed article would mark the wrong words
-        if article_sha256(assistant.corpus_dir / meta["path"], data) != meta.get("sha256"):
+        if article_sha256(assistant.corpus_dir / meta.path, data) != meta.sha256:
             spans, note = [], STALE_NOTE
-        page = article_page(meta.get("title") or id, cited_path(meta["path"]), text, spans, note=note)
+        page = article_page(meta.title or id, cited_path(meta.path), text, spans, note=note)
         return HTMLResponse(
             page, headers={"Content-Security-Policy": ARTICLE_CSP, "X-Content-Type-Options": "nosniff"}
         )
@@ -881,7 +880,7 @@ def ensure_index(assistant: Assistant) -> None:
         serving = False
     status = assistant.status()
     if not status.stale:
-        if read_export(status.manifest["embedder"]["fingerprint"]) is None:
+        if status.manifest is not None and read_export(status.manifest.embedder.fingerprint) is None:
             print("exporting the model for torch-free questions (once per machine)", flush=True)
             assistant.build_now()  # an up-to-date build only makes the export
         return

@@ -13,26 +13,23 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, manifest
 from .chunk import chunk_article
 from .config import ChunkParams
 from .embed import Embedder
 from .errors import CorpusError, IndexLoadError
 from .index import (
     CHUNKS,
-    FORMAT_VERSION,
     HNSW,
-    MANIFEST,
     LoadedIndex,
     build_lock,
     choose_index_type,
@@ -42,6 +39,7 @@ from .index import (
 )
 from .ingest import article_sha256, discover, read_article, recurring_digest, recurring_lines
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
+from .manifest import FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
 
@@ -119,14 +117,14 @@ class _Plan:
     the previous index, which is read only if the build goes on to write."""
 
     parts: list[list[Chunk] | str] = field(default_factory=list)
-    articles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    articles: dict[str, ArticleRecord] = field(default_factory=dict)
     status: dict[str, list[str]] = field(
         default_factory=lambda: {"added": [], "changed": [], "unchanged": []}
     )
 
     @property
     def passages(self) -> int:
-        return sum(len(p) if isinstance(p, list) else int(self.articles[p]["chunks"]) for p in self.parts)
+        return sum(len(p) if isinstance(p, list) else self.articles[p].chunks for p in self.parts)
 
     def materialize(self, previous: LoadedIndex | None) -> list[Chunk]:
         """All chunks in order, the unchanged articles' read from the previous index in one pass."""
@@ -165,10 +163,10 @@ def build(
         full = _full_rebuild_reason(previous, problem, embedder, params)
         plan = _plan(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
         chosen_type = choose_index_type(plan.passages, index_type)
-        old_type = previous.manifest.get("index_type") if previous is not None else None
+        old_type = previous.manifest.index_type if previous is not None else None
         if not full and previous is not None and old_type != chosen_type:
             full = f"index type changed ({old_type} -> {chosen_type}); vectors are reused, not re-embedded"
-        prev_articles = previous.manifest["articles"] if previous else {}
+        prev_articles = previous.manifest.articles if previous else {}
         removed = [aid for aid in prev_articles if aid not in plan.articles]
         renamed = _renames(plan, prev_articles, removed)
         added = [a for a in plan.status["added"] if a not in {new for _, new in renamed}]
@@ -190,9 +188,7 @@ def build(
             return replace(report, seconds=time.perf_counter() - started)
 
         chunks = plan.materialize(previous)
-        same_model = (
-            previous is not None and previous.manifest["embedder"]["fingerprint"] == embedder.fingerprint
-        )
+        same_model = previous is not None and previous.manifest.embedder.fingerprint == embedder.fingerprint
         # Vectors to reuse: an array and each text key's row in it (the previous index's, or a format-2
         # index's when upgrading, which does not re-embed).
         old_vectors = np.zeros((0, 0), np.float32)
@@ -237,14 +233,13 @@ def build(
         keyword = KeywordIndex.build(
             texts, keys=keys, previous=previous.keyword if previous is not None else None
         )
-        manifest = _manifest(embedder, dim, params, plan, chosen_type, len(chunks))
         graph = previous if previous is not None and same_model and not full else None
         write_index(
             index_dir,
             vectors,
             chunks,
             keyword,
-            manifest,
+            _manifest(embedder, dim, params, plan, chosen_type, len(chunks)),
             previous=graph,
             previous_rows=source if graph else None,
         )
@@ -288,13 +283,13 @@ def _full_rebuild_reason(
     if previous is None:
         return problem
     m = previous.manifest
-    if m["embedder"]["fingerprint"] != embedder.fingerprint:
-        old = m["embedder"]["name"]
+    if m.embedder.fingerprint != embedder.fingerprint:
+        old = m.embedder.name
         return f"model changed ({old} -> {embedder.name})" if old != embedder.name else "model files changed"
-    if m.get("chunking") != params.to_json():
-        return f"chunking changed ({_diff(m.get('chunking') or {}, params.to_json())})"
-    if m.get("pipeline") != PIPELINE_VERSION:
-        return f"cleaning/chunking code changed (pipeline {m.get('pipeline')} -> {PIPELINE_VERSION})"
+    if m.chunking != params:
+        return f"chunking changed ({_diff(m.chunking.to_json(), params.to_json())})"
+    if m.pipeline != PIPELINE_VERSION:
+        return f"cleaning/chunking code changed (pipeline {m.pipeline} -> {PIPELINE_VERSION})"
     return ""
 
 
@@ -312,8 +307,8 @@ def _plan(
     dry_run: bool = False,
 ) -> _Plan:
     plan = _Plan()
-    prev_articles = previous.manifest["articles"] if previous else {}
-    by_path = {meta["path"]: aid for aid, meta in prev_articles.items()}
+    prev_articles = previous.manifest.articles if previous else {}
+    by_path = {record.path: aid for aid, record in prev_articles.items()}
     common = recurring_lines(corpus_dir, files)  # furniture that recurs across articles (clean.py)
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
@@ -326,41 +321,42 @@ def _plan(
         sha = article_sha256(path, data)
         recurring = recurring_digest(corpus_dir, path, common)  # the lines it shares with other articles
         old_id = by_path.get(rel)
-        old = prev_articles.get(old_id or "", {})
-        if incremental and old_id and old["sha256"] == sha and old.get("recurring", "") == recurring:
-            aid, chunks, state = old_id, None, "unchanged"
-            meta = dict(prev_articles[old_id])
+        old = prev_articles.get(old_id or "")
+        if incremental and old_id and old and old.sha256 == sha and old.recurring == recurring:
+            aid, chunks, state, record = old_id, None, "unchanged", old
         else:
             article = read_article(corpus_dir, path, data, common, keep_copy=not dry_run)
             aid, chunks = article.article_id, chunk_article(article, params)
             state = "changed" if aid in prev_articles else "added"
-            meta = {
-                "path": rel,
-                "sha256": sha,
-                "title": article.title,
-                "title_source": article.title_source,
-                "author": article.author,
-                "url": article.url,
-                "chunks": len(chunks),
-                **({"recurring": recurring} if recurring else {}),
-            }
+            record = ArticleRecord(
+                path=rel,
+                sha256=sha,
+                chunks=len(chunks),
+                title=article.title,
+                title_source=article.title_source,
+                author=article.author,
+                url=article.url,
+                recurring=recurring,
+            )
         if aid in plan.articles:
             raise CorpusError(
-                f"{corpus_dir}/{plan.articles[aid]['path']} and {corpus_dir}/{rel} both give the article id"
+                f"{corpus_dir}/{plan.articles[aid].path} and {corpus_dir}/{rel} both give the article id"
                 f" {aid!r} - rename one of them"
             )
-        plan.articles[aid] = meta
+        plan.articles[aid] = record
         plan.status[state].append(aid)
         plan.parts.append(aid if chunks is None else chunks)
     return plan
 
 
-def _renames(plan: _Plan, prev_articles: dict[str, Any], removed: list[str]) -> list[tuple[str, str]]:
+def _renames(
+    plan: _Plan, prev_articles: Mapping[str, ArticleRecord], removed: list[str]
+) -> list[tuple[str, str]]:
     """(old path, new path) for added articles whose bytes equal a removed article's."""
-    gone = {prev_articles[aid]["sha256"]: aid for aid in removed}
+    gone = {prev_articles[aid].sha256: aid for aid in removed}
     pairs = []
     for aid in plan.status["added"]:
-        old = gone.pop(plan.articles[aid]["sha256"], None)
+        old = gone.pop(plan.articles[aid].sha256, None)
         if old is not None:
             pairs.append((old, aid))
     return pairs
@@ -383,10 +379,9 @@ def _format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dic
     import json
 
     nothing: tuple[np.ndarray, dict[str, int]] = (np.zeros((0, 0), np.float32), {})
+    if manifest.older_format_fingerprint(index_dir, 2) != fingerprint:
+        return nothing
     try:
-        manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
-        if manifest.get("format") != 2 or manifest["embedder"]["fingerprint"] != fingerprint:
-            return nothing
         import faiss
 
         index = faiss.read_index(str(index_dir / "vectors.faiss"))
@@ -404,24 +399,20 @@ def _format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dic
 
 def _manifest(
     embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan, index_type: str, n_chunks: int
-) -> dict[str, Any]:
-    return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "pipeline": PIPELINE_VERSION,
-        "embedder": {
-            "name": embedder.name,
-            "dim": dim,
-            "fingerprint": embedder.fingerprint,
-            "precision": getattr(embedder, "precision", "fp32"),
-        },
-        "chunking": params.to_json(),
-        "index_type": index_type,
-        **({"hnsw": HNSW} if index_type == "hnsw-ip" else {}),
-        "keyword": KEYWORD_MANIFEST,
-        "articles": plan.articles,
-        "counts": {"articles": len(plan.articles), "chunks": n_chunks},
-        "versions": _versions(),
-    }
+) -> Manifest:
+    return Manifest(
+        embedder=EmbedderInfo(
+            embedder.name, dim, embedder.fingerprint, getattr(embedder, "precision", "fp32")
+        ),
+        chunking=params,
+        articles=plan.articles,
+        chunk_count=n_chunks,
+        index_type=index_type,
+        hnsw=HNSW if index_type == "hnsw-ip" else None,
+        keyword=KEYWORD_MANIFEST,
+        pipeline=PIPELINE_VERSION,
+        versions=_versions(),
+    )
 
 
 def _versions() -> dict[str, str]:

@@ -6,6 +6,8 @@ Bugs are not RagErrors: they keep their traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class RagError(Exception):
     """A problem the user can fix; str(error) is the whole one-line message."""
@@ -29,3 +31,8 @@ class BuildLockedError(RagError):
 
 class ForeignFolderError(RagError):
     """A folder given as the index holds files that no build of ours wrote: a build must not replace it."""
+
+
+def build_hint(index_dir: Path) -> str:
+    """The command that (re)builds index_dir, for the end of a message: 'run "rag build"'."""
+    return f'run "rag build --index {index_dir}"' if index_dir != Path("index") else 'run "rag build"'

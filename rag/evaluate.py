@@ -288,16 +288,16 @@ def evaluate_query_file(
     queries = load_queries(query_file)
     index = retriever.index
     articles = {}
-    for meta in index.manifest["articles"].values():
+    for record in index.manifest.articles.values():
         try:
-            articles[meta["path"]] = (retriever.corpus_dir / meta["path"]).read_text(encoding="utf-8")
+            articles[record.path] = (retriever.corpus_dir / record.path).read_text(encoding="utf-8")
         except OSError:
             continue  # a removed article: its passages can still be judged by the text rule
     m = index.manifest
     settings: dict[str, Any] = {
-        "model": m["embedder"]["name"],
-        "chunking": m["chunking"],
-        "index_built": m.get("created"),
+        "model": m.embedder.name,
+        "chunking": m.chunking.to_json(),
+        "index_built": m.created or None,
         "retrieval": retriever.mode,
         "fusion": retriever.fusion,
         "fusion_depth": retriever.fusion_depth,

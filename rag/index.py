@@ -38,13 +38,13 @@ from typing import Any, BinaryIO, cast, overload
 
 import numpy as np
 
+from . import manifest as manifest_io
 from . import storage
-from .errors import BuildLockedError, ForeignFolderError, IndexLoadError
+from .errors import BuildLockedError, ForeignFolderError, IndexLoadError, build_hint
 from .keyword import KeywordIndex
+from .manifest import Manifest
 from .types import Chunk
 
-FORMAT_VERSION = 3
-MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
 GRAPH = "vectors.hnsw.faiss"
 SLOTS = "vectors.slots.npy"
@@ -144,7 +144,7 @@ class ChunkStore(Sequence[Chunk]):
 @dataclass(frozen=True)
 class LoadedIndex:
     index_dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     vectors: Any  # faiss.Index to search: exact over all vectors, or the HNSW graph
     chunks: ChunkStore
     keyword: KeywordIndex
@@ -153,7 +153,7 @@ class LoadedIndex:
 
     @property
     def model_name(self) -> str:
-        return str(self.manifest["embedder"]["name"])
+        return self.manifest.embedder.name
 
     def all_vectors(self) -> np.ndarray:
         return self.exact.all()
@@ -169,7 +169,7 @@ class LoadedIndex:
         # One thread: threads cost a single query more than they give (10-40x on this VM). The setting
         # is per calling thread, so it is made here, in whichever thread serves the question.
         faiss.omp_set_num_threads(1)
-        if self.manifest.get("index_type") != "hnsw-ip":
+        if self.manifest.index_type != "hnsw-ip":
             return cast(tuple[np.ndarray, np.ndarray], self.vectors.search(queries, depth))
         assert self.slots is not None
         live = max(len(self.exact), 1)  # every row has exactly one live node (checked on load)
@@ -188,48 +188,11 @@ class LoadedIndex:
         return scores, rows
 
 
-def _run_hint(index_dir: Path) -> str:
-    return f'run "rag build --index {index_dir}"' if index_dir != Path("index") else 'run "rag build"'
-
-
-def read_manifest(index_dir: Path, *, root: Path | None = None) -> dict[str, Any]:
-    """The manifest, checked for format; IndexLoadError naming the problem and the fix.
-
-    `root` is where to read it from when that is not index_dir itself (a held folder, see _held).
-    """
-    path = index_dir / MANIFEST
-    if root is None:
-        _check_folder(index_dir)
-    try:
-        text = ((root or index_dir) / MANIFEST).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IndexLoadError(
-            f"{index_dir}/ has no {MANIFEST}, so it is not a complete index - {_run_hint(index_dir)}"
-        ) from None
-    except (OSError, ValueError):
-        raise IndexLoadError(f"{path} is damaged - {_run_hint(index_dir)} to rebuild the index") from None
-    try:
-        manifest = json.loads(text)
-        version = int(manifest["format"])
-    except (ValueError, KeyError, TypeError):
-        raise IndexLoadError(f"{path} is damaged - {_run_hint(index_dir)} to rebuild the index") from None
-    if version > FORMAT_VERSION:
-        raise IndexLoadError(
-            f"{index_dir}/ has index format {version}, this rag reads format {FORMAT_VERSION} - upgrade rag,"
-            f" or {_run_hint(index_dir)} to rebuild it in format {FORMAT_VERSION}"
-        )
-    if version < FORMAT_VERSION:
-        raise IndexLoadError(
-            f"{index_dir}/ has the old index format {version} - {_run_hint(index_dir)} to rebuild it"
-        )
-    return manifest
-
-
 def _check_folder(index_dir: Path) -> None:
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexLoadError(f"{index_dir} is a file, not an index folder - pass a folder with --index")
     if not index_dir.is_dir():
-        raise IndexLoadError(f"no index at {index_dir}/ - {_run_hint(index_dir)} to build it")
+        raise IndexLoadError(f"no index at {index_dir}/ - {build_hint(index_dir)} to build it")
 
 
 _FD_DIR = Path("/proc/self/fd")  # Linux: a held descriptor as a folder path
@@ -262,8 +225,10 @@ def load_index(index_dir: Path, *, verify: bool = False) -> LoadedIndex:
 
 def _left_aside(index_dir: Path) -> Path | None:
     """The newest complete index a fallback swap left aside (only while index_dir is missing)."""
-    olds = [old for old in index_dir.parent.glob(f".{index_dir.name}.old-*") if (old / MANIFEST).is_file()]
-    return max(olds, key=lambda old: (old / MANIFEST).stat().st_mtime, default=None)
+    olds = [
+        old for old in index_dir.parent.glob(f".{index_dir.name}.old-*") if (old / manifest_io.NAME).is_file()
+    ]
+    return max(olds, key=lambda old: (old / manifest_io.NAME).stat().st_mtime, default=None)
 
 
 @contextmanager
@@ -280,7 +245,7 @@ def _held(index_dir: Path) -> Iterator[Path]:
     try:
         fd = os.open(index_dir, os.O_RDONLY | os.O_DIRECTORY)
     except (FileNotFoundError, NotADirectoryError):  # gone since the check: a fallback swap
-        raise _Swapped(f"no index at {index_dir}/ - {_run_hint(index_dir)} to build it") from None
+        raise _Swapped(f"no index at {index_dir}/ - {build_hint(index_dir)} to build it") from None
     except OSError as exc:
         raise IndexLoadError(
             f"{index_dir}/ cannot be read ({exc.strerror}) - check its permissions"
@@ -318,18 +283,14 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
     """Load the index whose files are read through `root` (see _held); messages name index_dir."""
     import faiss
 
-    manifest = read_manifest(index_dir, root=root)
-    try:
-        files, count = manifest["files"], int(manifest["counts"]["chunks"])
-        dim, index_type = int(manifest["embedder"]["dim"]), manifest.get("index_type", "flat-ip")
-    except (KeyError, TypeError, ValueError):
-        raise IndexLoadError(f"{index_dir}/{MANIFEST} is damaged - {_run_hint(index_dir)}") from None
+    m = manifest_io.read(index_dir, root=root)
+    files, count, dim, index_type = m.files, m.chunk_count, m.embedder.dim, m.index_type
     names = [VECTORS, CHUNKS, OFFSETS] + ([GRAPH, SLOTS] if index_type == "hnsw-ip" else [])
     for name in names:
         problem = storage.check(root / name, files.get(name, {}), full=verify, shown=index_dir / name)
         if problem:
-            raise IndexLoadError(f"{problem} - {_run_hint(index_dir)} to rebuild the index")
-    damaged = f"{index_dir}/ holds files that disagree with its manifest - {_run_hint(index_dir)}"
+            raise IndexLoadError(f"{problem} - {build_hint(index_dir)} to rebuild the index")
+    damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
     try:
         exact = VectorRows(root / VECTORS, count, dim)
         offsets = np.load(root / OFFSETS)
@@ -359,10 +320,10 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
     keyword = KeywordIndex.load(root / KEYWORD, verify=verify, shown_dir=index_dir / KEYWORD)
     if len(keyword) != count:
         raise IndexLoadError(
-            f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {_run_hint(index_dir)}"
+            f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {build_hint(index_dir)}"
         )
     chunks = ChunkStore(chunk_file if size else None, offsets)
-    return LoadedIndex(index_dir, manifest, vectors, chunks, keyword, exact, slots)
+    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots)
 
 
 # Exact search while it is fast enough; HNSW (graph) search beyond that size.
@@ -419,7 +380,7 @@ def write_index(
     vectors: np.ndarray,
     chunks: Sequence[Chunk],
     keyword: KeywordIndex,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     *,
     previous: LoadedIndex | None = None,
     previous_rows: np.ndarray | None = None,
@@ -442,7 +403,7 @@ def write_index(
         files = {}
 
         def put(name: str, data: bytes | Callable[[BinaryIO], object]) -> None:
-            _write_synced(tmp / name, data)
+            storage.write_synced(tmp / name, data)
             files[name] = storage.record(tmp / name)
 
         put(VECTORS, _npy_writer(vectors))
@@ -451,7 +412,7 @@ def write_index(
         offsets = np.cumsum([0, *map(len, lines)], dtype=np.int64)
         del lines
         put(OFFSETS, _npy_writer(offsets))
-        if manifest.get("index_type") == "hnsw-ip":
+        if manifest.index_type == "hnsw-ip":
             graph, slots = _graph(vectors, previous, previous_rows)
             serialized = faiss.serialize_index(graph)
             del graph
@@ -459,8 +420,7 @@ def write_index(
             del serialized
             put(SLOTS, _npy_writer(slots))
         keyword.save(tmp / KEYWORD)
-        manifest = {**manifest, "format": FORMAT_VERSION, "files": files}
-        _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+        manifest_io.write(tmp, manifest.with_files(files))
         storage.fsync_path(tmp)
         refuse_foreign(index_dir)  # checked again: a file saved into it during the build would be lost
         _swap_in(tmp, index_dir)
@@ -476,7 +436,7 @@ def _graph(
         previous is not None
         and previous_rows is not None
         and previous.slots is not None
-        and all(previous.manifest.get("hnsw", {}).get(name) == HNSW[name] for name in GRAPH_PARAMS)
+        and all((previous.manifest.hnsw or {}).get(name) == HNSW[name] for name in GRAPH_PARAMS)
     )
     if usable:
         assert previous is not None and previous_rows is not None and previous.slots is not None
@@ -518,10 +478,6 @@ def _npy_writer(array: np.ndarray) -> Callable[[BinaryIO], object]:
 def _writer(parts: Sequence[bytes | memoryview]) -> Callable[[BinaryIO], object]:
     """Writes the parts one after another (no joined copy of a large file in memory)."""
     return lambda fh: fh.writelines(parts)
-
-
-def _write_synced(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
-    storage.write_synced(path, data)  # one name for the fault tests to instrument
 
 
 def _swap_in(new: Path, index_dir: Path) -> None:
@@ -594,7 +550,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 # Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
-_OWN_NAMES = frozenset({MANIFEST, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"})
+_OWN_NAMES = frozenset({manifest_io.NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"})
 _KEYWORD_SUFFIXES = (".json", ".npy", ".npz")
 
 

@@ -131,18 +131,18 @@ def list_articles(status: IndexStatus) -> list[ArticleRow]:
     """
     if status.corpus_problem:
         raise CorpusError(status.corpus_problem)
-    if status.problem:
+    if status.problem or status.manifest is None:
         return [ArticleRow(rel, "", None, "new") for rel in discover_paths(status.corpus_dir)]
     missing, changed = set(status.missing), set(status.changed)
     rows = [
         ArticleRow(
-            meta["path"],
-            meta.get("title", ""),
-            meta.get("chunks"),
-            "changed" if meta["path"] in changed else "indexed",
+            record.path,
+            record.title,
+            record.chunks,
+            "changed" if record.path in changed else "indexed",
         )
-        for meta in status.manifest["articles"].values()
-        if meta["path"] not in missing
+        for record in status.manifest.articles.values()
+        if record.path not in missing
     ]
     rows += [ArticleRow(rel, "", None, "new") for rel in status.new]
     return sorted(rows, key=lambda r: r.path)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import RagError
+from .manifest import EmbedderInfo
 
 log = logging.getLogger(__name__)
 
@@ -224,16 +225,16 @@ def small_batch_embedder(embedder: Embedder) -> Embedder | None:
     return _open_export(embedder.fingerprint, embedder.name, threads=os.cpu_count() or 1)
 
 
-def query_embedder(manifest: dict[str, Any], model: str | None = None) -> tuple[Embedder, str]:
-    """The embedder for questions to an index, and how it runs ("onnxruntime" or a labelled fallback).
+def query_embedder(built: EmbedderInfo, model: str | None = None) -> tuple[Embedder, str]:
+    """The embedder for questions to an index built with `built`, and how it runs ("onnxruntime" or a
+    labelled fallback).
 
     The ONNX export is looked up by the fingerprint the index was built with, so it is that very model.
     """
-    built = manifest["embedder"]
-    if model is None or model == built["name"]:
-        if (onnx := _open_export(str(built["fingerprint"]), str(built["name"]))) is not None:
+    if model is None or model == built.name:
+        if (onnx := _open_export(built.fingerprint, built.name)) is not None:
             return onnx, "onnxruntime"
         reason = NO_EXPORT
     else:
         reason = "torch (--model names another model than the index's)"
-    return SentenceTransformerEmbedder(model or str(built["name"])), reason
+    return SentenceTransformerEmbedder(model or built.name), reason

@@ -87,15 +87,15 @@ class Retriever:
         query_backend: str = "",
         sentence_cache: SentenceCache | None = None,
     ) -> None:
-        built_with = index.manifest["embedder"]
-        if embedder.fingerprint != built_with["fingerprint"]:
-            if embedder.name == built_with["name"]:
+        built_with = index.manifest.embedder
+        if embedder.fingerprint != built_with.fingerprint:
+            if embedder.name == built_with.name:
                 raise IndexLoadError(
                     f"the files of model {embedder.name} changed since {index.index_dir}/ was built"
                     f' - run "rag build" to re-embed with the installed model'
                 )
             raise IndexLoadError(
-                f"{index.index_dir}/ was built with {built_with['name']} ({built_with['dim']}-d) but the query"
+                f"{index.index_dir}/ was built with {built_with.name} ({built_with.dim}-d) but the query"
                 f' model is {embedder.name} - run "rag build --model {embedder.name}" or query without --model'
             )
         if mode not in MODES:
@@ -137,7 +137,7 @@ class Retriever:
         Questions are embedded through the model's ONNX export when there is one (no torch needed).
         """
         index = load_index(index_dir)
-        embedder, backend = query_embedder(index.manifest, model)
+        embedder, backend = query_embedder(index.manifest.embedder, model)
         return cls(
             index,
             CachingEmbedder(embedder),
@@ -205,7 +205,7 @@ class Retriever:
         from .embed import resolve_model_dir
 
         try:
-            vocab = resolve_model_dir(self.index.manifest["embedder"]["name"]) / "vocab.txt"
+            vocab = resolve_model_dir(self.index.manifest.embedder.name) / "vocab.txt"
         except RagError:
             vocab = Path("/nonexistent")  # a model without a WordPiece vocabulary: corpus words only
         chunks = self.index.chunks

@@ -21,7 +21,8 @@ from .build import BuildReport, build
 from .config import Settings
 from .embed import SentenceTransformerEmbedder
 from .errors import RagError
-from .index import MANIFEST, load_index
+from .index import load_index
+from .manifest import NAME as MANIFEST
 from .retrieve import Retriever
 from .status import IndexStatus, index_status
 from .types import Passage
@@ -145,7 +146,7 @@ class Assistant:
         old = self._retriever
         if old is not None:  # a new index of the same model: keep the question embedder and its caches
             index = load_index(self.index_dir)
-            if index.manifest["embedder"]["fingerprint"] == old.index.manifest["embedder"]["fingerprint"]:
+            if index.manifest.embedder.fingerprint == old.index.manifest.embedder.fingerprint:
                 return old.with_settings(index=index)
         return Retriever.from_settings(self.settings, self.index_dir, self.corpus_dir)
 

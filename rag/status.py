@@ -7,20 +7,21 @@ file's hash is remembered while its stat stays the same (ingest.hash_path).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import RagError
 from .index import load_index
 from .ingest import discover_paths, forget_hashes, hash_path
+from .manifest import EmbedderInfo, Manifest
 
 
 @dataclass(frozen=True)
 class IndexStatus:
     index_dir: Path
     corpus_dir: Path
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest | None = None  # None when the index cannot be loaded (see problem)
     problem: str = ""  # the index cannot be used: why, and what to run
     new: tuple[str, ...] = ()  # corpus paths not in the index
     changed: tuple[str, ...] = ()
@@ -32,17 +33,16 @@ class IndexStatus:
         return bool(self.problem or self.new or self.changed or self.missing)
 
     def lines(self) -> list[str]:
-        if self.problem:
-            return [f"index: {self.problem}"]
         m = self.manifest
-        e = m["embedder"]
+        if self.problem or m is None:
+            return [f"index: {self.problem}"]
+        e = m.embedder
         out = [
-            f"index: {self.index_dir}/ (format {m['format']}, {m.get('index_type', '?')}, built {m.get('created', '?')})",
-            f"model: {e['name']} ({e['dim']}-d, fingerprint {e['fingerprint'][:12]},"
-            f" passages in {e.get('precision', 'fp32')})",
+            f"index: {self.index_dir}/ (format {m.format}, {m.index_type}, built {m.created or '?'})",
+            f"model: {e.name} ({e.dim}-d, fingerprint {e.fingerprint[:12]}, passages in {e.precision})",
             f"questions embedded with: {question_backend(e)}",
-            f"chunking: {', '.join(f'{k}={v}' for k, v in m.get('chunking', {}).items())}",
-            f"articles: {m['counts']['articles']}, passages: {m['counts']['chunks']}",
+            f"chunking: {', '.join(f'{k}={v}' for k, v in m.chunking.to_json().items())}",
+            f"articles: {m.article_count}, passages: {m.chunk_count}",
         ]
         if self.corpus_problem:
             out.append(f"corpus: {self.corpus_problem}")
@@ -58,6 +58,7 @@ class IndexStatus:
         return out
 
     def to_json(self) -> dict[str, Any]:
+        m = self.manifest
         return {
             "index_dir": str(self.index_dir),
             "corpus_dir": str(self.corpus_dir),
@@ -67,22 +68,22 @@ class IndexStatus:
             "changed": list(self.changed),
             "removed": list(self.missing),
             "corpus_problem": self.corpus_problem,
-            "manifest": {k: v for k, v in self.manifest.items() if k != "articles"},
-            "articles": self.manifest.get("articles", {}),
+            "manifest": {k: v for k, v in m.to_json().items() if k != "articles"} if m else {},
+            "articles": {aid: record.to_json() for aid, record in m.articles.items()} if m else {},
         }
 
 
-def question_backend(embedder: dict[str, Any]) -> str:
+def question_backend(embedder: EmbedderInfo) -> str:
     """How `rag search` and the app will embed questions for an index built with this embedder."""
     from .onnx_embed import NO_EXPORT, export_dir, read_export
 
-    if read_export(str(embedder["fingerprint"])) is not None:
-        return f"onnxruntime ({export_dir(str(embedder['fingerprint']))})"
+    if read_export(embedder.fingerprint) is not None:
+        return f"onnxruntime ({export_dir(embedder.fingerprint)})"
     return NO_EXPORT
 
 
 def index_status(
-    corpus_dir: Path, index_dir: Path, manifest: dict[str, Any] | None = None, *, verify: bool = False
+    corpus_dir: Path, index_dir: Path, manifest: Manifest | None = None, *, verify: bool = False
 ) -> IndexStatus:
     """Compare the index with the corpus files; the index is loaded (and checked; `verify` hashes every
     file) unless the caller already holds it and passes its manifest."""
@@ -91,7 +92,7 @@ def index_status(
             manifest = load_index(index_dir, verify=verify).manifest
         except RagError as exc:
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
-    indexed = {meta["path"]: meta["sha256"] for meta in manifest["articles"].values()}
+    indexed = {record.path: record.sha256 for record in manifest.articles.values()}
     try:
         paths = {rel: os.path.join(corpus_dir, rel) for rel in discover_paths(corpus_dir)}
         current = {rel: hash_path(path) for rel, path in paths.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,7 +25,7 @@ def record(path: Path) -> dict[str, Any]:
     return {"bytes": size, "sha256": digest}
 
 
-def check(path: Path, expected: dict[str, Any], *, full: bool = False, shown: Path | None = None) -> str:
+def check(path: Path, expected: Mapping[str, Any], *, full: bool = False, shown: Path | None = None) -> str:
     """ "" when the file matches its record, else what is wrong (missing, truncated or corrupted).
 
     `shown` is the name messages give the file when `path` is not it (a path through a held folder).

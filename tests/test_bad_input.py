@@ -39,7 +39,8 @@ from rag.chunk import chunk_article, sentence_spans
 from rag.clean import classify
 from rag.cli import main
 from rag.config import ChunkParams
-from rag.index import CHUNKS, MANIFEST, VECTORS, load_index
+from rag.index import CHUNKS, VECTORS, load_index
+from rag.manifest import NAME as MANIFEST
 from rag.types import Article
 
 CLINGY = "how do I avoid being clingy?"
@@ -76,7 +77,7 @@ class Workspace:
 
     def _contents(self) -> tuple[int, set[str]]:
         loaded = load_index(self.index)
-        return len(loaded.chunks), {m["sha256"] for m in loaded.manifest["articles"].values()}
+        return len(loaded.chunks), {m.sha256 for m in loaded.manifest.articles.values()}
 
     def folders(self) -> list[str]:
         return ["--corpus", str(self.corpus), "--index", str(self.index)]

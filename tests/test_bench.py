@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rag import bench
+from rag import bench, manifest
 from rag.cli import main
 from rag.errors import RagError
 from rag.index import load_index
+from rag.manifest import EmbedderInfo
 from rag.retrieve import Retriever
 from rag.status import index_status
 
@@ -91,8 +92,8 @@ def tiny_real(real_embedder) -> bench.RealPassages:
     return bench.RealPassages([str(i) for i in range(len(SCIENCE))], titles, SCIENCE, vectors, "test")
 
 
-def _meta(embedder) -> dict:
-    return {"name": embedder.name, "dim": 384, "fingerprint": embedder.fingerprint, "precision": "fp32"}
+def _meta(embedder) -> EmbedderInfo:
+    return EmbedderInfo(embedder.name, 384, embedder.fingerprint)
 
 
 @pytest.mark.parametrize("index_type", ["auto", "hnsw"])
@@ -105,7 +106,7 @@ def test_synthetic_index_is_a_sound_index_of_real_and_generated_passages(
     assert description["real_passages"] == len(SCIENCE)
     assert description["articles"] == len(SCIENCE) + -(-(n - len(SCIENCE)) // bench.PER_ARTICLE)
     index = load_index(index_dir)
-    assert index.manifest["index_type"] == ("hnsw-ip" if index_type == "hnsw" else "flat-ip")
+    assert index.manifest.index_type == ("hnsw-ip" if index_type == "hnsw" else "flat-ip")
     vectors = index.all_vectors()
     assert len(index.chunks) == len(vectors) == len(index.keyword) == n
     assert not index_status(corpus_dir, index_dir).stale  # the app would serve it as it is
@@ -184,8 +185,8 @@ def test_scale_rebuild_embeds_only_the_changed_article_then_nothing(tmp_path: Pa
     assert not nothing["wrote"] and nothing["embedded"] == 0
     again = bench.scale_rebuild_figures(n, "300", tmp_path)  # the corpus is kept: only rebuilds are timed
     assert again[0].detail["embedded"] <= 3 and again[2].detail["embedded"] == 0
-    manifest = json.loads((next(tmp_path.glob("scale-rebuild-*")) / "index" / "manifest.json").read_text())
-    assert manifest["embedder"]["name"] == bench.RandomEmbedder.name
+    built = manifest.read(next(tmp_path.glob("scale-rebuild-*")) / "index")
+    assert built.embedder.name == bench.RandomEmbedder.name
 
 
 def test_the_stand_in_embedder_is_stable_and_unit_length():

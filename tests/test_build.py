@@ -11,7 +11,8 @@ import pytest
 from rag.build import build
 from rag.config import ChunkParams
 from rag.errors import CorpusError
-from rag.index import MANIFEST, load_index
+from rag.index import load_index
+from rag.manifest import NAME as MANIFEST
 
 from .conftest import HashingEmbedder
 
@@ -59,7 +60,7 @@ def test_deleting_an_article_removes_its_passages(corpus: Path, hasher):
     assert report.removed == (B,) and report.embedded == 0
     index = load_index(corpus.parent / "index")
     assert {c.article_id for c in index.chunks} == {A}
-    assert set(index.manifest["articles"]) == {A}
+    assert set(index.manifest.articles) == {A}
 
 
 def test_renamed_file_reembeds_nothing(corpus: Path, hasher):
@@ -108,7 +109,7 @@ def test_failed_build_keeps_previous_index(corpus: Path, hasher, bad: bytes):
     with pytest.raises(CorpusError, match=r"bad\.txt"):
         _build(corpus, HashingEmbedder())
     index = load_index(corpus.parent / "index")
-    assert index.manifest["created"] == manifest["created"] and len(index.chunks) == 21
+    assert index.manifest.created == manifest["created"] and len(index.chunks) == 21
 
 
 def test_empty_corpus_and_duplicate_ids(tmp_path: Path, hasher):
@@ -132,13 +133,13 @@ def test_unusable_previous_index_is_rebuilt_with_a_reason(corpus: Path, hasher):
 def test_index_type_is_recorded_and_a_change_reuses_every_vector(corpus: Path, hasher):
     first = _build(corpus, hasher, index_type="hnsw")
     index = load_index(corpus.parent / "index")
-    assert first.wrote and index.manifest["index_type"] == "hnsw-ip" and index.manifest["hnsw"]["M"] == 32
+    assert first.wrote and index.manifest.index_type == "hnsw-ip" and index.manifest.hnsw["M"] == 32
     assert type(index.vectors).__name__ == "IndexHNSWSQ"
     again = HashingEmbedder()
     report = _build(corpus, again)  # auto: this small corpus wants exact search
     assert report.full_rebuild.startswith("index type changed (hnsw-ip -> flat-ip)")
     assert again.embedded == 0 and report.reused == report.passages
-    assert load_index(corpus.parent / "index").manifest["index_type"] == "flat-ip"
+    assert load_index(corpus.parent / "index").manifest.index_type == "flat-ip"
 
 
 def test_status_uses_a_manifest_the_caller_already_holds(corpus: Path, hasher):
@@ -205,7 +206,7 @@ def test_an_index_in_the_previous_format_is_rewritten_without_re_embedding(corpu
     report = _build(corpus, again)
     assert report.full_rebuild == "index format 2 -> 3: rewritten, its vectors reused"
     assert again.embedded == 0 and report.reused == report.passages
-    assert load_index(index_dir).manifest["format"] == 3
+    assert load_index(index_dir).manifest.format == 3
 
 
 def test_a_line_that_comes_to_recur_is_dropped_from_the_older_article_too(tmp_path: Path, hasher):

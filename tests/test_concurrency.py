@@ -216,7 +216,7 @@ def _run_load(app: AppProcess, requests: int, clients: int, cap: float = CAP_SEC
     failed_builds = [r for r in rebuilds.runs if r[0] != 0]
     assert not failed_builds, failed_builds[0][1][-2000:]
     loaded = load_index(app.index_dir)  # the rebuilt index on disk is complete
-    assert loaded.manifest["counts"]["articles"] == 2 + len(rebuilds.runs)
+    assert loaded.manifest.article_count == 2 + len(rebuilds.runs)
     assert app.proc.poll() is None, f"the app died:\n{app.output(3000)}"
 
 
@@ -257,9 +257,9 @@ def _assert_index_matches_corpus(corpus: Path, index: Path) -> None:
 
     loaded = load_index(index)
     on_disk = {hashlib.sha256(p.read_bytes()).hexdigest() for p in corpus.glob("*.txt")}
-    assert {m["sha256"] for m in loaded.manifest["articles"].values()} == on_disk
+    assert {m.sha256 for m in loaded.manifest.articles.values()} == on_disk
     assert len(loaded.chunks) == loaded.vectors.ntotal == len(loaded.keyword)
-    assert loaded.manifest["counts"]["chunks"] == len(loaded.chunks)
+    assert loaded.manifest.chunk_count == len(loaded.chunks)
     assert not list(index.parent.glob(f".{index.name}.building-*"))
 
 

@@ -72,7 +72,7 @@ def test_sigkill_during_build_never_leaves_a_half_index(tmp_path: Path):
         child.wait(timeout=60)
         killed += child.returncode == -signal.SIGKILL
         loaded = load_index(index)  # never raises: old or new, never half
-        assert len(loaded.chunks) == loaded.vectors.ntotal == loaded.manifest["counts"]["chunks"]
+        assert len(loaded.chunks) == loaded.vectors.ntotal == loaded.manifest.chunk_count
         assert _hashes_in(index) in (old_hashes, new_hashes)
         notes = {c.text.split("Note ")[1].split("-")[0] for c in loaded.chunks if "Note " in c.text}
         assert len(notes) == 1  # every passage comes from the same corpus version
@@ -88,4 +88,4 @@ def _sha(path: Path) -> str:
 
 
 def _hashes_in(index: Path) -> set[str]:
-    return {meta["sha256"] for meta in load_index(index).manifest["articles"].values()}
+    return {meta.sha256 for meta in load_index(index).manifest.articles.values()}

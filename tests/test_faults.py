@@ -87,6 +87,7 @@ import os, signal, sys, threading, time
 from pathlib import Path
 
 import rag.index as ri
+import rag.storage as rs
 from rag.build import build
 from rag.config import ChunkParams
 from tests.conftest import HashingEmbedder
@@ -114,12 +115,12 @@ def short(path):
     return "new" if ".building-" in name else "old" if ".old-" in name else name
 
 
-_write = ri._write_synced
+_write = rs.write_synced
 def write_synced(path, data):
     mark(f"write:{path.name}:before")
     _write(path, data)
     mark(f"write:{path.name}:after")
-ri._write_synced = write_synced
+rs.write_synced = write_synced
 
 _save = ri.KeywordIndex.save
 def save(self, keyword_dir):
@@ -237,9 +238,9 @@ def _state(index: Path, old: set[str] | None, new: set[str]) -> str:
         assert old is None, f"the previous index no longer loads after the kill: {exc}"
         assert "no index at" in str(exc), exc
         return "none"
-    assert len(loaded.chunks) == loaded.vectors.ntotal == loaded.manifest["counts"]["chunks"]
+    assert len(loaded.chunks) == loaded.vectors.ntotal == loaded.manifest.chunk_count
     assert len(loaded.keyword) == len(loaded.chunks)
-    hashes = {meta["sha256"] for meta in loaded.manifest["articles"].values()}
+    hashes = {meta.sha256 for meta in loaded.manifest.articles.values()}
     variants = {c.text.split("Note ")[1].split("-")[0] for c in loaded.chunks if "Note " in c.text}
     assert len(variants) == 1, f"passages from several corpus versions: {variants}"
     if hashes == new:
@@ -476,8 +477,8 @@ after = load_index(index)
 out = {
     "exit": full.exit_code,
     "output": full.output,
-    "before": [len(before.chunks), sorted(m["sha256"] for m in before.manifest["articles"].values())],
-    "after": [len(after.chunks), sorted(m["sha256"] for m in after.manifest["articles"].values())],
+    "before": [len(before.chunks), sorted(m.sha256 for m in before.manifest.articles.values())],
+    "after": [len(after.chunks), sorted(m.sha256 for m in after.manifest.articles.values())],
     "leftovers": sorted(p.name for p in mnt.iterdir() if ".building-" in p.name),
 }
 os.unlink(mnt / "filler")

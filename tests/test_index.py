@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.config import ChunkParams
 from rag.errors import BuildLockedError, IndexLoadError
-from rag.index import CHUNKS, FORMAT_VERSION, MANIFEST, VECTORS, build_lock, load_index, write_index
+from rag.index import CHUNKS, VECTORS, build_lock, load_index, write_index
 from rag.keyword import KeywordIndex
+from rag.manifest import FORMAT_VERSION, EmbedderInfo, Manifest
+from rag.manifest import NAME as MANIFEST
 from rag.types import Chunk
 
 
@@ -18,18 +21,14 @@ def _chunks(n: int) -> list[Chunk]:
     return [Chunk(f"a#{i}", "a", "a.txt", "T", "", i, i + 1, "x", f"text {i}") for i in range(n)]
 
 
-def _manifest(dim: int) -> dict:
-    return {
-        "embedder": {"name": "random", "dim": dim, "fingerprint": "f"},
-        "counts": {"chunks": 0},
-        "articles": {},
-    }
+def _manifest(vectors: np.ndarray, index_type: str = "flat-ip") -> Manifest:
+    embedder = EmbedderInfo("random", vectors.shape[1], "f")
+    return Manifest(embedder, ChunkParams(), {}, chunk_count=len(vectors), index_type=index_type)
 
 
 def _write(index_dir: Path, vectors: np.ndarray) -> None:
-    m = _manifest(vectors.shape[1])
-    m["counts"]["chunks"] = len(vectors)
     chunks = _chunks(len(vectors))
+    m = _manifest(vectors)
     write_index(index_dir, vectors, chunks, KeywordIndex.build([c.embed_text for c in chunks]), m)
 
 
@@ -144,8 +143,7 @@ def test_hnsw_recall_against_exact_search(tmp_path: Path):
     centers = rng.normal(size=(50, 32))  # clustered, like real embeddings, not uniform noise
     vectors = (centers[rng.integers(0, 50, 5000)] + 0.3 * rng.normal(size=(5000, 32))).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    m = {**_manifest(32), "index_type": "hnsw-ip"}
-    m["counts"]["chunks"] = len(vectors)
+    m = _manifest(vectors, "hnsw-ip")
     chunks = _chunks(len(vectors))
     write_index(tmp_path / "index", vectors, chunks, KeywordIndex.build([c.embed_text for c in chunks]), m)
     index = load_index(tmp_path / "index")

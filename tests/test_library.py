@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from rag.config import ChunkParams
 from rag.errors import CorpusError
 from rag.ingest import read_article
 from rag.library import MAX_UPLOAD_BYTES, add_file, add_text, list_articles, remove, safe_name
+from rag.manifest import ArticleRecord, EmbedderInfo, Manifest
 from rag.status import index_status
 
 
@@ -78,10 +80,11 @@ def test_list_articles_states(tmp_path: Path):
     add_file(corpus, "b.txt", b"Beta text. More.")
     from rag.ingest import file_sha256
 
-    manifest = {"a": {"path": "a.txt", "sha256": file_sha256(a.read_bytes()), "title": "A", "chunks": 1}}
-    rows = {r.path: r for r in list_articles(index_status(corpus, tmp_path / "i", {"articles": manifest}))}
+    record = ArticleRecord("a.txt", file_sha256(a.read_bytes()), chunks=1, title="A")
+    manifest = Manifest(EmbedderInfo("m", 8, "f"), ChunkParams(), {"a": record}, chunk_count=1)
+    rows = {r.path: r for r in list_articles(index_status(corpus, tmp_path / "i", manifest))}
     assert rows["a.txt"].state == "indexed" and rows["a.txt"].passages == 1
     assert rows["b.txt"].state == "new" and rows["b.txt"].passages is None
     a.write_text("Changed text. Yes.")
-    status = index_status(corpus, tmp_path / "i", {"articles": manifest})
+    status = index_status(corpus, tmp_path / "i", manifest)
     assert {r.path: r.state for r in list_articles(status)}["a.txt"] == "changed"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from rag.build import build
 from rag.config import ChunkParams
 from rag.index import LoadedIndex, load_index
+from rag.manifest import ArticleRecord
 
 from .conftest import HashingEmbedder
 
@@ -51,7 +53,7 @@ def _corpus(path: Path, letter: str) -> Path:
 class _Build:
     """What a complete load of one build holds."""
 
-    articles: dict
+    articles: Mapping[str, ArticleRecord]
     texts: list[str]
     vectors: np.ndarray
     keyword_hits: tuple[list[int], list[float]]
@@ -61,7 +63,7 @@ class _Build:
     def of(cls, index: LoadedIndex) -> _Build:
         rows, scores = index.keyword.search(" ".join(WORDS["a"][:3] + WORDS["b"][:3]), 50)
         return cls(
-            articles=index.manifest["articles"],
+            articles=index.manifest.articles,
             texts=[c.text for c in index.chunks],
             vectors=index.all_vectors(),
             keyword_hits=(rows.tolist(), scores.tolist()),
@@ -71,7 +73,7 @@ class _Build:
 
 def _mixed(index: LoadedIndex, builds: list[_Build]) -> str:
     """ "" when every part of a loaded index belongs to the build its manifest names, else what differs."""
-    matching = [b for b in builds if b.articles == index.manifest["articles"]]
+    matching = [b for b in builds if b.articles == index.manifest.articles]
     if not matching:
         return "a manifest of neither build"
     got, want = _Build.of(index), matching[0]

@@ -14,6 +14,7 @@ import pytest
 
 from rag.embed import SentenceTransformerEmbedder, resolve_precision
 from rag.errors import RagError
+from rag.manifest import EmbedderInfo
 from rag.onnx_embed import MODEL_FILE, OnnxEmbedder, ensure_export, export_dir, query_embedder, read_export
 
 from .conftest import HashingEmbedder
@@ -91,8 +92,7 @@ def test_a_damaged_export_falls_back_to_torch(real_embedder, tmp_path: Path, mon
     (folder / "export.json").write_text(json.dumps(meta))
     (folder / MODEL_FILE).write_bytes(b"not an onnx model")
     assert read_export(fingerprint) is not None
-    manifest = {"embedder": {"name": real_embedder.name, "fingerprint": fingerprint, "dim": 384}}
-    embedder, backend = query_embedder(manifest)
+    embedder, backend = query_embedder(EmbedderInfo(real_embedder.name, 384, fingerprint))
     assert isinstance(embedder, SentenceTransformerEmbedder) and backend.startswith("torch (fallback")
 
 

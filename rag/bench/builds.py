@@ -74,22 +74,14 @@ def build_figures(beir: Any, n_docs: int, model: str, cache_dir: Path, say: Say 
     return figures
 
 
-def _params_of(manifest: dict[str, Any]) -> tuple[Any, str]:
-    """The chunking parameters and index-type flag an index was built with."""
-    from ..config import ChunkParams
-
-    return ChunkParams(**manifest["chunking"]), str(manifest.get("index_type", "flat-ip")).removesuffix("-ip")
-
-
 def seed_rebuild_figures(corpus_dir: Path, index_dir: Path, precision: str) -> list[Figure]:
     """Rebuild of the seed index with nothing changed: in process (a fresh embedder) and as `rag build`."""
+    from .. import manifest
     from ..build import build
     from ..embed import SentenceTransformerEmbedder
-    from ..index import read_manifest
 
-    manifest = read_manifest(index_dir)
-    params, index_type = _params_of(manifest)
-    model = manifest["embedder"]["name"]
+    built = manifest.read(index_dir)
+    model, params, index_type = built.embedder.name, built.chunking, built.index_type.removesuffix("-ip")
     embedder = SentenceTransformerEmbedder(model, precision=precision)
     report = build(corpus_dir, index_dir, embedder, params, index_type=index_type)
     detail = {"wrote": report.wrote, "articles": len(report.unchanged), "passages": report.passages}

@@ -95,7 +95,7 @@ def dense_recall(index: Any, queries: np.ndarray, k: int = 10) -> float:
 def recall_figure(retriever: Any, questions: list[str], scale: str, k: int = 10) -> Figure:
     queries = np.ascontiguousarray(retriever.embedder.embed(questions), dtype=np.float32)
     value = dense_recall(retriever.index, queries, k)
-    detail = {"queries": len(questions), "index_type": retriever.index.manifest.get("index_type")}
+    detail = {"queries": len(questions), "index_type": retriever.index.manifest.index_type}
     return Figure(f"dense recall@{k} vs exact search", scale, value, "recall", "recall_at_10", detail)
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import RagError
 from .builds import build_figures, rebuild_figures, scale_rebuild_figures, seed_rebuild_figures
 from .inprocess import disk_figure, latency_figures, recall_figure
 from .processes import (
@@ -187,7 +188,10 @@ def _seed(run: _Run) -> None:
         embedder = SentenceTransformerEmbedder(c.model, batch_size=s.batch_size, precision=c.precision)
         build(c.corpus_dir, c.index_dir, embedder, s.chunking, index_type=s.index_type)
     questions = seed_questions(c.questions_path)
-    passages = int(index_status(c.corpus_dir, c.index_dir).manifest["counts"]["chunks"])
+    built = index_status(c.corpus_dir, c.index_dir).manifest
+    if built is None:
+        raise RagError(f"seed: {c.index_dir}/ does not load after building it")
+    passages = built.chunk_count
     run.data["seed"] = {"corpus": str(c.corpus_dir), "index": str(c.index_dir), "passages": passages}
     run.data["seed"] |= {"questions": len(questions), "built_by_bench": status.stale}
     if "coldstart" in c.parts:
@@ -223,18 +227,14 @@ def _http(
 def _scales(run: _Run, beir: Any, scales: list[tuple[str, int]]) -> None:
     """The figures at each large scale, on cached bench indexes of real plus generated passages."""
     from ..embed import SentenceTransformerEmbedder
+    from ..manifest import EmbedderInfo
     from ..onnx_embed import ensure_export
 
     c = run.config
     embedder = SentenceTransformerEmbedder(c.model, precision=c.precision)
     real = scifact_passages(beir, embedder, c.cache_dir, run.say)
     ensure_export(embedder)  # questions go through the ONNX export, as in rag search and the app
-    meta = {
-        "name": c.model,
-        "dim": embedder.dim,
-        "fingerprint": embedder.fingerprint,
-        "precision": embedder.precision,
-    }
+    meta = EmbedderInfo(c.model, embedder.dim, embedder.fingerprint, embedder.precision)
     questions = [q.question for q in beir.queries]
     for label, n in scales:
         try:

@@ -2,7 +2,7 @@
 
 `scale_index` makes (and caches under the bench cache folder) the 100k/1M indexes: the 5,183 real
 SciFact documents with their model vectors, then generated passages (random unit vectors, words drawn
-from SciFact's vocabulary), written with index.write_index so the app serves them as they are.
+from SciFact's vocabulary), written with index.write_index (and a manifest.Manifest) so the app serves them as they are.
 `write_generated_corpus` and `RandomEmbedder` make the article files and stand-in vectors of the
 scale-rebuild part, which runs the real build() without the model. Nothing here measures anything.
 """
@@ -17,13 +17,14 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config import ChunkParams
 from ..embed import Embedder
+from ..manifest import ArticleRecord, EmbedderInfo, Manifest
 from .report import Say, quiet
 
 GENERATOR_VERSION = 1  # bump when write_scale_index writes different passages or vectors
@@ -92,7 +93,7 @@ def write_scale_index(
     root: Path,
     n: int,
     real: RealPassages,
-    embedder_meta: dict[str, Any],
+    embedder_meta: EmbedderInfo,
     *,
     seed: int = 0,
     index_type: str = "auto",
@@ -135,19 +136,18 @@ def write_scale_index(
         "seed": seed,
         "generator": GENERATOR_VERSION,
     }
-    manifest = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "pipeline": PIPELINE_VERSION,
-        "embedder": embedder_meta,
-        "chunking": {"max_words": 0, "overlap_sentences": 0, "prefix": "none"},  # not chunked by rag
-        "index_type": chosen,
-        **({"hnsw": HNSW} if chosen == "hnsw-ip" else {}),
-        "keyword": KEYWORD_MANIFEST,
-        "articles": articles,
-        "counts": {"articles": len(articles), "chunks": n},
-        "versions": {"python": platform.python_version(), "numpy": np.__version__},
-        "bench": description,
-    }
+    manifest = Manifest(
+        embedder=embedder_meta,
+        chunking=ChunkParams(max_words=0, overlap_sentences=0, prefix="none"),  # not chunked by rag
+        articles=articles,
+        chunk_count=n,
+        index_type=chosen,
+        hnsw=HNSW if chosen == "hnsw-ip" else None,
+        keyword=KEYWORD_MANIFEST,
+        pipeline=PIPELINE_VERSION,
+        versions={"python": platform.python_version(), "numpy": np.__version__},
+        bench=description,
+    )
     say(f"{n:,} passages: writing the {chosen} index ({time.perf_counter() - started:.0f} s so far)")
     write_index(index_dir, vectors, chunks, keyword, manifest)
     description["seconds_to_make"] = round(time.perf_counter() - started, 1)
@@ -157,7 +157,7 @@ def write_scale_index(
 
 def _write_articles(
     corpus_dir: Path, texts: list[str], real_titles: list[str]
-) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+) -> tuple[dict[str, ArticleRecord], list[Any]]:
     """Article files for the passages (real: one each; generated: PER_ARTICLE each); (manifest articles, chunks)."""
     from ..ingest import file_sha256
     from ..types import Chunk
@@ -166,7 +166,7 @@ def _write_articles(
     for a, start in enumerate(range(len(real_titles), len(texts), PER_ARTICLE)):
         rows = list(range(start, min(start + PER_ARTICLE, len(texts))))
         groups.append((f"generated/{a // 1000:04d}/{a:07d}", rows, f"Generated article {a}"))
-    articles: dict[str, dict[str, Any]] = {}
+    articles: dict[str, ArticleRecord] = {}
     chunks = []
     for article_id, rows, title in groups:
         path = f"{article_id}.txt"
@@ -180,28 +180,23 @@ def _write_articles(
         data = ("\n\n".join(texts[row] for row in rows) + "\n").encode("utf-8")
         (corpus_dir / path).parent.mkdir(parents=True, exist_ok=True)
         (corpus_dir / path).write_bytes(data)
-        articles[article_id] = {
-            "path": path,
-            "sha256": file_sha256(data),
-            "title": title,
-            "title_source": "front_matter",
-            "author": "",
-            "url": "",
-            "chunks": len(rows),
-        }
+        articles[article_id] = ArticleRecord(
+            path, file_sha256(data), len(rows), title=title, title_source="front_matter"
+        )
     return articles, chunks
 
 
-def scale_key(n: int, real: RealPassages, embedder_meta: dict[str, Any]) -> str:
+def scale_key(n: int, real: RealPassages, embedder_meta: EmbedderInfo) -> str:
     """What a cached scale index depends on: passages, model, generator, index format and graph shape."""
-    from ..index import FORMAT_VERSION, HNSW, choose_index_type
+    from ..index import HNSW, choose_index_type
+    from ..manifest import FORMAT_VERSION
 
     index_type = choose_index_type(n)
     fields = {
         "n": n,
         "real": real.source,
         "vectors": hashlib.sha256(real.vectors.tobytes()).hexdigest()[:16],
-        "embedder": embedder_meta["fingerprint"],
+        "embedder": embedder_meta.fingerprint,
         "generator": GENERATOR_VERSION,
         "format": FORMAT_VERSION,
         "index_type": index_type,
@@ -214,7 +209,7 @@ def scale_key(n: int, real: RealPassages, embedder_meta: dict[str, Any]) -> str:
 
 
 def scale_index(
-    n: int, real: RealPassages, embedder_meta: dict[str, Any], cache_dir: Path, say: Say = quiet
+    n: int, real: RealPassages, embedder_meta: EmbedderInfo, cache_dir: Path, say: Say = quiet
 ) -> tuple[Path, Path, dict[str, Any]]:
     """(corpus_dir, index_dir, description) of the n-passage bench index, made unless cached."""
     from ..index import choose_index_type
