@@ -230,7 +230,7 @@ def search(
     for p in passages:
         c = p.chunk
         where = f"{c.title}" + (f" > {c.section}" if c.section else "")
-        found = ", ".join(f"{n} #{p.why[f'{n}_rank']}" for n in ("dense", "keyword") if f"{n}_rank" in p.why)
+        found = ", ".join(f"{n} #{r[0]}" for n, r in p.why.rankers().items() if r)
         click.echo(f"[{p.rank}] {p.score:.3f}  {where}")
         click.echo(f"    {p.path}:{c.start}-{c.end}  (found by {found})")
         click.echo("    " + " ".join(c.text.split()))

@@ -119,7 +119,7 @@ def merge_overlapping(passages: Iterable[Passage], k: int) -> list[Passage]:
         for i, q in enumerate(kept):
             a, b = q.chunk, p.chunk
             if a.article_id == b.article_id and b.start < a.end and a.start < b.end:
-                kept[i] = replace(q, chunk=_union(a, b), why={**q.why, "merged_with": b.chunk_id})
+                kept[i] = replace(q, chunk=_union(a, b), why=replace(q.why, merged_with=b.chunk_id))
                 break
         else:
             if len(kept) == k:

@@ -181,24 +181,22 @@ def quoted_sentences(message_html: str) -> list[str]:
 def why_text(p: Passage) -> str:
     """Why a passage was found, in words first, the ranks and scores after."""
     said = []
-    if "dense_rank" in p.why:
-        said.append(f"its meaning is close to the question (#{p.why['dense_rank']})")
-    if "keyword_rank" in p.why:
-        said.append(f"it shares the question's words (#{p.why['keyword_rank']})")
+    if p.why.dense_rank is not None:
+        said.append(f"its meaning is close to the question (#{p.why.dense_rank})")
+    if p.why.keyword_rank is not None:
+        said.append(f"it shares the question's words (#{p.why.keyword_rank})")
     plain = "Found because " + " and ".join(said) + "." if said else "Found by the search."
     return f"{plain} Scores: {_scores(p)}."
 
 
 def _scores(p: Passage) -> str:
     """'dense #1 (0.52), keyword #3 (2.10), fused 0.0325' from a passage's why."""
-    parts = []
-    for name in ("dense", "keyword"):
-        if f"{name}_rank" in p.why:
-            parts.append(f"{name} #{p.why[f'{name}_rank']} ({float(p.why[f'{name}_score']):.2f})")
-        else:
-            parts.append(f"not in {name} results")
-    if "fused_score" in p.why:
-        parts.append(f"fused {float(p.why['fused_score']):.4f}")
+    parts = [
+        f"{name} #{found[0]} ({found[1]:.2f})" if found else f"not in {name} results"
+        for name, found in p.why.rankers().items()
+    ]
+    if p.why.fused_score is not None:
+        parts.append(f"fused {p.why.fused_score:.4f}")
     return ", ".join(parts)
 
 

@@ -28,7 +28,7 @@ from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .sentences import SentenceCache, SentenceSet
 from .spelling import Speller
-from .types import Passage
+from .types import Passage, Why
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -259,12 +259,8 @@ class Retriever:
 
         def candidates() -> Iterator[Passage]:  # made only as far as merging reads them
             for rank, (row, fused_score, ranks) in enumerate(fused, start=1):
-                why: dict[str, float | int | str] = {}
-                for name, r in ranks.items():
-                    why[f"{name}_rank"] = r
-                    why[f"{name}_score"] = round(scores[name][row], 6)
-                if mode == "hybrid":
-                    why["fused_score"] = round(fused_score, 6)
+                found = {name: scores[name][row] for name in ranks}
+                why = Why.found(ranks, found, fused_score if mode == "hybrid" else None)
                 score = fused_score if mode == "hybrid" else scores[mode][row]
                 chunk = self.index.chunks[row]
                 path = os.path.join(root, cited_path(chunk.path))  # HTML/PDF: the extracted copy
@@ -310,11 +306,6 @@ class Retriever:
         reranked = []
         for i, score, ranks in fused:
             p = head[i]
-            why = {
-                **p.why,
-                "sentence_rank": ranks["sentence"],
-                "sentence_score": round(best[i], 6),
-                "rerank_score": round(score, 6),
-            }
+            why = p.why.reranked(ranks["sentence"], best[i], score)
             reranked.append(replace(p, score=score + lift, why=why))
         return reranked + tail

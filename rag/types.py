@@ -1,4 +1,4 @@
-"""Plain data passed between pipeline stages: Block, Article, Chunk, Passage.
+"""Plain data passed between pipeline stages: Block, Article, Chunk, Passage (and its Why).
 
 Every offset is a character offset into the ORIGINAL article file (decoded as UTF-8, no newline
 translation), so `text[start:end]` of the file is exactly what a citation highlights.
@@ -7,7 +7,8 @@ This module holds data only; the stages that make it live in ingest, clean, chun
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # Block kinds the chunker turns into passages.
@@ -91,6 +92,64 @@ class Chunk:
         return cls(**{name: obj[name] for name in cls.__dataclass_fields__})
 
 
+RANKERS = ("dense", "keyword")  # the rankings a passage can be found by
+
+
+def _rounded(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a passage was found: its rank (1-based) and score in each ranking that returned it, and
+    what fusion, merging and the sentence rerank made of it. None where a step did not apply."""
+
+    dense_rank: int | None = None
+    dense_score: float | None = None  # cosine of question and passage
+    keyword_rank: int | None = None
+    keyword_score: float | None = None  # BM25
+    fused_score: float | None = None  # hybrid retrieval: the two rankings fused
+    merged_with: str | None = None  # chunk_id of the overlapping passage last merged into this one
+    sentence_rank: int | None = None  # the sentence rerank: rank by best single-sentence similarity
+    sentence_score: float | None = None  # that similarity
+    rerank_score: float | None = None  # retrieval and sentence order fused
+
+    @classmethod
+    def found(
+        cls, ranks: Mapping[str, int], scores: Mapping[str, float], fused_score: float | None = None
+    ) -> Why:
+        """From {ranker: rank} of the rankings that returned the passage and its score in each."""
+        if unknown := set(ranks) - set(RANKERS):
+            raise ValueError(f"unknown rankers {sorted(unknown)}")
+        return cls(
+            dense_rank=ranks.get("dense"),
+            dense_score=_rounded(scores["dense"]) if "dense" in ranks else None,
+            keyword_rank=ranks.get("keyword"),
+            keyword_score=_rounded(scores["keyword"]) if "keyword" in ranks else None,
+            fused_score=_rounded(fused_score),
+        )
+
+    def reranked(self, sentence_rank: int, sentence_score: float, rerank_score: float) -> Why:
+        """This Why with the sentence rerank's rank and scores."""
+        return replace(
+            self,
+            sentence_rank=sentence_rank,
+            sentence_score=_rounded(sentence_score),
+            rerank_score=_rounded(rerank_score),
+        )
+
+    def rankers(self) -> dict[str, tuple[int, float] | None]:
+        """{"dense": (rank, score) or None where that ranking did not return it, "keyword": ...}."""
+        return {
+            "dense": None if self.dense_rank is None else (self.dense_rank, self.dense_score or 0.0),
+            "keyword": None if self.keyword_rank is None else (self.keyword_rank, self.keyword_score or 0.0),
+        }
+
+    def to_json(self) -> dict[str, float | int | str]:
+        """The fields that apply, in field order (the /ask and /search APIs' "why")."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+
 @dataclass(frozen=True)
 class Passage:
     """A retrieved chunk: its rank, its score (higher is better) and why it was found."""
@@ -99,7 +158,7 @@ class Passage:
     rank: int  # 1-based
     score: float
     path: str  # the article's path as the caller can open it (relative to cwd when possible)
-    why: dict[str, float | int | str] = field(default_factory=dict)
+    why: Why = field(default_factory=Why)
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk
@@ -114,5 +173,5 @@ class Passage:
             "start": c.start,
             "end": c.end,
             "text": c.text,
-            "why": self.why,
+            "why": self.why.to_json(),
         }

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from rag.fuse import reciprocal_rank_fusion, zscore_fusion
+from rag.fuse import merge_overlapping, reciprocal_rank_fusion, zscore_fusion
+from rag.render import why_text
+from rag.types import Chunk, Passage, Why
 
 
 def _z(values: list[float]) -> list[float]:
@@ -118,3 +120,39 @@ def test_fusion_is_a_setting():
 
     assert Settings().fusion == "zscore"
     assert Settings.from_env({"RAG_FUSION": "rrf"}).fusion == "rrf"
+
+
+def test_why_says_each_ranking_and_step_in_the_order_the_api_returns():
+    why = Why.found({"dense": 2, "keyword": 1}, {"dense": 0.51234567, "keyword": 7.0}, fused_score=1.25)
+    assert why.to_json() == {
+        "dense_rank": 2,
+        "dense_score": 0.512346,
+        "keyword_rank": 1,
+        "keyword_score": 7.0,
+        "fused_score": 1.25,
+    }
+    reranked = why.reranked(3, 0.7, 0.0123456789)
+    assert list(reranked.to_json())[-3:] == ["sentence_rank", "sentence_score", "rerank_score"]
+    assert reranked.rerank_score == 0.012346 and reranked.rankers() == {
+        "dense": (2, 0.512346),
+        "keyword": (1, 7.0),
+    }
+    keyword_only = Why.found({"keyword": 4}, {"keyword": 2.5})
+    assert keyword_only.to_json() == {"keyword_rank": 4, "keyword_score": 2.5}
+    assert keyword_only.rankers() == {"dense": None, "keyword": (4, 2.5)}
+    assert Why().to_json() == {}
+    with pytest.raises(ValueError, match="unknown rankers"):
+        Why.found({"sparse": 1}, {"sparse": 1.0})
+
+
+def test_merging_records_the_merged_passage_in_why():
+    a = Chunk("a#0", "a", "a.txt", "T", "", 0, 10, "0123456789", "")
+    b = Chunk("a#1", "a", "a.txt", "T", "", 5, 15, "56789abcde", "")
+    first = Passage(a, 1, 0.9, "a.txt", Why.found({"dense": 1}, {"dense": 0.9}))
+    merged = merge_overlapping(
+        [first, Passage(b, 2, 0.8, "a.txt", Why.found({"dense": 2}, {"dense": 0.8}))], 5
+    )
+    assert len(merged) == 1 and merged[0].chunk.text == "0123456789abcde"
+    assert merged[0].why.to_json() == {"dense_rank": 1, "dense_score": 0.9, "merged_with": "a#1"}
+    assert "its meaning is close to the question (#1)" in why_text(merged[0])
+    assert why_text(merged[0]).endswith("Scores: dense #1 (0.90), not in keyword results.")
