@@ -5,7 +5,7 @@ unchanged keeps its passages and vectors as they are; others are read, cleaned a
 each passage's vector is taken from the previous index when (model fingerprint, sha256 of the embedded
 text) matches, so an edit re-embeds only the passages it touched and a renamed file re-embeds nothing.
 A different model, chunking or pipeline version forces a full, announced rebuild.
-It does not define the on-disk format (index.py) or the embedding model (embed.py).
+It does not define the on-disk format (manifest.py, index_folder.py) or the embedding model (embed.py).
 """
 
 from __future__ import annotations
@@ -23,23 +23,16 @@ from typing import Any
 import numpy as np
 
 from . import __version__, manifest
+from .ann import HNSW, choose_index_type
 from .chunk import chunk_article
 from .config import ChunkParams
 from .embed import Embedder
 from .errors import CorpusError, IndexLoadError
-from .index import (
-    CHUNKS,
-    HNSW,
-    LoadedIndex,
-    build_lock,
-    choose_index_type,
-    load_index,
-    refuse_foreign,
-    write_index,
-)
+from .folder_swap import build_lock, refuse_foreign
+from .index_folder import LoadedIndex, load_index, write_index
 from .ingest import article_sha256, discover, read_article, recurring_digest, recurring_lines
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
-from .manifest import FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
+from .manifest import CHUNKS, FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
 from .types import Chunk
 

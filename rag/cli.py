@@ -2,7 +2,7 @@
 
 Resolves settings (flag > RAG_* environment variable > default) and turns every RagError into one
 line on stderr with exit code 1. Heavy libraries load only inside the commands that need them, so
-`rag --help` is instant. The work itself lives in build.py, retrieve.py and index.py.
+`rag --help` is instant. The work itself lives in build.py, retrieve.py and index_folder.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ matrix from the tokens. save() writes bm25s' own files (params.index.json, vocab
 {data,indices,indptr}.csc.index.npy), tokens.npz (each row's text sha256 and token ids: the cache) and,
 last, keyword.json (format, parameters, tokenizer, size + sha256 of the other files).
 It does not fuse keyword and dense results (retrieve.py), decide what to rebuild (build.py), or swap
-index folders atomically (index.py).
+index folders atomically (index_folder.py).
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ class KeywordIndex:
 
         Sizes are always checked and small files hashed (storage.check); `verify` hashes every file
         and reads the token cache now instead of on first use. `shown_dir` is the name messages give
-        the folder when keyword_dir is a path through a held index folder (index.py).
+        the folder when keyword_dir is a path through a held index folder (index_folder.py).
         """
         shown_dir = shown_dir or keyword_dir
         meta_path = shown_dir / META

@@ -25,6 +25,13 @@ from .errors import IndexLoadError, build_hint
 FORMAT_VERSION = 3
 NAME = "manifest.json"
 INDEX_TYPES = ("flat-ip", "hnsw-ip")  # exact inner product, or an HNSW graph re-scored exactly
+# The other files of an index folder (index_folder.py says what each holds); the manifest records them.
+VECTORS = "vectors.npy"
+GRAPH = "vectors.hnsw.faiss"
+SLOTS = "vectors.slots.npy"
+CHUNKS = "chunks.jsonl"
+OFFSETS = "chunks.offsets.npy"
+KEYWORD = "keyword"
 
 
 class ManifestError(ValueError):

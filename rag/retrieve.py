@@ -24,7 +24,7 @@ from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError, RagError
 from .extract import cited_path
 from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
-from .index import LoadedIndex, load_index
+from .index_folder import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .sentences import SentenceCache, SentenceSet
 from .spelling import Speller

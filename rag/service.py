@@ -21,7 +21,7 @@ from .build import BuildReport, build
 from .config import Settings
 from .embed import SentenceTransformerEmbedder
 from .errors import RagError
-from .index import load_index
+from .index_folder import load_index
 from .manifest import NAME as MANIFEST
 from .retrieve import Retriever
 from .status import IndexStatus, index_status

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RagError
-from .index import load_index
+from .index_folder import load_index
 from .ingest import discover_paths, forget_hashes, hash_path
 from .manifest import EmbedderInfo, Manifest
 

@@ -14,7 +14,7 @@ import pytest
 
 from rag.answer import ABSTAIN_TEXT, Answer, AnswerSentence, abstain, compose_extractive, normalise
 from rag.generate import compose_generative
-from rag.index import load_index
+from rag.index_folder import load_index
 from rag.retrieve import Retriever
 from rag.sentences import SentenceCache
 from rag.types import Chunk, Passage

@@ -12,7 +12,7 @@ from rag.abstain import AbstentionPolicy, Evidence, decide
 from rag.ask import ask
 from rag.cli import main
 from rag.features import EVIDENCE_FEATURES
-from rag.index import load_index
+from rag.index_folder import load_index
 from rag.retrieve import Retriever
 
 

@@ -39,7 +39,8 @@ from rag.chunk import chunk_article, sentence_spans
 from rag.clean import classify
 from rag.cli import main
 from rag.config import ChunkParams
-from rag.index import CHUNKS, VECTORS, load_index
+from rag.index_folder import load_index
+from rag.manifest import CHUNKS, VECTORS
 from rag.manifest import NAME as MANIFEST
 from rag.types import Article
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from rag import bench, manifest
 from rag.cli import main
 from rag.errors import RagError
-from rag.index import load_index
+from rag.index_folder import load_index
 from rag.manifest import EmbedderInfo
 from rag.retrieve import Retriever
 from rag.status import index_status

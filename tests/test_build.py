@@ -11,7 +11,7 @@ import pytest
 from rag.build import build
 from rag.config import ChunkParams
 from rag.errors import CorpusError
-from rag.index import load_index
+from rag.index_folder import load_index
 from rag.manifest import NAME as MANIFEST
 
 from .conftest import HashingEmbedder
@@ -159,7 +159,7 @@ def test_status_uses_a_manifest_the_caller_already_holds(corpus: Path, hasher):
 def test_hnsw_rebuild_extends_the_graph_and_marks_removed_passages(corpus: Path, hasher):
     import numpy as np
 
-    from rag.index import MAX_DEAD
+    from rag.ann import MAX_DEAD
 
     index_dir = corpus.parent / "index"
     _build(corpus, hasher, index_type="hnsw")

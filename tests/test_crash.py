@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rag.build import build
 from rag.config import ChunkParams
-from rag.index import load_index
+from rag.index_folder import load_index
 
 from .conftest import ROOT, HashingEmbedder
 

@@ -1,16 +1,16 @@
 """Crash safety beyond test_crash.py: SIGKILL aimed at each phase of a build; read-only and full disks.
 
 test_crash.py kills builds at random moments, and most of those kills land while the child is still
-importing. Here every kill is aimed at a phase of `rag.index.write_index`:
+importing. Here every kill is aimed at a phase of `rag.index_folder.write_index`:
 
 - writing the temporary folder `.index.building-PID`: before and after each file, around the keyword
   index, before and after the manifest;
 - the swap window: just before and just after the renameat2(RENAME_EXCHANGE), and each step of the
-  two-rename fallback that index.py uses where the exchange is unsupported;
+  two-rename fallback that folder_swap.py uses where the exchange is unsupported;
 - random delays after the temporary folder appears, and a first build with no previous index.
 
 The build runs in a child process (a generated 300-article corpus, the hashing embedder). Only in
-that child, index.py's helpers are wrapped so that each prints a marker; at the chosen marker the child
+that child, the storage and swap helpers are wrapped so that each prints a marker; at the chosen marker the child
 pauses, and the parent SIGKILLs it. For the fallback, the child's `_rename_exchange` reports "not
 supported", as it does on a filesystem that refuses RENAME_EXCHANGE. The swap code itself runs
 unmodified. After every kill the index must load as wholly old or wholly new, and the next build must
@@ -51,7 +51,7 @@ from rag.build import build
 from rag.cli import main
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
-from rag.index import load_index
+from rag.index_folder import load_index
 
 from .conftest import ROOT, HashingEmbedder
 from .test_crash import _corpus, _hashes_in, _sha
@@ -81,12 +81,13 @@ FALLBACK_PHASES = [
     "rename:old->new:after",
 ]
 
-# Runs one build in the child; only the child's copy of index.py is instrumented.
+# Runs one build in the child; only the child's copies of storage.py and folder_swap.py are instrumented.
 CHILD = r"""
 import os, signal, sys, threading, time
 from pathlib import Path
 
-import rag.index as ri
+import rag.folder_swap as ri
+import rag.keyword as rk
 import rag.storage as rs
 from rag.build import build
 from rag.config import ChunkParams
@@ -122,18 +123,18 @@ def write_synced(path, data):
     mark(f"write:{path.name}:after")
 rs.write_synced = write_synced
 
-_save = ri.KeywordIndex.save
+_save = rk.KeywordIndex.save
 def save(self, keyword_dir):
     mark("keyword:before")
     out = _save(self, keyword_dir)
     mark("keyword:after")
     return out
-ri.KeywordIndex.save = save
+rk.KeywordIndex.save = save
 
 _exchange = ri._rename_exchange
 def exchange(a, b):
     if os.environ.get("FAULT_NO_EXCHANGE"):
-        return False  # as where RENAME_EXCHANGE is unsupported: index.py falls back to two renames
+        return False  # as where RENAME_EXCHANGE is unsupported: folder_swap.py falls back to two renames
     mark("exchange:before")
     done = _exchange(a, b)
     mark("exchange:after")
@@ -457,7 +458,7 @@ import errno, json, os, shutil, sys
 from pathlib import Path
 from click.testing import CliRunner
 from rag.cli import main
-from rag.index import load_index
+from rag.index_folder import load_index
 
 corpus, index_src, mnt = map(Path, sys.argv[1:4])
 index = mnt / "index"

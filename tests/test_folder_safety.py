@@ -20,7 +20,8 @@ from rag.build import build
 from rag.cli import main
 from rag.config import ChunkParams
 from rag.errors import ForeignFolderError
-from rag.index import load_index, refuse_foreign
+from rag.folder_swap import refuse_foreign
+from rag.index_folder import load_index
 from rag.manifest import NAME as MANIFEST
 
 from .conftest import ROOT, SEED_FILES

@@ -12,7 +12,7 @@ from rag import bench, manifest
 from rag.build import build
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
-from rag.index import load_index
+from rag.index_folder import load_index
 from rag.manifest import FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
 
 # A manifest as the code before manifest.py wrote it (an HNSW index, an article with recurring lines);

@@ -24,7 +24,7 @@ from rag.build import build
 from rag.cli import main
 from rag.config import Settings
 from rag.errors import CorpusError, RagError
-from rag.index import load_index
+from rag.index_folder import load_index
 from rag.ingest import discover
 from rag.library import add_text
 from rag.render import STALE_NOTE

@@ -2,7 +2,7 @@
 
 `scale_index` makes (and caches under the bench cache folder) the 100k/1M indexes: the 5,183 real
 SciFact documents with their model vectors, then generated passages (random unit vectors, words drawn
-from SciFact's vocabulary), written with index.write_index (and a manifest.Manifest) so the app serves them as they are.
+from SciFact's vocabulary), written with index_folder.write_index (and a manifest.Manifest) so the app serves them as they are.
 `write_generated_corpus` and `RandomEmbedder` make the article files and stand-in vectors of the
 scale-rebuild part, which runs the real build() without the model. Nothing here measures anything.
 """
@@ -105,8 +105,9 @@ def write_scale_index(
     Every article is a file whose bytes the manifest records, so the index is up to date with its corpus
     (the app serves it without rebuilding) and every citation slices its file. Returns the description.
     """
+    from ..ann import HNSW, choose_index_type
     from ..build import PIPELINE_VERSION
-    from ..index import HNSW, choose_index_type, write_index
+    from ..index_folder import write_index
     from ..keyword import KEYWORD_MANIFEST, KeywordIndex
 
     started = time.perf_counter()
@@ -188,7 +189,7 @@ def _write_articles(
 
 def scale_key(n: int, real: RealPassages, embedder_meta: EmbedderInfo) -> str:
     """What a cached scale index depends on: passages, model, generator, index format and graph shape."""
-    from ..index import HNSW, choose_index_type
+    from ..ann import HNSW, choose_index_type
     from ..manifest import FORMAT_VERSION
 
     index_type = choose_index_type(n)
@@ -212,7 +213,7 @@ def scale_index(
     n: int, real: RealPassages, embedder_meta: EmbedderInfo, cache_dir: Path, say: Say = quiet
 ) -> tuple[Path, Path, dict[str, Any]]:
     """(corpus_dir, index_dir, description) of the n-passage bench index, made unless cached."""
-    from ..index import choose_index_type
+    from ..ann import choose_index_type
 
     root = cache_dir / f"scale-{n}-{scale_key(n, real, embedder_meta)}"
     stamp = root / "bench.json"
