@@ -1,4 +1,4 @@
-"""Fit the answer composer's sentence scorer and the abstention on the TRAIN split; write rag/fitted.py.
+"""Fit the answer composer's sentence scorer and the abstention on the TRAIN split; write rag/fitted.json.
 
     .venv/bin/python eval/fit_composer.py [eval/queries.jsonl]     # after `rag build`
 
@@ -14,8 +14,6 @@ figures; `rag eval eval/queries.jsonl` then reports train and test with the fitt
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -237,20 +235,12 @@ def main(argv: list[str]) -> None:
         "regularisation": ac,
         "cv_train": acv,
     }
-    out = ROOT / "rag" / "fitted.py"
-    out.write_text(
-        '"""Weights fitted on the train split of eval/queries.jsonl by eval/fit_composer.py; do not edit by hand."""\n\n'
-        "from __future__ import annotations\n\nfrom typing import Any\n\n"
-        f"COMPOSER: dict[str, Any] = {json.dumps(composer, indent=4)}\n"
-        f"ABSTAIN: dict[str, Any] = {json.dumps(abstain, indent=4)}\n",
-        encoding="utf-8",
-    )
-    subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(out)], check=False)
+    fitted.dump(composer, abstain)
     for name, v in zip(SENTENCE_FEATURES, w, strict=True):
         print(f"  {name:24s} {v:+.3f}")
     for name, v in zip(EVIDENCE_FEATURES, aw, strict=True):
         print(f"  {name:24s} {v:+.3f}")
-    print(f"wrote {out}")
+    print(f"wrote {fitted.PATH}")
 
 
 if __name__ == "__main__":

@@ -60,11 +60,14 @@ def ask(
     llm: LLMEndpoint | None = None,
     history: Sequence[str] = (),
     weights: ComposerWeights | None = None,
+    article: str | None = None,
 ) -> Reply:
-    """Answer one question from the index behind `retriever`; `history`: earlier questions, oldest first."""
+    """Answer one question from the index behind `retriever`; `history`: earlier questions, oldest first.
+
+    `article`: answer from that article only (an article id or corpus-relative path)."""
     started = time.perf_counter()
     policy = policy or AbstentionPolicy()
-    prep = prepare(retriever, question, k=k, policy=policy, history=history, weights=weights)
+    prep = prepare(retriever, question, k=k, policy=policy, history=history, weights=weights, article=article)
     passages, sentences, expanded, query = prep.passages, prep.sentences, prep.expanded, prep.query
     abstained, reason = decide(prep.evidence, policy)
     if abstained or not passages:
@@ -110,6 +113,7 @@ def prepare(
     policy: AbstentionPolicy | None = None,
     history: Sequence[str] = (),
     weights: ComposerWeights | None = None,
+    article: str | None = None,
 ) -> Prepared:
     """Read the question (with its history), retrieve, score the sentences and gather the evidence."""
     policy = policy or AbstentionPolicy()
@@ -117,11 +121,11 @@ def prepare(
     expanded = expand(question, [h for h in history if h.strip()], known=keyword.holds)
     query = expanded or question
     focus = question if expanded and content_words(question) else ""  # "and what about texting?"
-    passages, sentences = retriever.search_scored(query, k, focus=focus)
+    passages, sentences = retriever.search_scored(query, k, focus=focus, article=article)
     evidence = gather(sentences, keyword, top=policy.top)
     # "what else?", "why?": the reader has the previous answer, so say something it did not.
     says_new = wants_more(question) or not content_words(question)
-    said = _said_before(retriever, history, k, policy, weights) if expanded and says_new else None
+    said = _said_before(retriever, history, k, policy, weights, article) if expanded and says_new else None
     return Prepared(query, expanded, passages, sentences, evidence, said or frozenset())
 
 
@@ -131,12 +135,15 @@ def _said_before(
     k: int,
     policy: AbstentionPolicy,
     weights: ComposerWeights | None,
+    article: str | None = None,
 ) -> frozenset[tuple[str, int, int]]:
     """The sentences the previous answer quoted (asked again, with the two questions before it)."""
     earlier = [h for h in history if h.strip()]
     if not earlier:
         return frozenset()
-    previous = ask(retriever, earlier[-1], k=k, policy=policy, history=earlier[-3:-1], weights=weights)
+    previous = ask(
+        retriever, earlier[-1], k=k, policy=policy, history=earlier[-3:-1], weights=weights, article=article
+    )
     return frozenset((s.passage.chunk.path, a, b) for s in previous.answer.sources for a, b in s.quotes)
 
 

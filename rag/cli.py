@@ -200,6 +200,11 @@ def _watch_and_build(corpus_dir: Path, once: Callable[[], None]) -> None:
 @click.option("-k", "k", type=int, default=None, help="How many passages (default 5).")
 @click.option("--model", default=None, help="Must be the model the index was built with.")
 @_retrieval_options
+@click.option(
+    "--article",
+    default=None,
+    help="Only this article: its id or corpus-relative path (as `rag info --json` lists them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of passages.")
 def search(
     corpus_dir: Path | None,
@@ -211,6 +216,7 @@ def search(
     fusion: str | None,
     fusion_depth: int | None,
     rerank: str | None,
+    article: str | None,
     as_json: bool,
 ) -> None:
     """Print the passages most relevant to QUESTION, with citations."""
@@ -223,7 +229,7 @@ def search(
     k = check_k(s.k if k is None else k)
     retriever = Retriever.from_settings(s, model=model)
     _note_fallback(retriever)
-    passages = retriever.search(question, k)
+    passages = retriever.search(question, k, article=article)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in passages], indent=2, ensure_ascii=False))
         return
@@ -260,6 +266,11 @@ def _note_fallback(retriever: Any) -> None:
     multiple=True,
     help="An earlier question of the conversation (repeat, oldest first); a follow-up is read with them.",
 )
+@click.option(
+    "--article",
+    default=None,
+    help="Only this article: its id or corpus-relative path (as `rag info --json` lists them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer, sources and evidence as JSON.")
 def ask(
     corpus_dir: Path | None,
@@ -274,6 +285,7 @@ def ask(
     llm_url: str | None,
     llm_model: str | None,
     history: tuple[str, ...],
+    article: str | None,
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the articles, citing them, or say they do not cover it."""
@@ -298,7 +310,7 @@ def ask(
     _note_fallback(retriever)
     llm = LLMEndpoint(s.llm_url, s.llm_model) if s.llm_url else None
     policy = AbstentionPolicy(enabled=s.abstain and not no_abstain)
-    reply = run_ask(retriever, question, k=k, policy=policy, llm=llm, history=history)
+    reply = run_ask(retriever, question, k=k, policy=policy, llm=llm, history=history, article=article)
     if reply.understood_as:
         click.echo(f"(read as a follow-up: {reply.understood_as})", err=True)
     if as_json:

@@ -1,80 +1,37 @@
-"""Weights fitted on the train split of eval/queries.jsonl by eval/fit_composer.py; do not edit by hand."""
+"""The learned scorers' weights: rag/fitted.json, written by eval/fit_composer.py from the train split.
+
+COMPOSER holds the answer composer's sentence scorer (features.SENTENCE_FEATURES), ABSTAIN the
+abstention's (features.EVIDENCE_FEATURES). The file names the features its weights were fitted for; a
+file that does not match the code's features is refused on import (refit with eval/fit_composer.py),
+since weights read against the wrong columns would score silently wrong.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-COMPOSER: dict[str, Any] = {
-    "features": [
-        "bias",
-        "sim",
-        "whole_sim",
-        "gap_to_best",
-        "is_best",
-        "sim_rank",
-        "passage_rank",
-        "prev_sim",
-        "next_sim",
-        "paragraph_sim",
-        "same_paragraph_as_best",
-        "after_best",
-        "before_best",
-        "same_article_as_best",
-        "heading_sim",
-        "why_x_reason",
-        "how_x_advice",
-        "how_x_imperative",
-        "other_x_advice",
-        "why_x_advice",
-        "need_want",
-        "scene",
-        "restates",
-        "covers_question",
-        "log_words",
-        "position",
-        "quoted_epigraph",
-        "continues_said",
-    ],
-    "weights": [
-        -6.85442,
-        0.96844,
-        -0.303,
-        3.82711,
-        -0.25515,
-        1.65012,
-        2.79629,
-        0.9692,
-        0.80774,
-        0.58513,
-        1.04541,
-        0.08038,
-        0.24514,
-        -0.42706,
-        -0.13773,
-        0.50927,
-        1.09096,
-        0.04526,
-        0.57504,
-        0.30971,
-        0.03006,
-        -0.26718,
-        2.33957,
-        0.92361,
-        0.3619,
-        0.56339,
-        1.50474,
-        -0.731,
-    ],
-    "threshold": -1.75,
-    "min_sentences": 2,
-    "regularisation": 0.3,
-    "label": "hit",
-    "cv_train": {"answer_recall": 0.701, "answer_precision": 0.565},
-}
-ABSTAIN: dict[str, Any] = {
-    "features": ["bias", "similarity", "coverage", "long", "top2_mean", "best_score", "unknown_words"],
-    "weights": [-8.70462, 9.5895, 3.77319, 0.57943, 8.66219, 0.64538, -3.94922],
-    "threshold": 0.3,
-    "regularisation": 1.0,
-    "cv_train": {"declined": 2, "answerable": 77, "answered": 4, "unanswerable": 17},
-}
+from .features import EVIDENCE_FEATURES, SENTENCE_FEATURES
+
+PATH = Path(__file__).with_name("fitted.json")
+
+
+def load(path: Path = PATH) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(composer, abstain) weights from the file, checked against the features they score."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for name, features in (("composer", SENTENCE_FEATURES), ("abstain", EVIDENCE_FEATURES)):
+        part = data[name]
+        if part and (part["features"] != list(features) or len(part["weights"]) != len(features)):
+            raise RuntimeError(
+                f"{path.name}: the {name} weights were fitted for other features than rag/features.py"
+                " defines - run eval/fit_composer.py to refit"
+            )
+    return data["composer"], data["abstain"]
+
+
+def dump(composer: dict[str, Any], abstain: dict[str, Any], path: Path = PATH) -> None:
+    path.write_text(json.dumps({"composer": composer, "abstain": abstain}, indent=1) + "\n", encoding="utf-8")
+
+
+COMPOSER, ABSTAIN = load()

@@ -2,7 +2,7 @@
 
 "and what about texting?", "why?" or "what else?" mean nothing alone; after "how do I avoid being
 clingy?" they mean "how do I avoid being clingy? and what about texting?". The rule (measured on the
-follow-up pairs of eval/queries.jsonl, see README):
+follow-up pairs of eval/queries.jsonl, see docs/evaluation.md):
 - a question is a follow-up when there is an earlier question and it starts with a connective ("and",
   "but", "so", "also", "what about", "how about", "what else", "why", "what if"), or it has at most
   FOLLOW_UP_WORDS words and leans on the earlier one (a pronoun such as "it", "that", "them", or "instead",

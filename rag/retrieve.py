@@ -216,40 +216,58 @@ class Retriever:
         )
         return Speller.from_vocab_file(vocab, self.index.keyword.holds, words)
 
-    def search(self, question: str, k: int, *, mode: str | None = None) -> list[Passage]:
+    def search(
+        self, question: str, k: int, *, mode: str | None = None, article: str | None = None
+    ) -> list[Passage]:
         """The k best passages for the question, best first, overlapping ones merged."""
-        return self.search_scored(question, k, mode=mode)[0]
+        return self.search_scored(question, k, mode=mode, article=article)[0]
+
+    def article_rows(self, article: str) -> np.ndarray:
+        """The rows of one article's passages, by article id or corpus-relative path; QueryError if none."""
+        wanted = article.strip().replace("\\", "/")
+        rows = [i for i, c in enumerate(self.index.chunks) if wanted in (c.article_id, c.path)]
+        if not rows:
+            raise QueryError(
+                f"no article {article!r} in the index - give an article id or path as `rag info --json` lists it"
+            )
+        return np.asarray(rows, dtype=np.int64)
 
     def search_scored(
-        self, question: str, k: int, *, mode: str | None = None, focus: str = ""
+        self,
+        question: str,
+        k: int,
+        *,
+        mode: str | None = None,
+        focus: str = "",
+        article: str | None = None,
     ) -> tuple[list[Passage], SentenceSet]:
         """search(), plus the returned passages' sentences scored against the question (made once).
 
         `focus`: a part of the question its sentences are also compared with (sentences.py).
-        Misspelled words are corrected first (spelling.py).
+        `article`: search only that article's passages (article_rows). Misspelled words are corrected
+        first (spelling.py).
         """
         q = self.speller.correct(check_question(question))
-        k = min(check_k(k), len(self.index.chunks))
+        within = self.article_rows(article) if article else None
+        size = len(self.index.chunks) if within is None else len(within)
+        k = min(check_k(k), size)
         mode = mode or self.mode
         if mode not in MODES:
             raise QueryError(f"retrieval mode {mode!r} is unknown - use one of {', '.join(MODES)}")
         if k == 0:
             return [], self.sentences.score(q, [], focus)
-        depth = min(max(self.fusion_depth, 2 * k), len(self.index.chunks))  # room for merges
+        depth = min(max(self.fusion_depth, 2 * k), size)  # room for merges
         scored: dict[str, tuple[list[int], list[float]]] = {}  # ranker -> (rows, scores), best first
         if mode in ("dense", "hybrid"):
             qv = np.ascontiguousarray(self.embedder.embed([q]), dtype=np.float32)
-            dense_scores, rows = self.index.dense_search(qv, depth)
-            kept = rows[0] >= 0
-            scored["dense"] = (rows[0][kept].tolist(), dense_scores[0][kept].tolist())
+            scored["dense"] = self._dense(qv, depth, within)
         if mode in ("keyword", "hybrid"):
-            rows, kw_scores = self.index.keyword.search(q, depth)
-            scored["keyword"] = (np.asarray(rows).tolist(), np.asarray(kw_scores).tolist())
+            scored["keyword"] = self._keyword(q, depth, within)
         scores = {name: dict(zip(*pair, strict=True)) for name, pair in scored.items()}
         if mode == "hybrid" and self.fusion == "zscore":
             # Standardised over each ranker's top fusion_depth whatever k is, so k never reorders
             # the top results. BM25 returns every passage scoring above 0: the others scored 0.
-            window = min(self.fusion_depth, len(self.index.chunks))
+            window = min(self.fusion_depth, size)
             left_out = {"keyword": (max(0, window - len(scored["keyword"][0])), 0.0)}
             fused = zscore_fusion(scored, weights=self.weights, window=window, unreturned=left_out)
         else:
@@ -276,6 +294,25 @@ class Retriever:
         if scored_head.covers(top):
             return top, scored_head.restrict(top)
         return top, self.sentences.score(q, top, focus)
+
+    def _dense(self, qv: np.ndarray, depth: int, within: np.ndarray | None) -> tuple[list[int], list[float]]:
+        """The dense ranking: the ANN index, or exact scores over one article's rows."""
+        if within is None:
+            dense_scores, rows = self.index.dense_search(qv, depth)
+            kept = rows[0] >= 0
+            return rows[0][kept].tolist(), dense_scores[0][kept].tolist()
+        exact = self.index.exact.take(within) @ qv[0]
+        order = np.argsort(-exact, kind="stable")[:depth]
+        return within[order].tolist(), exact[order].tolist()
+
+    def _keyword(self, q: str, depth: int, within: np.ndarray | None) -> tuple[list[int], list[float]]:
+        """The BM25 ranking, over all passages or one article's rows."""
+        if within is None:
+            rows, kw_scores = self.index.keyword.search(q, depth)
+            return np.asarray(rows).tolist(), np.asarray(kw_scores).tolist()
+        rows, kw_scores = self.index.keyword.search(q, len(self.index.chunks))
+        keep = np.isin(rows, within)
+        return np.asarray(rows)[keep][:depth].tolist(), np.asarray(kw_scores)[keep][:depth].tolist()
 
     def _rerank_by_sentence(self, scored: SentenceSet, candidates: list[Passage]) -> list[Passage]:
         """Fuse the top candidates' order with their order by best single-sentence similarity.

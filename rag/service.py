@@ -105,6 +105,7 @@ class Assistant:
         mode: str | None = None,
         generative: bool = False,
         history: list[str] | None = None,
+        article: str | None = None,
     ) -> Reply:
         retriever = self.retriever  # one index for the whole answer, even if a rebuild swaps meanwhile
         if mode and mode != retriever.mode:
@@ -117,10 +118,13 @@ class Assistant:
             policy=policy,
             llm=self.llm if generative else None,
             history=history or (),
+            article=article,
         )
 
-    def search(self, question: str, *, k: int | None = None, mode: str | None = None) -> list[Passage]:
-        return self.retriever.search(question, k or self.settings.k, mode=mode)
+    def search(
+        self, question: str, *, k: int | None = None, mode: str | None = None, article: str | None = None
+    ) -> list[Passage]:
+        return self.retriever.search(question, k or self.settings.k, mode=mode, article=article)
 
     def status(self) -> IndexStatus:
         """The serving index against the corpus (loads the index from disk only when none serves yet)."""

@@ -421,3 +421,19 @@ def test_the_rule_based_composer_is_still_available(article_passages, hasher):
     )
     assert answer.sentences[0].text == "Desire needs space to grow stronger."
     check_citations(answer)
+
+
+def test_fitted_weights_match_the_features_or_are_refused(tmp_path):
+    import json
+
+    from rag import fitted
+    from rag.features import EVIDENCE_FEATURES, SENTENCE_FEATURES
+
+    composer, abstain = fitted.load()
+    assert composer["features"] == list(SENTENCE_FEATURES) and abstain["features"] == list(EVIDENCE_FEATURES)
+    stale = {"composer": {**composer, "features": composer["features"][:-1]}, "abstain": abstain}
+    (tmp_path / "fitted.json").write_text(json.dumps(stale))
+    with pytest.raises(RuntimeError, match="refit"):
+        fitted.load(tmp_path / "fitted.json")
+    fitted.dump(composer, abstain, tmp_path / "again.json")
+    assert fitted.load(tmp_path / "again.json") == (composer, abstain)

@@ -175,3 +175,28 @@ def test_what_else_does_not_repeat_the_previous_answer(retriever: Retriever):
     assert more.understood_as and not more.answer.abstained
     said = {s.text for s in first.answer.sentences}
     assert said and not said & {s.text for s in more.answer.sentences}
+
+
+def test_asking_within_one_article_cites_only_that_article(retriever: Retriever):
+    trust = "002_28c6eb84cb694cfe"
+    everywhere = retriever.search("how do I make someone miss me?", 5)
+    assert {p.chunk.article_id for p in everywhere} == {"000_724d5b54972ab479", trust}
+    within = retriever.search("how do I make someone miss me?", 5, article=trust)
+    assert within and {p.chunk.article_id for p in within} == {trust}
+    by_path = retriever.search("how do I make someone miss me?", 5, article=f"{trust}.txt")
+    assert [p.chunk.chunk_id for p in by_path] == [p.chunk.chunk_id for p in within]
+    for mode in ("dense", "keyword"):
+        assert {p.chunk.article_id for p in retriever.search("trust", 3, mode=mode, article=trust)} == {trust}
+    reply = ask(retriever, "should I trust my boyfriend?", article=trust)
+    assert not reply.answer.abstained
+    assert {s.passage.chunk.article_id for s in reply.answer.sources} == {trust}
+
+
+def test_asking_within_an_unknown_article_is_a_clear_error(retriever: Retriever, seed_index):
+    from rag.errors import QueryError
+
+    with pytest.raises(QueryError, match="no article 'nope' in the index"):
+        retriever.search("trust", 3, article="nope")
+    folders = ["--corpus", str(seed_index[0]), "--index", str(seed_index[1])]
+    result = CliRunner().invoke(main, ["ask", "trust", "--article", "nope", *folders])
+    assert result.exit_code != 0 and "no article 'nope'" in result.output

@@ -8,7 +8,10 @@ browser serve the whole module; the tests run in file order and build on each ot
 3. paste a new article in the Library tab and rebuild the index;
 4. ask what only the new article answers, then check an article holding <script>/<img onerror> shows
    those characters and runs nothing;
-5. print how long the app took from process start to the first answer (measured, not asserted).
+5. print how long the app took from process start to the first answer (measured, not asserted);
+6. remove an article (it asks first) and bring it back with Undo;
+7. at desktop and phone width, in light and dark: the answer in view without a page jump, the chat toolbar
+   off the first message, the viewer text readable (contrast >= 4.5); screenshots in build/test-output/screens/.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (`make setup` installs them); fails without them.
 """
@@ -340,3 +343,87 @@ def test_6_remove_asks_first_and_undo_brings_the_article_back(
     wait(driver, 180).until(lambda d: "Restored" in note_text(d) and "in the index now" in note_text(d))
     assert (app.corpus_dir / NEW_FILE).is_file()
     assert NEW_FILE in driver.find_element(By.ID, "articles").text
+
+
+# What a person sees at each size and colour scheme: the answer in view, the viewer readable, nothing
+# drawn over the first message. The screenshots are kept in build/test-output/screens/.
+SCREENS = {"desktop": (1400, 1000), "phone": (390, 844)}
+
+_IN_VIEW_JS = """
+const m = [...document.querySelectorAll('#chat [data-testid="bot"]')].pop();
+if (!m) return null;
+const r = m.getBoundingClientRect();
+return {top: r.top, bottom: r.bottom, height: window.innerHeight};
+"""
+
+# Boxes drawn inside the chat (its toolbar) that cover any part of the first message.
+_OVERLAP_JS = """
+const first = document.querySelector('#chat [data-testid="user"], #chat [data-testid="bot"]');
+if (!first) return [];
+const f = first.getBoundingClientRect();
+return [...document.querySelectorAll('#chat .icon-button-wrapper, #chat .top-panel, #chat button')]
+  .filter((b) => !first.contains(b) && !b.contains(first) && b.offsetParent !== null)
+  .map((b) => [b, b.getBoundingClientRect()])
+  .filter(([b, r]) => r.width > 0 && r.left < f.right && r.right > f.left && r.top < f.bottom && r.bottom > f.top)
+  .map(([b, r]) => b.getAttribute('aria-label') || b.className);
+"""
+
+# WCAG contrast ratio of the viewer's article text against its page background.
+_CONTRAST_JS = """
+function rgb(c) { return c.match(/[\\d.]+/g).slice(0, 3).map(Number); }
+function lum(c) {
+  const [r, g, b] = rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+const text = document.querySelector('pre, article, main, body');
+const fg = getComputedStyle(text).color;
+let el = text, bg = 'rgba(0, 0, 0, 0)';
+while (el && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) { bg = getComputedStyle(el).backgroundColor; el = el.parentElement; }
+if (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent') bg = 'rgb(255, 255, 255)';
+const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+return {ratio: (a + 0.05) / (b + 0.05), fg, bg};
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_7_each_screen_and_scheme_shows_the_answer_readably(
+    app: AppProcess, driver: WebDriver, screen: str, scheme: str
+):
+    width, height = SCREENS[screen]
+    out = OUTPUT_DIR / "screens"
+    out.mkdir(parents=True, exist_ok=True)
+    media = {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", media)
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": screen == "phone"}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        driver.get(app.url + "/")
+        text_input(driver, "question")
+        driver.save_screenshot(str(out / f"{screen}-{scheme}-start.png"))
+        scrolled = driver.execute_script("return window.scrollY")
+        reply = ask(driver, EXAMPLE)
+        assert reply["cites"], reply
+        time.sleep(0.5)  # the chat's own scroll to the new message
+        assert driver.execute_script("return window.scrollY") == scrolled, "the page jumped on the answer"
+        where = driver.execute_script(_IN_VIEW_JS)
+        assert where and where["top"] < where["height"] and where["bottom"] > 0, (
+            f"the answer is out of view at {screen} width: {where}"
+        )
+        covering = driver.execute_script(_OVERLAP_JS)
+        assert not covering, f"the chat toolbar covers the first message: {covering}"
+        driver.save_screenshot(str(out / f"{screen}-{scheme}-answer.png"))
+        click_citation(driver, reply["cites"][0]["href"])
+        enter_viewer(driver, reply["cites"][0]["href"])
+        try:
+            contrast = driver.execute_script(_CONTRAST_JS)
+        finally:
+            driver.switch_to.default_content()
+        assert contrast["ratio"] >= 4.5, f"the viewer's text is hard to read in {scheme} mode: {contrast}"
+        driver.save_screenshot(str(out / f"{screen}-{scheme}-cited.png"))
+        click_tab(driver, "Library")
+        driver.save_screenshot(str(out / f"{screen}-{scheme}-library.png"))
+        click_tab(driver, "Ask")
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

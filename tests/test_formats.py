@@ -150,7 +150,7 @@ def test_line_endings_and_bom_keep_offsets_exact(tmp_path: Path, name: str, data
     a, chunks = _passages(tmp_path, name)
     assert a.title == "Trust After A Fight" and a.author == "Sam Lee"
     assert [c.section for c in chunks] == ["", "Keep promises"]
-    # the README's recipe: open(path, encoding="utf-8", newline="").read()[start:end] == text
+    # docs/usage.md's recipe: open(path, encoding="utf-8", newline="").read()[start:end] == text
     with open(tmp_path / cited_path(name), encoding="utf-8", newline="") as fh:
         raw = fh.read()
     assert [raw[c.start : c.end] for c in chunks] == [c.text for c in chunks]

@@ -47,5 +47,5 @@ def test_targets(scores: dict, mode: str, split: str):
     assert right >= 0.95 * total, details["wrong_titles"]
     kept, headings = map(int, s["headings_kept"].split("/"))
     assert kept == headings
-    # target 0; the held-out pages have 2 (a newsletter's subtitle heading taken for a section), see README
+    # target 0; the held-out pages have 2 (a newsletter's subtitle heading taken for a section), see docs/evaluation.md
     assert s["section_names_not_headings"] <= (0 if split == "tuning" else 2), details["bad_sections"]

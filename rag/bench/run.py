@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import RagError
 from .builds import build_figures, rebuild_figures, scale_rebuild_figures, seed_rebuild_figures
-from .inprocess import disk_figure, latency_figures, recall_figure
+from .inprocess import ask_figure, disk_figure, latency_figures, recall_figure
 from .processes import (
     SEED_QUERIES,
     cold_app_figure,
@@ -267,6 +267,8 @@ def _one_scale(
         if "latency" in c.parts:
             run.part(f"{label}: latency in process", latency_figures, retriever, timed, label, c.k)
             in_process = _no_rerank(run.figures, label)
+            if label == "seed":
+                run.part(f"{label}: answers in process", ask_figure, retriever, timed, label)
         del retriever
         if "http" in c.parts:
             run.part(f"{label}: HTTP", _http, run, corpus_dir, index_dir, timed, in_process, label)
