@@ -38,6 +38,9 @@ class ManifestError(ValueError):
     """What is wrong inside a manifest (a field missing or of the wrong kind); read() adds where and the fix."""
 
 
+_KINDS: dict[type, str] = {str: "a string", int: "a whole number", Mapping: "an object"}
+
+
 def _get(obj: Mapping[str, Any], key: str, kind: type, where: str = "") -> Any:
     """obj[key] checked to be a `kind`; ManifestError naming the field otherwise."""
     name = f"{where}.{key}" if where else key
@@ -47,7 +50,7 @@ def _get(obj: Mapping[str, Any], key: str, kind: type, where: str = "") -> Any:
         raise ManifestError(f"{name} is missing")
     value = obj[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ManifestError(f"{name} is {value!r}, not a {kind.__name__}")
+        raise ManifestError(f"{name} is {value!r}, not {_KINDS.get(kind, kind.__name__)}")
     return value
 
 
@@ -89,8 +92,10 @@ class ArticleRecord:
     recurring: str = ""  # digest of the lines it shares with other articles (clean.py); "" for none
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "title": self.title}
-        out |= {
+        out: dict[str, Any] = {
+            "path": self.path,
+            "sha256": self.sha256,
+            "title": self.title,
             "title_source": self.title_source,
             "author": self.author,
             "url": self.url,

@@ -139,7 +139,7 @@ def _rewrite(index_dir: Path, edit) -> None:
     ("edit", "says"),
     [
         (lambda m: m["embedder"].pop("fingerprint"), "embedder.fingerprint is missing"),
-        (lambda m: m["embedder"].update(dim="384"), "embedder.dim is '384', not a int"),
+        (lambda m: m["embedder"].update(dim="384"), "embedder.dim is '384', not a whole number"),
         (lambda m: m["embedder"].update(dim=0), "embedder.dim is 0, not a positive number"),
         (lambda m: m["counts"].update(articles=5), "counts.articles is 5 but 2 articles are listed"),
         (lambda m: m.update(index_type="ivf-pq"), "index_type is 'ivf-pq', not one of flat-ip, hnsw-ip"),
