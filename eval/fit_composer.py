@@ -202,8 +202,8 @@ def main(argv: list[str]) -> None:
     retriever = Retriever.from_settings(settings, ROOT / "index", ROOT / "corpus")
     queries = [q for q in load_queries(query_file) if q.split == "train"]  # the test split is never read
     articles = {}
-    for meta in retriever.index.manifest["articles"].values():
-        articles[meta["path"]] = (ROOT / "corpus" / meta["path"]).read_text(encoding="utf-8")
+    for record in retriever.index.manifest.articles.values():
+        articles[record.path] = (ROOT / "corpus" / record.path).read_text(encoding="utf-8")
     locator, paras = QuoteLocator(articles), Paragraphs(articles)
     # The features do not depend on shipped weights, but what a "what else?" excludes (the previous
     # answer) does: gather with the rule-based composer and abstention, so a refit starts from the same place.
