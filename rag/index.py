@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, cast, overload
 import numpy as np
 
 from . import storage
+from .config import INDEX_TYPES
 from .errors import BuildLockedError, ForeignFolderError, IndexLoadError
 from .keyword import KeywordIndex
 from .types import Chunk
@@ -373,7 +374,6 @@ HNSW_FROM = 50_000  # exact search costs ~6.5 ms at 100k passages (here), HNSW +
 # at 100k and costs 1.7x / 5.3x the build time (1M at 40: 450 s on a loaded machine).
 HNSW: dict[str, Any] = {"M": 32, "efConstruction": 40, "efSearch": 512, "refine": 50, "storage": "sq8"}
 GRAPH_PARAMS = ("M", "efConstruction", "storage")  # what a graph is built with; the rest is search-time
-INDEX_TYPES = ("auto", "flat", "hnsw")
 
 
 def choose_index_type(n_vectors: int, requested: str = "auto") -> str:

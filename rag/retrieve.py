@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import FUSION_DEPTH, FUSIONS, MODES, RERANKERS
 from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError, RagError
 from .extract import cited_path
-from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
+from .fuse import RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .sentences import SentenceCache, SentenceSet
@@ -62,10 +63,8 @@ def display_path(path: Path) -> str:
     return str(path.resolve()) if rel.startswith("..") else rel
 
 
-MODES = ("hybrid", "dense", "keyword")
 SPELLING_CORPUS_MAX = 20_000  # up to this many passages, the corpus's own words are spelling candidates
 _WORDS = re.compile(r"[A-Za-z]+")
-RERANKERS = ("sentence", "none")
 
 
 class Retriever:
