@@ -23,9 +23,9 @@ from typing import Any
 
 from fastapi import Request  # at module level: FastAPI resolves route annotations from here
 
+from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import RagError
-from rag.service import Assistant
 from rag.status import IndexStatus
 
 EXAMPLES = [

@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,9 +29,6 @@ from .onnx_embed import query_embedder
 from .sentences import SentenceCache, SentenceSet
 from .spelling import Speller
 from .types import Passage
-
-if TYPE_CHECKING:
-    from .config import Settings
 
 MAX_QUESTION_CHARS = 2000
 
@@ -146,25 +142,6 @@ class Retriever:
             fusion_depth=fusion_depth,
             rerank=rerank,
             query_backend=backend,
-        )
-
-    @classmethod
-    def from_settings(
-        cls,
-        s: Settings,
-        index_dir: Path | None = None,
-        corpus_dir: Path | None = None,
-        model: str | None = None,
-    ) -> Retriever:
-        """Retriever.open with the retrieval settings of `s` (mode, fusion, fusion depth, rerank)."""
-        return cls.open(
-            index_dir or s.index_dir,
-            corpus_dir or s.corpus_dir,
-            model,
-            mode=s.retrieval,
-            fusion=s.fusion,
-            fusion_depth=s.fusion_depth,
-            rerank=s.rerank,
         )
 
     def with_settings(

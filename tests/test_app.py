@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import app as web
+from rag.assistant import Assistant
 from rag.config import Settings
-from rag.service import Assistant
 
 from .conftest import SEED_FILES
 

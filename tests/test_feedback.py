@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import app as web
+from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import QueryError
 from rag.feedback import read, record
 from rag.queries import load_queries
-from rag.service import Assistant
 
 
 def test_record_keeps_one_line_per_question(tmp_path: Path):

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import app as web
+from rag.assistant import Assistant
 from rag.build import build
 from rag.cli import main
 from rag.config import Settings
@@ -28,7 +29,6 @@ from rag.index import load_index
 from rag.ingest import discover
 from rag.library import add_text
 from rag.render import STALE_NOTE
-from rag.service import Assistant
 
 from .conftest import SEED_FILES
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import app as web
+from rag.assistant import Assistant
 from rag.config import Settings
-from rag.service import Assistant
 
 from .test_formats import PAGE, _pdf
 
