@@ -1,4 +1,4 @@
-"""The `rag` command: build, search, ask, info, eval, bench, remove, trash.
+"""The `rag` command: build, search, ask, info, eval, bench, serve, remove, trash.
 
 Parses flags, resolves settings (flag > RAG_* environment variable > default; `config.ENV` names the
 variables and the choices each flag offers), hands them to an `Assistant` (assistant.py, which builds
@@ -325,6 +325,39 @@ def info(corpus_dir: Path | None, index_dir: Path | None, verify: bool, as_json:
             click.echo(line)
     if status.problem:
         sys.exit(1)
+
+
+@main.command()
+@folder_options
+@click.option("--host", default=None, help="Address to serve on (default 127.0.0.1, or $RAG_HOST).")
+@click.option(
+    "--port", type=click.IntRange(min=1), default=None, help="Port (default 7860, or $GRADIO_SERVER_PORT)."
+)
+@click.option("--auth", default=None, help="USER:PASSWORD to require a login (or $RAG_AUTH).")
+@click.option(
+    "--no-watch",
+    is_flag=True,
+    help="Do not index articles changed on disk by themselves (Rebuild index does it).",
+)
+def serve(
+    corpus_dir: Path | None,
+    index_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    auth: str | None,
+    no_watch: bool,
+) -> None:
+    """Serve the web UI (the same as `python app.py`): build or refresh the index first."""
+    from .web.server import serve as run_server
+
+    sys.exit(run_server(serve_settings(corpus_dir, index_dir, host, port, auth), watch=not no_watch))
+
+
+def serve_settings(
+    corpus_dir: Path | None, index_dir: Path | None, host: str | None, port: int | None, auth: str | None
+) -> Settings:
+    """What `rag serve` serves: an empty --host or $RAG_HOST means 127.0.0.1, never every interface."""
+    return settings_from(corpus_dir, index_dir, host=host or None, port=port, auth=auth or None)
 
 
 @main.command()
