@@ -32,11 +32,15 @@ class _Group(click.Group):
         except RagError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # disk full, permission denied while writing
-            where = f" {exc.filename}" if exc.filename else ""
-            raise click.ClickException(
-                f"cannot write{where}: {exc.strerror} - free disk space or fix permissions;"
-                " the previous index is untouched"
-            ) from None
+            raise click.ClickException(_write_error(exc)) from None
+
+
+def _write_error(exc: OSError, where: str = "") -> str:
+    where = exc.filename or where
+    return (
+        f"cannot write{f' {where}' if where else ''}: {exc.strerror} - free disk space or fix permissions;"
+        " the previous index is untouched"
+    )
 
 
 def setting_option(flag: str, field: str, help: str, **kwargs: Any) -> Callable[..., Any]:
@@ -163,11 +167,8 @@ def build(
     def once() -> None:
         try:
             report = assistant.build(dry_run=dry_run, progress=True, embedder=embedder)
-        except OSError as exc:
-            where = exc.filename or f"{s.index_dir}/"
-            raise RagError(
-                f"cannot write {where}: {exc.strerror} - free disk space or fix permissions; the previous index is untouched"
-            ) from None
+        except OSError as exc:  # said, and under --watch waited out, like any other failed build
+            raise RagError(_write_error(exc, f"{s.index_dir}/")) from None
         if as_json:
             click.echo(json.dumps(report.to_json(), indent=2))
         else:
@@ -329,11 +330,9 @@ def info(corpus_dir: Path | None, index_dir: Path | None, verify: bool, as_json:
 
 @main.command()
 @folder_options
-@click.option("--host", default=None, help="Address to serve on (default 127.0.0.1, or $RAG_HOST).")
-@click.option(
-    "--port", type=click.IntRange(min=1), default=None, help="Port (default 7860, or $GRADIO_SERVER_PORT)."
-)
-@click.option("--auth", default=None, help="USER:PASSWORD to require a login (or $RAG_AUTH).")
+@setting_option("--host", "host", "Address to serve on (default 127.0.0.1, or $RAG_HOST).")
+@setting_option("--port", "port", "Port (default 7860, or $GRADIO_SERVER_PORT).")
+@setting_option("--auth", "auth", "USER:PASSWORD to require a login (or $RAG_AUTH).")
 @click.option(
     "--no-watch",
     is_flag=True,
