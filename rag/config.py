@@ -1,7 +1,7 @@
 """Settings: the defaults, in one frozen dataclass, and the one table of the RAG_* variables that override them.
 
-Library functions take explicit arguments; only the CLI and the web server resolve flag > RAG_* variable >
-default (via `Settings.from_env`, which reads every variable of `ENV` in one loop). The choice lists
+Library functions take explicit arguments; only cli.py resolves flag > RAG_* variable > default (via
+`Settings.from_env`, which reads every variable of `ENV` in one loop; `python app.py` is `rag serve`). The choice lists
 (retrieval modes, fusions, rerankers, precisions, index types) are defined here once; the modules that
 check them and the CLI's flags import them. Build-time parameters (model, chunking) are read back from
 the index manifest at query time, never from here. It builds nothing (assistant.py does).
