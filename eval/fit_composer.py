@@ -26,6 +26,7 @@ from rag.abstain import AbstentionPolicy
 from rag.answer import _candidates, _section_similarity, select_learned
 from rag.answereval import Paragraphs, hits
 from rag.ask import prepare
+from rag.assistant import Assistant
 from rag.config import Settings
 from rag.features import EVIDENCE_FEATURES, SENTENCE_FEATURES, sentence_features
 from rag.queries import Query, QuoteLocator, load_queries
@@ -198,8 +199,7 @@ def cv_abstain(items: list[Item]) -> tuple[float, float, dict[str, float]]:
 
 def main(argv: list[str]) -> None:
     query_file = Path(argv[0]) if argv else ROOT / "eval" / "queries.jsonl"
-    settings = Settings()
-    retriever = Retriever.from_settings(settings, ROOT / "index", ROOT / "corpus")
+    retriever = Assistant(Settings(corpus_dir=ROOT / "corpus", index_dir=ROOT / "index")).retriever
     queries = [q for q in load_queries(query_file) if q.split == "train"]  # the test split is never read
     articles = {}
     for record in retriever.index.manifest.articles.values():

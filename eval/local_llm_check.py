@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rag.abstain import AbstentionPolicy
 from rag.ask import LLMEndpoint, ask
+from rag.assistant import Assistant
 from rag.config import Settings
-from rag.retrieve import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [
@@ -48,7 +48,7 @@ def main(model_path: str) -> None:
     server = xlc.Server(params)
     print(f"model loaded in {time.perf_counter() - started:.1f} s at {server.listening_address}")
     llm = LLMEndpoint(server.listening_address.rstrip("/") + "/v1", "local", timeout=300.0)
-    retriever = Retriever.from_settings(Settings(), ROOT / "index", ROOT / "corpus")
+    retriever = Assistant(Settings(corpus_dir=ROOT / "corpus", index_dir=ROOT / "index")).retriever
     policy = AbstentionPolicy()
     for question, history in QUESTIONS:
         extractive = ask(retriever, question, policy=policy, history=history)

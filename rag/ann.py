@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from .config import INDEX_TYPES
 from .errors import IndexLoadError
 from .storage import VectorRows
 
@@ -31,7 +32,6 @@ HNSW_FROM = 50_000  # exact search costs ~6.5 ms at 100k passages (here), HNSW +
 # at 100k and costs 1.7x / 5.3x the build time (1M at 40: 450 s on a loaded machine).
 HNSW: dict[str, Any] = {"M": 32, "efConstruction": 40, "efSearch": 512, "refine": 50, "storage": "sq8"}
 GRAPH_PARAMS = ("M", "efConstruction", "storage")  # what a graph is built with; the rest is search-time
-INDEX_TYPES = ("auto", "flat", "hnsw")
 MAX_DEAD = 0.2  # share of dead graph nodes above which a build makes a fresh graph
 
 

@@ -11,7 +11,7 @@ by what a reader wants from an answer:
 - scene-setting ("You might say...") is lowered.
 Announcements ("here are three ways...") are recognised here and never quoted (answer.py).
 The weights were chosen by `rag eval`'s answer metrics on the training split of eval/queries.jsonl
-(2026-11-30, a grid over each weight; see README): context, section, kind and scene measured no gain
+(2026-11-30, a grid over each weight; docs/retrieval.md): context, section, kind and scene measured no gain
 there and are 0, kept as settings. It does not pick or order the sentences (answer.py).
 """
 

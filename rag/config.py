@@ -1,20 +1,29 @@
-"""Settings: the defaults, in one frozen dataclass.
+"""Settings: the defaults, in one frozen dataclass, and the one table of the RAG_* variables that override them.
 
-Library functions take explicit arguments; only cli.py and app.py resolve flag > RAG_* variable >
-default (via `Settings.from_env`). Build-time parameters (model, chunking) are read back from the
-index manifest at query time, never from here.
+Library functions take explicit arguments; only cli.py resolves flag > RAG_* variable > default (via
+`Settings.from_env`, which reads every variable of `ENV` in one loop; `python app.py` is `rag serve`). The choice lists
+(retrieval modes, fusions, rerankers, precisions, index types) are defined here once; the modules that
+check them and the CLI's flags import them. Build-time parameters (model, chunking) are read back from
+the index manifest at query time, never from here. It builds nothing (assistant.py does).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from .errors import RagError
-from .fuse import FUSION_DEPTH
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MODES = ("hybrid", "dense", "keyword")  # retrieval: keyword + dense fused, dense only, keyword only
+FUSIONS = ("zscore", "rrf")  # standardised scores summed | reciprocal rank fusion
+RERANKERS = ("sentence", "none")
+PRECISIONS = ("auto", "fp32", "bf16")  # passage embedding; auto: bf16 where the CPU has it
+INDEX_TYPES = ("auto", "flat", "hnsw")  # the vector index (ann.choose_index_type)
+FUSION_DEPTH = 200  # passages each ranker contributes (docs/evaluation.md, "SciFact", has the comparison)
 
 
 @dataclass(frozen=True)
@@ -38,62 +47,94 @@ class Settings:
     model: str = DEFAULT_MODEL
     chunking: ChunkParams = ChunkParams()
     k: int = 5
-    index_type: str = "auto"  # "auto" | "flat" | "hnsw" (index.choose_index_type)
-    retrieval: str = "hybrid"  # "hybrid" | "dense" | "keyword"
+    index_type: str = "auto"  # one of INDEX_TYPES
+    retrieval: str = "hybrid"  # one of MODES
     # How rankings combine: hybrid's two rankers, and the sentence rerank with the retrieval order.
-    fusion: str = "zscore"  # "zscore" (standardised scores summed) | "rrf" (reciprocal rank fusion)
+    fusion: str = "zscore"  # one of FUSIONS
     fusion_depth: int = FUSION_DEPTH  # passages each ranker contributes to fusion (z-scores over them)
     rerank: str = "sentence"  # "sentence" | "none": re-order the top 10 by best single-sentence similarity
     abstain: bool = True  # say "not covered" when retrieval evidence is weak (abstain.py)
     llm_url: str = ""  # OpenAI-compatible endpoint for generative answers; "" = extractive only
     llm_model: str = ""
     batch_size: int = 32
-    precision: str = "auto"  # passage embedding: "auto" (bf16 where the CPU has it) | "fp32" | "bf16"
+    precision: str = "auto"  # one of PRECISIONS
     max_question_chars: int = 2000
     feedback_path: Path = Path("eval/feedback.jsonl")  # readers' thumbs and corrections, as test questions
+    query_path: Path = Path("eval/queries.jsonl")  # the committed test questions (the Evaluate tab)
+    runs_dir: Path = Path("eval/runs")  # where evaluation runs and their plots are saved
+    cache_dir: Path | None = None  # machine-local derived files (None: cache_root(), ~/.cache/rag)
+    host: str = "127.0.0.1"  # the web server's address: another host only when asked
+    port: int = 7860
+    auth: str = ""  # USER:PASSWORD to require a login; "" = none
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Defaults overridden by RAG_* environment variables (flags are applied on top by the caller)."""
         env = os.environ if environ is None else environ
-        s = cls()
-        if env.get("RAG_CORPUS"):
-            s = replace(s, corpus_dir=Path(env["RAG_CORPUS"]))
-        if env.get("RAG_FEEDBACK"):
-            s = replace(s, feedback_path=Path(env["RAG_FEEDBACK"]))
-        if env.get("RAG_INDEX"):
-            s = replace(s, index_dir=Path(env["RAG_INDEX"]))
-        if env.get("RAG_MODEL"):
-            s = replace(s, model=env["RAG_MODEL"])
-        if env.get("RAG_RETRIEVAL"):
-            s = replace(s, retrieval=env["RAG_RETRIEVAL"])
-        if env.get("RAG_FUSION"):
-            s = replace(s, fusion=env["RAG_FUSION"])
-        if env.get("RAG_FUSION_DEPTH"):
-            s = replace(s, fusion_depth=_int_env("RAG_FUSION_DEPTH", env["RAG_FUSION_DEPTH"], 1))
-        if env.get("RAG_INDEX_TYPE"):
-            s = replace(s, index_type=env["RAG_INDEX_TYPE"])
-        if env.get("RAG_PRECISION"):
-            s = replace(s, precision=env["RAG_PRECISION"])
-        if env.get("RAG_RERANK"):
-            s = replace(s, rerank=env["RAG_RERANK"])
-        if env.get("RAG_ABSTAIN"):
-            s = replace(s, abstain=env["RAG_ABSTAIN"].lower() not in ("0", "off", "false", "no"))
-        if env.get("RAG_LLM_URL"):
-            s = replace(s, llm_url=env["RAG_LLM_URL"], llm_model=env.get("RAG_LLM_MODEL", ""))
-        if env.get("RAG_K"):
-            s = replace(s, k=_int_env("RAG_K", env["RAG_K"], 1))
-        if env.get("RAG_CHUNK_WORDS"):
-            s = replace(
-                s,
-                chunking=replace(
-                    s.chunking, max_words=_int_env("RAG_CHUNK_WORDS", env["RAG_CHUNK_WORDS"], 10)
-                ),
-            )
+        s = cls(cache_dir=cache_root(env))
+        for var in ENV:
+            if env.get(var.name):  # an empty variable means unset (RAG_HOST= is not every interface)
+                s = var.apply(s, env[var.name])
         return s
 
 
-def _int_env(name: str, value: str, minimum: int) -> int:
+@dataclass(frozen=True)
+class EnvVar:
+    """One RAG_* variable: the setting it overrides, how its text is read, its smallest value."""
+
+    name: str
+    field: str  # a Settings field, or "chunking.<field>"
+    kind: type = str  # str, Path, int or bool
+    minimum: int = 0  # for ints
+    choices: tuple[str, ...] = ()  # what the setting accepts (checked where it is used; flags offer these)
+
+    def parse(self, value: str) -> Any:
+        if self.kind is bool:
+            return value.lower() not in ("0", "off", "false", "no")
+        if self.kind is int:
+            return _whole_number(self.name, value, self.minimum)
+        return self.kind(value)
+
+    def apply(self, s: Settings, value: str) -> Settings:
+        parsed = self.parse(value)
+        outer, _, inner = self.field.partition(".")
+        if inner:
+            return replace(s, **{outer: replace(getattr(s, outer), **{inner: parsed})})
+        return replace(s, **{outer: parsed})
+
+
+ENV = (
+    EnvVar("RAG_CORPUS", "corpus_dir", Path),
+    EnvVar("RAG_INDEX", "index_dir", Path),
+    EnvVar("RAG_FEEDBACK", "feedback_path", Path),
+    EnvVar("RAG_MODEL", "model"),
+    EnvVar("RAG_RETRIEVAL", "retrieval", choices=MODES),
+    EnvVar("RAG_FUSION", "fusion", choices=FUSIONS),
+    EnvVar("RAG_FUSION_DEPTH", "fusion_depth", int, minimum=1),
+    EnvVar("RAG_INDEX_TYPE", "index_type", choices=INDEX_TYPES),
+    EnvVar("RAG_PRECISION", "precision", choices=PRECISIONS),
+    EnvVar("RAG_RERANK", "rerank", choices=RERANKERS),
+    EnvVar("RAG_ABSTAIN", "abstain", bool),
+    EnvVar("RAG_LLM_URL", "llm_url"),
+    EnvVar("RAG_LLM_MODEL", "llm_model"),
+    EnvVar("RAG_K", "k", int, minimum=1),
+    EnvVar("RAG_CHUNK_WORDS", "chunking.max_words", int, minimum=10),
+    EnvVar("RAG_HOST", "host"),
+    EnvVar("GRADIO_SERVER_PORT", "port", int, minimum=1),
+    EnvVar("RAG_AUTH", "auth"),
+)
+SETTING = {var.field: var for var in ENV}  # the variable behind a setting (the CLI's help and choices)
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Where rag keeps machine-local derived files: $RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag or ~/.cache/rag."""
+    env = os.environ if environ is None else environ
+    if env.get("RAG_CACHE_DIR"):
+        return Path(env["RAG_CACHE_DIR"])
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag"
+
+
+def _whole_number(name: str, value: str, minimum: int) -> int:
     try:
         number = int(value)
     except ValueError:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import PRECISIONS
 from .errors import RagError
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,6 @@ def fingerprint_dir(model_dir: Path) -> str:
             while block := fh.read(1 << 20):
                 digest.update(block)
     return digest.hexdigest()
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def cpu_has_bf16() -> bool:

@@ -27,8 +27,6 @@ import numpy as np
 from .types import Chunk, Passage
 
 RRF_K = 60
-FUSIONS = ("zscore", "rrf")
-FUSION_DEPTH = 200  # passages each ranker contributes (docs/evaluation.md, "SciFact", has the comparison)
 
 Fused = list[tuple[int, float, dict[str, int]]]  # (row, fused score, {ranking name: 1-based rank})
 

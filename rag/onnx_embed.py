@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import cache_root
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import RagError
 from .manifest import EmbedderInfo
@@ -39,13 +40,6 @@ _CHECK_TEXTS = [
     "Give them space. " * 120,  # longer than any model's max_seq_length: checks truncation
     "Ein Satz auf Deutsch, mit Umlauten: Äpfel, Öl, Übermut - and 😀 emoji.",
 ]
-
-
-def cache_root() -> Path:
-    """Where rag keeps machine-local derived files: $RAG_CACHE_DIR, else ~/.cache/rag."""
-    if os.environ.get("RAG_CACHE_DIR"):
-        return Path(os.environ["RAG_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag"
 
 
 def export_dir(fingerprint: str) -> Path:

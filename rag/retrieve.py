@@ -16,22 +16,19 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import FUSION_DEPTH, FUSIONS, MODES, RERANKERS
 from .embed import CachingEmbedder, Embedder
 from .errors import IndexLoadError, QueryError, RagError
 from .extract import cited_path
-from .fuse import FUSION_DEPTH, FUSIONS, RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
+from .fuse import RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from .index_folder import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .sentences import SentenceCache, SentenceSet
 from .spelling import Speller
 from .types import Passage, Why
-
-if TYPE_CHECKING:
-    from .config import Settings
 
 MAX_QUESTION_CHARS = 2000
 
@@ -62,10 +59,8 @@ def display_path(path: Path) -> str:
     return str(path.resolve()) if rel.startswith("..") else rel
 
 
-MODES = ("hybrid", "dense", "keyword")
 SPELLING_CORPUS_MAX = 20_000  # up to this many passages, the corpus's own words are spelling candidates
 _WORDS = re.compile(r"[A-Za-z]+")
-RERANKERS = ("sentence", "none")
 
 
 class Retriever:
@@ -147,25 +142,6 @@ class Retriever:
             fusion_depth=fusion_depth,
             rerank=rerank,
             query_backend=backend,
-        )
-
-    @classmethod
-    def from_settings(
-        cls,
-        s: Settings,
-        index_dir: Path | None = None,
-        corpus_dir: Path | None = None,
-        model: str | None = None,
-    ) -> Retriever:
-        """Retriever.open with the retrieval settings of `s` (mode, fusion, fusion depth, rerank)."""
-        return cls.open(
-            index_dir or s.index_dir,
-            corpus_dir or s.corpus_dir,
-            model,
-            mode=s.retrieval,
-            fusion=s.fusion,
-            fusion_depth=s.fusion_depth,
-            rerank=s.rerank,
         )
 
     def with_settings(

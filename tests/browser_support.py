@@ -56,7 +56,7 @@ def free_port() -> int:
 
 @dataclass
 class AppProcess:
-    """The app running as `python app.py` on a free port, with its output in a log file."""
+    """The app running as `python -m rag.web` on a free port, with its output in a log file."""
 
     proc: subprocess.Popen[bytes]
     url: str
@@ -92,12 +92,12 @@ def start_app(
     extra_env: dict[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
 ) -> AppProcess:
-    """Start app.py (it builds the index first) and wait until its page answers 200."""
+    """Start the app (`python -m rag.web`: it builds the index first) and wait until its page answers 200."""
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.update(extra_env or {})
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
-    cmd = [sys.executable, "app.py", "--corpus", str(corpus_dir), "--index", str(index_dir)]
+    cmd = [sys.executable, "-m", "rag.web", "--corpus", str(corpus_dir), "--index", str(index_dir)]
     cmd += ["--port", str(port), *extra_args]
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -108,7 +108,7 @@ def start_app(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(
-                f"app.py exited with code {proc.returncode} before serving; its output:\n{app.output()}"
+                f"the app exited with code {proc.returncode} before serving; its output:\n{app.output()}"
             )
         try:
             with urllib.request.urlopen(app.url + "/", timeout=5) as resp:
@@ -121,7 +121,7 @@ def start_app(
         time.sleep(0.5)
     app.stop()
     pytest.fail(
-        f"app.py did not serve {app.url}/ within {timeout:.0f} s (last error: {last_error}); "
+        f"the app did not serve {app.url}/ within {timeout:.0f} s (last error: {last_error}); "
         f"its output:\n{app.output()}"
     )
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import app as web
+from rag.assistant import Assistant
+from rag.cli import serve_settings
 from rag.config import Settings
-from rag.service import Assistant
+from rag.web import handlers, library_tab, server
 
 from .conftest import SEED_FILES
 
@@ -29,23 +30,23 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
         encoding="utf-8",
     )
     a = Assistant(replace(Settings(), corpus_dir=corpus, index_dir=base / "index"))
-    web.ensure_index(a)
+    server.ensure_index(a)
     return a
 
 
 def test_api_ask_returns_structured_cited_answer(assistant: Assistant):
-    out = web.api_ask(assistant, "how do I avoid being clingy?")
+    out = handlers.api_ask(assistant, "how do I avoid being clingy?")
     assert out["abstained"] is False and "clingy" in out["text"] and "[1]" in out["text"]
     for src in out["sources"]:
         original = Path(src["file"]).read_text(encoding="utf-8")
         assert " ".join(original[src["start"] : src["end"]].split()) in " ".join(src["passage_text"].split())
-    assert "path" not in str(out.keys())  # renamed for gradio_client, see app._for_client
-    hits = web.api_search(assistant, "trust", 3, "keyword")
+    assert "path" not in str(out.keys())  # renamed for gradio_client, see handlers._for_client
+    hits = handlers.api_search(assistant, "trust", 3, "keyword")
     assert 1 <= len(hits) <= 3 and all("keyword_rank" in h["why"] for h in hits)
 
 
 def test_on_ask_renders_answer_sources_and_viewer(assistant: Assistant):
-    history, sources, viewer, cleared = web.on_ask(
+    history, sources, viewer, cleared = handlers.on_ask(
         assistant, "how do I avoid being clingy?", [], 5, "hybrid", False
     )
     assert cleared == "" and [m["role"] for m in history] == ["user", "assistant"]
@@ -60,24 +61,24 @@ def test_on_ask_renders_answer_sources_and_viewer(assistant: Assistant):
 
 
 def test_the_chat_and_the_api_read_a_follow_up_with_the_earlier_questions(assistant: Assistant):
-    history, *_ = web.on_ask(assistant, "how do I avoid being clingy?", [], 5, "hybrid", False)
-    alone, *_ = web.on_ask(assistant, "and what about texting?", [], 5, "hybrid", False)
-    history, *_ = web.on_ask(assistant, "and what about texting?", history, 5, "hybrid", False)
+    history, *_ = handlers.on_ask(assistant, "how do I avoid being clingy?", [], 5, "hybrid", False)
+    alone, *_ = handlers.on_ask(assistant, "and what about texting?", [], 5, "hybrid", False)
+    history, *_ = handlers.on_ask(assistant, "and what about texting?", history, 5, "hybrid", False)
     assert [m["role"] for m in history] == ["user", "assistant"] * 2
     assert history[-1]["content"] != alone[-1]["content"]  # read in context, not alone
-    out = web.api_ask(assistant, "and what about texting?", history=["how do I avoid being clingy?"])
+    out = handlers.api_ask(assistant, "and what about texting?", history=["how do I avoid being clingy?"])
     assert out["understood_as"] == "how do I avoid being clingy? and what about texting?"
     assert "texting" in out["text"]
-    assert web.api_ask(assistant, "and what about texting?")["understood_as"] == ""
+    assert handlers.api_ask(assistant, "and what about texting?")["understood_as"] == ""
 
 
 def test_on_ask_errors_and_abstention_are_messages_not_tracebacks(assistant: Assistant):
     earlier = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    history, *_, box = web.on_ask(assistant, "   ", earlier, 5, "hybrid", False)
+    history, *_, box = handlers.on_ask(assistant, "   ", earlier, 5, "hybrid", False)
     assert history == earlier and box == ""  # nothing asked: no blank bubble, no error
-    history, *_ = web.on_ask(assistant, "x" * 3000, [], 5, "hybrid", False)
+    history, *_ = handlers.on_ask(assistant, "x" * 3000, [], 5, "hybrid", False)
     assert history[-1]["content"].startswith("⚠️ the question is 3,000 characters")
-    history, sources, _, _ = web.on_ask(assistant, "How do I file my taxes?", [], 5, "hybrid", False)
+    history, sources, _, _ = handlers.on_ask(assistant, "How do I file my taxes?", [], 5, "hybrid", False)
     assert "The articles don’t cover this." in history[-1]["content"]
     assert "Closest they come (not an answer)" in history[-1]["content"] and sources == ""
 
@@ -85,7 +86,7 @@ def test_on_ask_errors_and_abstention_are_messages_not_tracebacks(assistant: Ass
 def test_article_route_escapes_text_and_forbids_scripts(assistant: Assistant):
     from fastapi.testclient import TestClient
 
-    with TestClient(web.create_app(assistant)) as client:
+    with TestClient(server.create_app(assistant)) as client:
         page = client.get("/article", params={"id": "xss", "start": 0, "end": 20})
         assert page.status_code == 200
         assert (
@@ -111,7 +112,7 @@ def test_article_route_escapes_text_and_forbids_scripts(assistant: Assistant):
 def test_login_protects_the_article_route(assistant: Assistant):
     from fastapi.testclient import TestClient
 
-    with TestClient(web.create_app(assistant, auth=("reader", "s3cret"))) as client:
+    with TestClient(server.create_app(assistant, auth=("reader", "s3cret"))) as client:
         assert client.get("/article", params={"id": "xss"}).status_code == 401
         assert client.post("/login", data={"username": "reader", "password": "wrong"}).status_code >= 400
         assert client.post("/login", data={"username": "reader", "password": "s3cret"}).status_code == 200
@@ -130,7 +131,7 @@ def test_paste_is_indexed_at_once_while_questions_are_answered(assistant: Assist
     worker = threading.Thread(target=keep_asking)
     worker.start()
     views = list(
-        web.on_paste(
+        library_tab.on_paste(
             assistant,
             "Caring For Sourdough Starter",
             "Feed a sourdough starter with equal weights of flour and water every twelve hours. "
@@ -147,7 +148,7 @@ def test_paste_is_indexed_at_once_while_questions_are_answered(assistant: Assist
     assert answers and all(answers)
     assert assistant.rebuild_state.error == "" and assistant.retriever is not before
     assert "Last rebuild:" in last[1]
-    out = web.api_ask(assistant, "how often should I feed my sourdough starter?")
+    out = handlers.api_ask(assistant, "how often should I feed my sourdough starter?")
     assert out["abstained"] is False and any("Sourdough" in s["file"] for s in out["sources"])
 
 
@@ -156,11 +157,11 @@ def test_failed_rebuild_keeps_serving_the_previous_index(assistant: Assistant):
     bad = assistant.corpus_dir / "broken.txt"
     bad.write_bytes(b"\x00\x01\x02")
     try:
-        last = list(web.on_rebuild(assistant))[-1]
+        last = list(library_tab.on_rebuild(assistant))[-1]
         assert "Indexing failed" in last[0] and "broken.txt contains NUL bytes" in last[0]
         assert "Last rebuild failed: " in last[1]
         assert assistant.retriever is serving
-        assert not web.api_ask(assistant, "how do I avoid being clingy?")["abstained"]
+        assert not handlers.api_ask(assistant, "how do I avoid being clingy?")["abstained"]
     finally:
         bad.unlink()
 
@@ -168,19 +169,19 @@ def test_failed_rebuild_keeps_serving_the_previous_index(assistant: Assistant):
 def test_remove_asks_first_moves_to_the_trash_and_undo_restores(assistant: Assistant):
     from rag.trash import trash_dir
 
-    rows = web.library_rows(assistant)
+    rows = library_tab.library_rows(assistant)
     assert {r[0] for r in rows} >= {"000_724d5b54972ab479.txt", "xss.md"}
-    hidden, said = web.on_ask_remove(None)
+    hidden, said = library_tab.on_ask_remove(None)
     assert hidden["visible"] is False and "Pick an article" in said
-    shown, said = web.on_ask_remove("xss.md")
+    shown, said = library_tab.on_ask_remove("xss.md")
     assert shown["visible"] is True and "xss.md" in said and "trash" in said
-    bad = list(web.on_remove(assistant, "../outside.txt"))[-1]
+    bad = list(library_tab.on_remove(assistant, "../outside.txt"))[-1]
     assert "⚠️" in bad[0] and "is not an article" in bad[0] and bad[5] == ""
-    gone = list(web.on_remove(assistant, "xss.md"))[-1]
+    gone = list(library_tab.on_remove(assistant, "xss.md"))[-1]
     assert "Moved xss.md to the trash" in gone[0] and "out of the index now" in gone[0]
     assert "xss.md" not in {r[0] for r in gone[2]} and gone[5] in gone[4]["choices"]
     assert (trash_dir(assistant.corpus_dir) / gone[5]).is_file()
-    back = list(web.on_restore(assistant, gone[5]))[-1]  # what Undo does
+    back = list(library_tab.on_restore(assistant, gone[5]))[-1]  # what Undo does
     assert "Restored xss.md" in back[0] and "xss.md" in {r[0] for r in back[2]} and back[5] == ""
     assert (assistant.corpus_dir / "xss.md").is_file() and back[4]["choices"] == []
 
@@ -190,7 +191,7 @@ def test_the_library_is_read_per_page_load(assistant: Assistant):
         "# Copied\n\nAn article copied in by hand. It is new.\n"
     )
     try:
-        view = web.on_library_load(assistant)
+        view = library_tab.on_library_load(assistant)
         assert any(r[0] == "copied-in.md" and r[3] == "new" for r in view[2])
         assert view[3]["value"] is None and "Not indexed yet: 1 new" in view[1]
     finally:
@@ -201,7 +202,7 @@ def test_evaluate_tab(assistant: Assistant, monkeypatch, tmp_path: Path):
     monkeypatch.chdir(tmp_path)  # eval/runs is written under the working folder
     (tmp_path / "eval").mkdir()
     shutil.copy(Path(__file__).parent.parent / "eval" / "queries.jsonl", tmp_path / "eval" / "queries.jsonl")
-    note, metrics, per_query, plot = web.on_evaluate(assistant)
+    note, metrics, per_query, plot = handlers.on_evaluate(assistant)
     n = sum(1 for line in (tmp_path / "eval" / "queries.jsonl").read_text().splitlines() if line.strip())
     assert n >= 100 and note.startswith(f"Asked the {n} questions")
     names = [m[0] for m in metrics]
@@ -212,13 +213,15 @@ def test_evaluate_tab(assistant: Assistant, monkeypatch, tmp_path: Path):
     assert {row[1] for row in per_query} <= {"found", "not found", "declined", "answered"}
 
 
-def test_parse_args_defaults(monkeypatch):
+def test_serve_defaults(monkeypatch):
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
     monkeypatch.delenv("RAG_HOST", raising=False)
-    args = web.parse_args([])
-    assert (args.host, args.port, args.auth) == ("127.0.0.1", 7860, None)
+    monkeypatch.delenv("RAG_AUTH", raising=False)
+    s = serve_settings(None, None, None, None, None)
+    assert (s.host, s.port, s.auth) == ("127.0.0.1", 7860, "")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
-    assert web.parse_args(["--corpus", "c"]).port == 7999
+    assert serve_settings(Path("c"), None, None, None, None).port == 7999
+    assert serve_settings(Path("c"), None, "0.0.0.0", 8001, "a:b").port == 8001
 
 
 def test_on_ask_keeps_the_conversation_as_gradio_hands_it(assistant: Assistant):
@@ -228,7 +231,7 @@ def test_on_ask_keeps_the_conversation_as_gradio_hands_it(assistant: Assistant):
         {"role": "assistant", "content": [{"type": "text", "text": "<p>hello</p>"}]},
         {"role": "user", "content": [{"type": "file", "file": {"path": "/etc/passwd"}}]},
     ]
-    history, *_ = web.on_ask(assistant, "how do I avoid being clingy?", earlier, 5, "hybrid", False)
+    history, *_ = handlers.on_ask(assistant, "how do I avoid being clingy?", earlier, 5, "hybrid", False)
     assert [m["content"] for m in history[:2]] == ["hi", "<p>hello</p>"]
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert "passwd" not in str(history)

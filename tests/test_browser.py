@@ -1,6 +1,6 @@
 """The web app in a real browser: real app process, real model, headless Chromium through Selenium.
 
-One app (`python app.py` on a free port, over a tmp copy of the seed articles and a tmp index) and one
+One app (`python -m rag.web` on a free port, over a tmp copy of the seed articles and a tmp index) and one
 browser serve the whole module; the tests run in file order and build on each other:
 
 1. ask the example question, get a cited answer (screenshot: build/test-output/answer.png);

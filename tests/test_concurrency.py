@@ -1,6 +1,6 @@
 """Concurrency: the real app answers many clients while `rag build` rewrites its index; builds exclude each other.
 
-- The app (`python app.py` on a free port of 127.0.0.1, over a tmp copy of the seed articles and of the
+- The app (`python -m rag.web` on a free port of 127.0.0.1, over a tmp copy of the seed articles and of the
   session's real-model index) gets 200 questions from 8 concurrent gradio_client clients on the named
   API endpoint /ask. Meanwhile a thread keeps adding an article and running `rag build` in another
   process on the same index folder. The app keeps serving the index it loaded. Every request must

@@ -50,14 +50,6 @@ def _names(text: str, option: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
 
 
-def _app_options() -> list[str]:
-    """The web app's command-line options, wherever its argparse parser lives."""
-    found: set[str] = set()
-    for path in _code_files():
-        found.update(re.findall(r"add_argument\(\s*\"(--?[\w-]+)\"", _read(path)))
-    return sorted(found)
-
-
 def _env_vars(paths: list[Path]) -> set[str]:
     return {name for path in paths for name in ENV_VAR.findall(_read(path))}
 
@@ -127,14 +119,6 @@ def test_every_cli_command_and_option_is_in_usage():
             if isinstance(param, click.Option):
                 for opt in [*param.opts, *param.secondary_opts]:
                     assert _names(usage, opt), f"{path} {opt} is not in docs/usage.md"
-
-
-def test_every_app_option_is_in_usage():
-    usage = _read(DOCS / "usage.md")
-    options = _app_options()
-    assert "--port" in options  # the parser was found
-    for opt in options:
-        assert _names(usage, opt), f"the web app's {opt} is not in docs/usage.md"
 
 
 def test_every_environment_variable_is_in_usage():

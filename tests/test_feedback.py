@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import app as web
+from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import QueryError
 from rag.feedback import read, record
 from rag.queries import load_queries
-from rag.service import Assistant
+from rag.web import handlers
 
 
 def test_record_keeps_one_line_per_question(tmp_path: Path):
@@ -52,32 +52,32 @@ def served(tmp_path: Path, seed_index, monkeypatch: pytest.MonkeyPatch) -> Assis
 
 
 def test_thumbs_up_keeps_the_quoted_sentences_and_evaluate_runs_them(served: Assistant):
-    history, *_ = web.on_ask(served, "how do I avoid being clingy?", [], 5, "hybrid", False)
-    note, row, pending = web.on_feedback(served, history, 1, True)
+    history, *_ = handlers.on_ask(served, "how do I avoid being clingy?", [], 5, "hybrid", False)
+    note, row, pending = handlers.on_feedback(served, history, 1, True)
     assert "kept as a test question" in note and row["visible"] is False and pending == ""
     (entry,) = read(served.settings.feedback_path)
     assert entry["question"] == "how do I avoid being clingy?" and entry["answerable"] and entry["quotes"]
     assert all(q in json.dumps(history, ensure_ascii=False) for q in entry["quotes"])
-    summary, figures, per_query, _ = web.on_evaluate(served, "feedback")
+    summary, figures, per_query, _ = handlers.on_evaluate(served, "feedback")
     assert summary.startswith("Asked the 1 questions") and per_query[0][1] == "found"
 
 
 def test_thumbs_down_asks_and_the_correction_is_checked(served: Assistant):
-    history, *_ = web.on_ask(served, "how do I avoid being clingy?", [], 5, "hybrid", False)
-    note, row, pending = web.on_feedback(served, history, [1], False)
+    history, *_ = handlers.on_ask(served, "how do I avoid being clingy?", [], 5, "hybrid", False)
+    note, row, pending = handlers.on_feedback(served, history, [1], False)
     assert "What would have been right?" in note and row["visible"] is True
     assert pending == "how do I avoid being clingy?"
-    note, row, still = web.on_correct(served, pending, "words that are in no article at all", True)
+    note, row, still = handlers.on_correct(served, pending, "words that are in no article at all", True)
     assert (
         note.startswith("⚠️")
         and row["visible"] is True
         and still == pending
         and read(served.settings.feedback_path) == []
     )
-    note, row, done = web.on_correct(served, pending, "desire also needs  space to grow stronger", True)
+    note, row, done = handlers.on_correct(served, pending, "desire also needs  space to grow stronger", True)
     assert "kept as a test question" in note and done == ""
     assert read(served.settings.feedback_path)[0]["quotes"] == ["desire also needs space to grow stronger"]
-    summary, _, per_query, _ = web.on_evaluate(served, "feedback")
+    summary, _, per_query, _ = handlers.on_evaluate(served, "feedback")
     assert per_query[0][1] in ("found", "not found") and "Asked the 1 questions" in summary
 
 
@@ -86,13 +86,13 @@ def test_should_not_have_been_answered(served: Assistant):
         {"role": "user", "content": "how do I file my taxes?"},
         {"role": "assistant", "content": "<p>x</p>"},
     ]
-    _, _, pending = web.on_feedback(served, history, 1, False)
-    web.on_correct(served, pending, "", False)
+    _, _, pending = handlers.on_feedback(served, history, 1, False)
+    handlers.on_correct(served, pending, "", False)
     (entry,) = read(served.settings.feedback_path)
     assert entry["answerable"] is False and entry["verdict"] == "should not have been answered"
 
 
 def test_no_feedback_yet_is_said(served: Assistant):
-    summary, figures, rows, plot = web.on_evaluate(served, "feedback")
+    summary, figures, rows, plot = handlers.on_evaluate(served, "feedback")
     assert summary.startswith("No feedback yet") and figures == rows == [] and plot is None
-    assert web.on_feedback(served, [], 0, True)[0] == ""  # nothing to rate: nothing kept
+    assert handlers.on_feedback(served, [], 0, True)[0] == ""  # nothing to rate: nothing kept

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rag.fuse import merge_overlapping, reciprocal_rank_fusion, zscore_fusion
-from rag.render import why_text
 from rag.types import Chunk, Passage, Why
+from rag.web.render import why_text
 
 
 def _z(values: list[float]) -> list[float]:

@@ -1,6 +1,6 @@
 """Hostile requests against the running app: every Gradio event and HTTP route, no file ever leaks.
 
-The app runs as `python app.py` (a real process, real model, a copy of the seed index) with Gradio's
+The app runs as `python -m rag.web` (a real process, real model, a copy of the seed index) with Gradio's
 file cache in a folder of the test's own. Then:
 - every event of the page is sent file parts naming server paths (a secret outside the project, the
   index manifest, an article) in every input, the way a crafted request would: none of them may be

@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import app as web
+from rag.assistant import Assistant
 from rag.build import build
-from rag.cli import main
+from rag.cli import main, serve_settings
 from rag.config import Settings
 from rag.errors import CorpusError, RagError
 from rag.index_folder import load_index
 from rag.ingest import discover
 from rag.library import add_text
-from rag.render import STALE_NOTE
-from rag.service import Assistant
+from rag.web import library_tab, server
+from rag.web.render import STALE_NOTE
 
 from .conftest import SEED_FILES
 
@@ -43,7 +43,7 @@ def served(tmp_path: Path, seed_index) -> Assistant:
     shutil.copytree(index_src, tmp_path / "index")
     a = Assistant(replace(Settings(), corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"))
     a.RECHECK_SECONDS = 0.0  # look at the manifest on every question (the app waits a second between looks)
-    web.ensure_index(a)
+    server.ensure_index(a)
     return a
 
 
@@ -66,7 +66,7 @@ def test_the_viewer_flags_a_citation_into_a_changed_article(served: Assistant):
     from fastapi.testclient import TestClient
 
     article_id = Path(ARTICLE).stem
-    with TestClient(web.create_app(served)) as client:
+    with TestClient(server.create_app(served)) as client:
         fresh = client.get("/article", params={"id": article_id, "start": 10, "end": 40})
         assert fresh.status_code == 200 and "<mark" in fresh.text and STALE_NOTE not in fresh.text
         path = served.corpus_dir / ARTICLE
@@ -78,10 +78,10 @@ def test_the_viewer_flags_a_citation_into_a_changed_article(served: Assistant):
 def test_a_bad_article_does_not_stop_the_app_serving_its_index(served: Assistant, capsys):
     (served.corpus_dir / "broken.txt").write_bytes(b"\xff\xfe not UTF-8 \x80\x81 at all")
     fresh = Assistant(served.settings)
-    web.ensure_index(fresh)  # used to raise, and the app did not start
+    server.ensure_index(fresh)  # used to raise, and the app did not start
     assert "broken.txt" in fresh.problem
     assert fresh.search("how do I avoid being clingy?", k=1)  # the valid index serves
-    assert "broken.txt" in web.library_status(fresh)
+    assert "broken.txt" in library_tab.library_status(fresh)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning:") and "broken.txt" in err[0]
 
@@ -99,15 +99,16 @@ def test_the_library_refuses_an_id_that_clashes_and_counts_bytes(tmp_path: Path)
 
 def test_library_status_shows_names_as_text(served: Assistant):
     served.problem = "broken <img src=x onerror=alert(1)>.md cannot be read"
-    line = web.library_status(served)
+    line = library_tab.library_status(served)
     assert "<img" not in line and "&lt;img src=x onerror=alert(1)&gt;" in line
 
 
 def test_empty_rag_host_means_the_default(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RAG_HOST", "")
-    assert web.parse_args([]).host == "127.0.0.1"
+    assert serve_settings(None, None, None, None, None).host == "127.0.0.1"
+    assert serve_settings(None, None, "", None, None).host == "127.0.0.1"  # --host ""
     monkeypatch.setenv("RAG_AUTH", "")
-    assert web.parse_args([]).auth is None
+    assert serve_settings(None, None, None, None, None).auth == ""  # no login asked for
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "abc"])

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import app as web
+from rag.assistant import Assistant
 from rag.config import Settings
-from rag.service import Assistant
+from rag.web import handlers, library_tab, server
 
 from .test_formats import PAGE, _pdf
 
@@ -32,7 +32,7 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     (corpus / "chores.txt").write_bytes(CRLF_TEXT.encode())
     (corpus / "promises.html").write_text(PAGE, encoding="utf-8")
     a = Assistant(replace(Settings(), corpus_dir=corpus, index_dir=base / "index"))
-    web.ensure_index(a)
+    server.ensure_index(a)
     return a
 
 
@@ -49,12 +49,12 @@ def _open(path: str) -> str:
     ],
 )
 def test_citations_open_exactly_with_the_readme_recipe(assistant: Assistant, question: str, words: str):
-    hits = web.api_search(assistant, question, 3, "hybrid")
+    hits = handlers.api_search(assistant, question, 3, "hybrid")
     hit = next(h for h in hits if words in h["text"])
     assert _open(hit["file"])[hit["start"] : hit["end"]] == hit["text"]
     from fastapi.testclient import TestClient
 
-    with TestClient(web.create_app(assistant)) as client:
+    with TestClient(server.create_app(assistant)) as client:
         page = client.get(
             "/article", params={"id": hit["article_id"], "start": hit["start"], "end": hit["end"]}
         )
@@ -78,18 +78,18 @@ def test_upload_html_and_pdf_then_correct_a_title(assistant: Assistant, tmp_path
     files = [
         str(shutil.copy(tmp_path / n, uploads / n)) for n in ("plans.pdf", "promises-again.htm", "scan.pdf")
     ]
-    first, *_, last = list(web.on_upload(assistant, files))
+    first, *_, last = list(library_tab.on_upload(assistant, files))
     assert "Added plans.pdf, promises-again.htm." in first[0] and "It is in the index now" in last[0]
     assert "⚠️" in first[0] and "scan.pdf" in first[0]
-    views = list(web.on_set_title(assistant, "chores.txt", "Sharing the chores"))
+    views = list(library_tab.on_set_title(assistant, "chores.txt", "Sharing the chores"))
     assert views[0][0].startswith("Title of chores.txt set to &#x27;Sharing the chores&#x27;.")
     assert any(r[0] == "chores.txt" and r[3] == "changed" for r in views[0][2])
-    assert "⚠️" in list(web.on_set_title(assistant, "../elsewhere.txt", "x"))[-1][0]
-    titles = {r[0]: r[1] for r in web.library_rows(assistant)}
+    assert "⚠️" in list(library_tab.on_set_title(assistant, "../elsewhere.txt", "x"))[-1][0]
+    titles = {r[0]: r[1] for r in library_tab.library_rows(assistant)}
     assert titles["chores.txt"] == "Sharing the chores"
     assert titles["plans.pdf"] == "Making Plans Together"
     assert titles["promises-again.htm"] == "Keeping Small Promises in a Relationship"
-    hit = web.api_search(assistant, "plan for the weekend", 1, "keyword")[0]
+    hit = handlers.api_search(assistant, "plan for the weekend", 1, "keyword")[0]
     assert (
         hit["file"].endswith(".text/plans.pdf.txt")
         and _open(hit["file"])[hit["start"] : hit["end"]] == hit["text"]

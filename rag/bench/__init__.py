@@ -4,7 +4,7 @@ The package, by concern:
   report.py     Figure, the targets table, percentiles, the printed table, --scales/--parts parsing
   synthetic.py  the 100k/1M indexes (real SciFact passages plus generated ones) and generated corpora
   inprocess.py  query latency, dense recall against exact search, bytes on disk
-  processes.py  resident memory, cold starts, the app over HTTP (the one place that knows app.py's path)
+  processes.py  resident memory, cold starts, the app over HTTP (started as `rag serve`)
   builds.py     cold builds, incremental rebuilds, rebuilds at scale with a stand-in embedder
   run.py        BenchConfig and run_bench: which part at which scale, into one saved report
 It does not measure answer quality (evaluate.py). Nothing is stubbed but the model of scale-rebuild.

@@ -1,6 +1,6 @@
 """Figures that need other processes: resident memory, cold starts, and the app's HTTP API.
 
-Each figure starts fresh processes (`python -c`, the `rag` script, `python app.py`) so that imports,
+Each figure starts fresh processes (`python -c`, the `rag` script, `rag serve`) so that imports,
 model loading and the index's first reads are paid as a user pays them. In-process figures are in
 inprocess.py; build processes in builds.py.
 """
@@ -24,10 +24,8 @@ from ..errors import RagError
 from .inprocess import WARM_UP
 from .report import Figure, latency_summary, percentile
 
-# The one place the bench knows the checkout's layout: the web app is started by its path (until it is
-# a package of its own) and the seed questions are the committed eval file beside it.
+# The one place the bench knows the checkout's layout: the seed questions are the committed eval file.
 CHECKOUT = Path(__file__).resolve().parents[2]
-APP_SCRIPT = CHECKOUT / "app.py"
 SEED_QUERIES = CHECKOUT / "eval" / "queries.jsonl"
 _OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 
@@ -99,20 +97,17 @@ def _free_port() -> int:
 
 
 class AppServer:
-    """`python app.py` over one corpus and index on a free loopback port; its API timed over raw HTTP."""
+    """`rag serve` over one corpus and index on a free loopback port; its API timed over raw HTTP."""
 
     def __init__(self, corpus_dir: Path, index_dir: Path, log_path: Path, **env: str) -> None:
-        app = APP_SCRIPT
-        if not app.is_file():
-            raise RagError(f"{app} is missing - run rag bench from a checkout of rag, or skip --parts http")
         self.port = _free_port()
-        cmd = [sys.executable, str(app), "--corpus", str(corpus_dir.resolve())]
+        cmd = [*rag_command(), "serve", "--corpus", str(corpus_dir.resolve())]
         cmd += ["--index", str(index_dir.resolve()), "--port", str(self.port)]
         self.log_path = log_path
         with log_path.open("wb") as log_file:
             self.started = time.perf_counter()
             self.proc = subprocess.Popen(
-                cmd, cwd=app.parent, env=process_env(**env), stdout=log_file, stderr=subprocess.STDOUT
+                cmd, env=process_env(**env), stdout=log_file, stderr=subprocess.STDOUT
             )
         self.conn: http.client.HTTPConnection | None = None
 
@@ -133,14 +128,14 @@ class AppServer:
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-800:]
-                raise RagError(f"app.py exited with code {self.proc.returncode} before answering: {tail}")
+                raise RagError(f"rag serve exited with code {self.proc.returncode} before answering: {tail}")
             try:
                 self.search(question, 5, "hybrid")
                 return time.perf_counter() - self.started
             except (OSError, http.client.HTTPException):
                 self.conn = None
                 time.sleep(0.05)
-        raise RagError(f"app.py did not answer within {timeout:.0f} s (log: {self.log_path})")
+        raise RagError(f"rag serve did not answer within {timeout:.0f} s (log: {self.log_path})")
 
     def search(self, question: str, k: int, mode: str, endpoint: str = "call") -> tuple[float, list[Any]]:
         """(seconds, passages) of one /search call: the queue API (POST + event stream) or the direct one."""
@@ -235,7 +230,7 @@ def http_figures(
                 figures.append(
                     Figure(f"HTTP overhead {url}, {mode}", scale, overhead, "ms", "http_overhead_ms", detail)
                 )
-    detail = {"starts_s": starts, "rerank": "none", "how": "python app.py until /search first answers"}
+    detail = {"starts_s": starts, "rerank": "none", "how": "rag serve until /search first answers"}
     return [
         Figure("app start to first answer (median)", scale, percentile(starts, 50), "s", None, detail),
         *figures,
@@ -249,5 +244,5 @@ def cold_app_figure(corpus_dir: Path, index_dir: Path, question: str) -> Figure:
         app_server(corpus_dir, index_dir, Path(tmp) / "app.log") as app,
     ):
         seconds = app.first_answer(question, timeout=300)
-    detail = {"how": "python app.py started, /gradio_api/call/search polled until passages come back"}
+    detail = {"how": "rag serve started, /gradio_api/call/search polled until passages come back"}
     return Figure("cold start, app to first answer", "seed", seconds, "s", "cold_start_app_s", detail)

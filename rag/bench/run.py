@@ -175,18 +175,16 @@ def run_bench(config: BenchConfig, out_path: Path, say: Say = quiet) -> dict[str
 
 def _seed(run: _Run) -> None:
     """Every figure on the seed corpus; the seed index is built first when missing or stale."""
-    from ..build import build
+    from ..assistant import Assistant
     from ..config import Settings
-    from ..embed import SentenceTransformerEmbedder
     from ..status import index_status
 
     c = run.config
     status = index_status(c.corpus_dir, c.index_dir)
     if status.stale:
         run.say(f"seed: {c.index_dir}/ is {status.problem or 'stale'} - building it as rag build would")
-        s = Settings()
-        embedder = SentenceTransformerEmbedder(c.model, batch_size=s.batch_size, precision=c.precision)
-        build(c.corpus_dir, c.index_dir, embedder, s.chunking, index_type=s.index_type)
+        s = Settings(corpus_dir=c.corpus_dir, index_dir=c.index_dir, model=c.model, precision=c.precision)
+        Assistant(s).build()
     questions = seed_questions(c.questions_path)
     built = index_status(c.corpus_dir, c.index_dir).manifest
     if built is None:

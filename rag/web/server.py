@@ -1,0 +1,159 @@
+"""The web server: the Gradio page and the /article viewer mounted on one FastAPI app, served by uvicorn.
+
+    rag serve [--corpus DIR] [--index DIR] [--host 127.0.0.1] [--port 7860] [--auth USER:PASSWORD] [--no-watch]
+    python app.py ... (`make run`) and python -m rag.web ... are `rag serve` with the same flags (cli.py)
+
+Builds or refreshes the index first when it is missing or stale, then serves on 127.0.0.1 (another host
+only when asked). What it guards: a login when asked (the article route too), the corpus and index
+folders blocked from Gradio's file serving, the Blocks marked launched so Gradio checks that a file named
+in a request was uploaded, upload size, and Gradio's per-session memory kept bounded. Citations open
+`/article`, the article as text with the cited span marked (render.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from fastapi import Request  # at module level: FastAPI resolves route annotations from here
+
+from rag.assistant import Assistant
+from rag.config import Settings
+from rag.errors import RagError
+
+
+def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any:
+    """A FastAPI app serving the UI at / and the article viewer at /article."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse, PlainTextResponse
+    from starlette.routing import Mount
+
+    from rag.extract import cited_path, cited_text
+    from rag.ingest import article_sha256
+    from rag.library import MAX_UPLOAD_BYTES
+
+    from .layout import HEAD, build_ui
+    from .render import ARTICLE_CSP, STALE_NOTE, article_page, parse_spans
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    def logged_in(request: Request) -> bool:
+        if auth is None:
+            return True
+        ui: Any = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "tokens"))
+        token = request.cookies.get(f"access-token-{ui.cookie_id}") or request.cookies.get(
+            f"access-token-unsecure-{ui.cookie_id}"
+        )
+        return token in ui.tokens
+
+    @app.get("/article")
+    def article(request: Request, id: str, start: int = 0, end: int = 0, q: str = "") -> Any:
+        if not logged_in(request):
+            return PlainTextResponse("log in first", status_code=401)
+        meta = assistant.indexed_articles().get(id)
+        if meta is None:  # only articles of the index are served: no paths from the request
+            return PlainTextResponse("no such article in the index", status_code=404)
+        try:
+            data = (assistant.corpus_dir / meta.path).read_bytes()
+            text = cited_text(assistant.corpus_dir, meta.path)  # as offsets count: no newline translation
+        except (OSError, UnicodeDecodeError, RagError):
+            return PlainTextResponse("the article file is gone - rebuild the index", status_code=410)
+        spans = parse_spans(start, end, q)
+        note = ""
+        # offsets into a changed article would mark the wrong words
+        if article_sha256(assistant.corpus_dir / meta.path, data) != meta.sha256:
+            spans, note = [], STALE_NOTE
+        page = article_page(meta.title or id, cited_path(meta.path), text, spans, note=note)
+        return HTMLResponse(
+            page, headers={"Content-Security-Policy": ARTICLE_CSP, "X-Content-Type-Options": "nosniff"}
+        )
+
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", str(KEPT_SESSIONS))  # read when the queue is made
+    demo = build_ui(assistant)
+    # Gradio keeps a copy of the page's configuration (~100 kB) for each session, 10,000 by default, and
+    # every API call is a session of its own: memory grew by ~108 kB a request. Nothing here keeps state
+    # between requests (the chat history lives in the page), so a few hundred sessions is plenty.
+    demo.state_session_capacity = KEPT_SESSIONS
+    mounted = gr.mount_gradio_app(
+        app,
+        demo,
+        path="",
+        auth=auth,
+        max_file_size=MAX_UPLOAD_BYTES,
+        head=HEAD,
+        footer_links=["api"],
+        blocked_paths=[str(assistant.corpus_dir.resolve()), str(assistant.index_dir.resolve())],
+    )
+    # mount_gradio_app does not mark the Blocks launched, and until then Gradio skips its check that a
+    # file named in a request was uploaded: any server path in a file part would be copied and served.
+    demo.has_launched = True
+    from gradio.utils import LRUCache
+
+    demo._queue.pending_messages_per_session = LRUCache(KEPT_SESSIONS * 2)  # Gradio keeps 2,000 (~20 kB each)
+    _prune_finished_sessions(app, demo)
+    return mounted
+
+
+KEPT_SESSIONS = 200
+
+
+def _prune_finished_sessions(app: Any, demo: Any) -> None:
+    """Gradio's queue keeps an (empty) set of pending events for every session it has seen; drop the
+    empty ones now and then, on the event loop that owns them, so memory stays flat under API traffic."""
+    seen = {"requests": 0}
+
+    @app.middleware("http")
+    async def prune(request: Request, call_next: Any) -> Any:
+        seen["requests"] += 1
+        if seen["requests"] % KEPT_SESSIONS == 0 and (queue := getattr(demo, "_queue", None)) is not None:
+            pending = queue.pending_event_ids_session
+            for session in [s for s, ids in pending.items() if not ids]:
+                pending.pop(session, None)
+        return await call_next(request)
+
+
+def ensure_index(assistant: Assistant) -> None:
+    """Build or refresh the index when it is missing or stale (as the README's main command promises)."""
+    assistant.ensure_index(
+        say=lambda line: print(line, flush=True),
+        warn=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+
+
+def serve(settings: Settings, *, watch: bool = True) -> int:
+    """Build or refresh the index, then serve the page on settings.host:port until stopped (`rag serve`).
+
+    Returns the exit code: 2 for a malformed --auth, 1 when no index can be served."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    auth = None
+    if settings.auth:
+        user, sep, password = settings.auth.partition(":")
+        if not sep or not user or not password:
+            print("error: --auth must be USER:PASSWORD", file=sys.stderr)
+            return 2
+        auth = (user, password)
+    assistant = Assistant(settings)
+    try:
+        ensure_index(assistant)
+        assistant.retriever  # load the model and index before the first question  # noqa: B018
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    import gc
+
+    import uvicorn
+
+    app = create_app(assistant, auth)
+    if watch:  # articles edited or copied in while the app runs are indexed by themselves
+        from rag.watch import start_watching
+
+        start_watching(assistant.corpus_dir, lambda changed: assistant.rebuild_soon())
+    # What is loaded now (the index manifest alone is ~100,000 objects at a million passages) lives as
+    # long as the process: keep it out of the garbage collector's full passes, which ran during requests.
+    gc.freeze()
+    print(f"serving on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
