@@ -235,3 +235,22 @@ def test_on_ask_keeps_the_conversation_as_gradio_hands_it(assistant: Assistant):
     assert [m["content"] for m in history[:2]] == ["hi", "<p>hello</p>"]
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert "passwd" not in str(history)
+
+
+def test_asking_within_one_article_cites_only_it_and_a_gone_article_falls_back(assistant: Assistant):
+    picker = handlers.article_choices(assistant)
+    ids = [value for _, value in picker["choices"]]
+    assert ids[0] == "" and {"000_724d5b54972ab479", "002_28c6eb84cb694cfe", "xss"} <= set(ids)
+    assert picker["value"] == ""  # nothing picked: all articles
+    titles = dict((value, label) for label, value in picker["choices"])
+    assert titles["xss"] == "Notes With Markup"  # by title, not file name
+    trust = "002_28c6eb84cb694cfe"
+    history, sources, *_ = handlers.on_ask(
+        assistant, "how do I make someone miss me?", [], 5, "hybrid", False, trust
+    )
+    assert "only:" in history[1]["content"] and "/article?id=000_" not in history[1]["content"]
+    assert f"/article?id={trust}" in history[1]["content"] and f"/article?id={trust}" in sources
+    assert handlers.article_choices(assistant, trust)["value"] == trust  # kept while it is indexed
+    assert handlers.article_choices(assistant, "gone")["value"] == ""  # removed meanwhile: back to all
+    history, *_ = handlers.on_ask(assistant, "trust?", [], 5, "hybrid", False, "gone")
+    assert history[1]["content"].startswith("⚠️") and "no longer in the index" in history[1]["content"]

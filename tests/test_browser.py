@@ -11,7 +11,8 @@ browser serve the whole module; the tests run in file order and build on each ot
 5. print how long the app took from process start to the first answer (measured, not asserted);
 6. remove an article (it asks first) and bring it back with Undo;
 7. at desktop and phone width, in light and dark: the answer in view without a page jump, the chat toolbar
-   off the first message, the viewer text readable (contrast >= 4.5); screenshots in build/test-output/screens/.
+   off the first message, the viewer text readable (contrast >= 4.5); screenshots in build/test-output/screens/;
+8. pick one article in "Ask within" and ask: every citation is into that article.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (`make setup` installs them); fails without them.
 """
@@ -31,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from .browser_support import (
@@ -153,7 +155,8 @@ def test_1_example_question_gets_a_cited_answer(app: AppProcess, driver: WebDriv
     example = wait(driver, 60).until(
         lambda d: visible(d, "button", EXAMPLE), f"no example button {EXAMPLE!r}"
     )
-    scrolled = driver.execute_script("return window.scrollY")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'nearest'});", example)
+    scrolled = driver.execute_script("return window.scrollY")  # where the reader is when clicking
     before = len(bot_messages(driver))
     example.click()  # an example is asked at once, as its chip promises
     reply = wait_for_answer(driver, before, timeout=120)
@@ -427,3 +430,26 @@ def test_7_each_screen_and_scheme_shows_the_answer_readably(
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_8_asking_within_one_article_cites_only_it(app: AppProcess, driver: WebDriver):
+    driver.get(app.url + "/")
+    picker = wait(driver, 60).until(
+        lambda d: visible(d, "#ask-within input"), "no 'Ask within' picker on the Ask tab"
+    )
+    picker.click()
+    picker.send_keys(Keys.CONTROL, "a")
+    picker.send_keys(Keys.DELETE)  # it shows "All articles"
+    picker.send_keys("How To Make A Man")
+    wait(driver).until(
+        lambda d: visible(
+            d, "ul[role='listbox'] li", "How To Make A Man Miss You: Three Powerful Ways To Be “Missed”"
+        ),
+        "the article is not offered by its title",
+    ).click()
+    reply = ask(driver, "how do I make someone miss me?")
+    assert reply["cites"], reply
+    assert all("id=002_28c6eb84cb694cfe" in link["href"] for link in reply["cites"]), reply["cites"]
+    assert "only:" in reply["text"], reply["text"]
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(OUTPUT_DIR / "screens" / "desktop-light-within.png"))

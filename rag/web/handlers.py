@@ -95,11 +95,36 @@ def _for_client(obj: Any) -> Any:
     return obj
 
 
+ALL_ARTICLES = ("All articles", "")
+
+
+def article_choices(assistant: Assistant, current: Any = "") -> Any:
+    """The "Ask within" picker: every indexed article by title, read anew (a page load, the Ask tab
+    shown again after the Library changed); a picked article that is gone falls back to all."""
+    import gradio as gr
+
+    try:
+        articles = assistant.indexed_articles()
+    except RagError:  # no index yet: nothing to pick
+        articles = {}
+    choices = [ALL_ARTICLES] + [(a.title or a_id, a_id) for a_id, a in articles.items()]
+    keep = current if isinstance(current, str) and current in articles else ""
+    return gr.update(choices=choices, value=keep)
+
+
 def on_ask(
-    assistant: Assistant, question: str, history: list[dict[str, Any]], k: int, mode: str, generative: bool
+    assistant: Assistant,
+    question: str,
+    history: list[dict[str, Any]],
+    k: int,
+    mode: str,
+    generative: bool,
+    article: str = "",
 ) -> tuple[list[dict[str, Any]], str, str, str]:
-    """(chat history, sources panel, viewer, cleared question box) after one question."""
-    from .render import answer_html, article_url, sources_html
+    """(chat history, sources panel, viewer, cleared question box) after one question.
+
+    `article`: an article id to answer from that article only; "" for all of them."""
+    from .render import answer_html, article_url, sources_html, within_html
 
     history = _text_only(history)
     if not isinstance(question, str) or not question.strip():
@@ -108,11 +133,17 @@ def on_ask(
     earlier = [html.unescape(m["content"]) for m in history if m["role"] == "user"]
     history.append({"role": "user", "content": html.escape(question)})
     try:
-        reply = assistant.ask(question, k=int(k), mode=mode, generative=generative, history=earlier)
+        within = article if isinstance(article, str) and article else None
+        if within is not None and within not in assistant.indexed_articles():
+            raise RagError("that article is no longer in the index - pick another under “Ask within”")
+        reply = assistant.ask(
+            question, k=int(k), mode=mode, generative=generative, history=earlier, article=within
+        )
     except RagError as exc:
         history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
         return history, "", viewer_html(""), question
-    history.append({"role": "assistant", "content": answer_html(reply)})
+    note = within_html(assistant.indexed_articles().get(within)) if within else ""
+    history.append({"role": "assistant", "content": note + answer_html(reply)})
     first = reply.answer.sources[0] if reply.answer.sources else None
     url = article_url(first.passage.chunk.article_id, first.start, first.end, first.quotes) if first else ""
     return history, sources_html(reply), viewer_html(url), ""

@@ -12,9 +12,11 @@ from rag.assistant import Assistant
 from rag.config import MODES
 
 from .handlers import (
+    ALL_ARTICLES,
     _text_only,
     api_ask,
     api_search,
+    article_choices,
     on_ask,
     on_correct,
     on_evaluate,
@@ -83,7 +85,7 @@ def build_ui(assistant: Assistant) -> Any:
         gr.Markdown(
             "## Ask the articles\nAnswers are quoted from your articles; click a [n] to see it in place."
         )
-        with gr.Tab("Ask"):
+        with gr.Tab("Ask") as ask_tab:
             with gr.Row():
                 with gr.Column(scale=3):
                     chat = gr.Chatbot(
@@ -96,6 +98,7 @@ def build_ui(assistant: Assistant) -> Any:
                     question = gr.Textbox(
                         label="Question", placeholder="how do I avoid being clingy?", elem_id="question"
                     )
+                    within = gr.Dropdown([ALL_ARTICLES], value="", label="Ask within", elem_id="ask-within")
                     ask_button = gr.Button("Ask", variant="primary", elem_id="ask")
                     feedback_note = gr.Markdown(elem_id="feedback-note")
                     with gr.Row(visible=False, elem_id="correction") as correction:
@@ -130,7 +133,7 @@ def build_ui(assistant: Assistant) -> Any:
                     viewer = gr.HTML(viewer_html(""), elem_id="viewer")
                     sources = gr.HTML("", elem_id="sources", label="Sources")
             outputs = [chat, sources, viewer, question]
-            inputs = [question, chat, k, mode, generative]
+            inputs = [question, chat, k, mode, generative, within]
             ask_button.click(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
             question.submit(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
             examples.load_input_event.then(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
@@ -140,6 +143,10 @@ def build_ui(assistant: Assistant) -> Any:
             chat.change(_text_only, [chat], [saved], **quiet)
             demo.load(_text_only, [saved], [chat], **quiet)
             chat.clear(lambda: ("", viewer_html(""), []), None, [sources, viewer, saved], **quiet)
+            # The articles to ask within, read on every page load and whenever the tab is shown again
+            # (the Library may have added or removed one meanwhile).
+            demo.load(bind(article_choices, assistant), [within], [within], **quiet)
+            ask_tab.select(bind(article_choices, assistant), [within], [within], **quiet)
 
             def feedback(history: Any, data: Any) -> tuple[str, Any, str]:
                 return on_feedback(assistant, history, data.index, data.liked)

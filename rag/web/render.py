@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from rag.answer import Source
 from rag.ask import Reply
+from rag.manifest import ArticleRecord
 from rag.types import Passage
 
 VIEWER = "viewer"  # name of the iframe citation links open in
@@ -89,6 +90,12 @@ def _cite(source: Source, label: str = "") -> str:
     url = html.escape(article_url(c.article_id, source.start, source.end, source.quotes))
     text = html.escape(label) if label else f"[{source.number}]"
     return f'<a class="cite" href="{url}" target="{VIEWER}" title="{html.escape(c.title)}">{text}</a>'
+
+
+def within_html(article: ArticleRecord | None) -> str:
+    """The line above an answer asked within one article, naming it."""
+    name = (article.title or article.path) if article is not None else "the chosen article"
+    return f'<p class="within"><small>From “{html.escape(name)}” only:</small></p>'
 
 
 def answer_html(reply: Reply) -> str:
