@@ -125,15 +125,15 @@ def cleaning_scores(corpus_dir: Path, alone: bool = False) -> dict[str, dict[str
 
 def mrr_at_10(corpus_dir: Path, work_dir: Path) -> dict[str, float]:
     """MRR@10 per split of the pages' questions on an index of corpus_dir (real model, hybrid)."""
+    from rag.assistant import Assistant
     from rag.build import build
     from rag.config import ChunkParams, Settings
     from rag.embed import SentenceTransformerEmbedder
-    from rag.retrieve import Retriever
 
     index_dir = work_dir / "index"
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir)
     build(corpus_dir, index_dir, SentenceTransformerEmbedder(settings.model), ChunkParams(), progress=False)
-    retriever = Retriever.from_settings(settings, index_dir, corpus_dir)
+    retriever = Assistant(settings).retriever
     rr: dict[str, list[float]] = {s: [] for s in SPLITS}
     for page in LABELS:
         want = _key(page["answer"])
