@@ -12,7 +12,9 @@ browser serve the whole module; the tests run in file order and build on each ot
 6. remove an article (it asks first) and bring it back with Undo;
 7. at desktop and phone width, in light and dark: the answer in view without a page jump, the chat toolbar
    off the first message, the viewer text readable (contrast >= 4.5); screenshots in build/test-output/screens/;
-8. pick one article in "Ask within" and ask: every citation is into that article.
+8. pick one article in "Ask within" and ask: every citation is into that article;
+9. a thumbs down kept as "not answered by the articles", an article retitled (the Library and the Ask
+   picker show it), and Evaluate run on that feedback.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (`make setup` installs them); fails without them.
 """
@@ -426,6 +428,8 @@ def test_7_each_screen_and_scheme_shows_the_answer_readably(
         driver.save_screenshot(str(out / f"{screen}-{scheme}-cited.png"))
         click_tab(driver, "Library")
         driver.save_screenshot(str(out / f"{screen}-{scheme}-library.png"))
+        click_tab(driver, "Evaluate")
+        driver.save_screenshot(str(out / f"{screen}-{scheme}-evaluate.png"))
         click_tab(driver, "Ask")
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
@@ -453,3 +457,56 @@ def test_8_asking_within_one_article_cites_only_it(app: AppProcess, driver: WebD
     assert "only:" in reply["text"], reply["text"]
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(OUTPUT_DIR / "screens" / "desktop-light-within.png"))
+
+
+def test_9_retitle_then_evaluate_own_feedback(app: AppProcess, driver: WebDriver, state: dict[str, Any]):
+    need(state, "rebuilt")
+    driver.get(app.url + "/")
+    # A thumbs down, then "the articles don't answer it": kept as a test question.
+    FEEDBACK.unlink(missing_ok=True)
+    reply = ask(driver, "how do I keep my sourdough starter alive on holiday?")
+    assert reply["text"], reply
+    dislike = driver.execute_script(
+        "return [...document.querySelectorAll('#chat button')]"
+        ".filter(b => b.getAttribute('aria-label') === 'Dislike').pop()"
+    )
+    assert dislike is not None, "the answer has no thumbs-down"
+    dislike.click()
+    wait(driver).until(lambda d: visible(d, "#correct-unanswerable"), "a thumbs down asked nothing").click()
+    wait(driver, 30).until(lambda d: "kept as a test question" in d.find_element(By.ID, "feedback-note").text)
+    (entry,) = [json.loads(line) for line in FEEDBACK.read_text(encoding="utf-8").splitlines()]
+    assert entry["answerable"] is False and entry["question"].startswith("how do I keep my sourdough")
+
+    # The pasted article gets a better title; the Library and the Ask tab's picker show it.
+    retitled = "Sourdough Starter Care"
+    click_tab(driver, "Library")
+    picker = driver.find_element(By.CSS_SELECTOR, "#remove-choice input")
+    picker.click()
+    picker.send_keys(NEW_FILE)
+    wait(driver).until(lambda d: visible(d, "ul[role='listbox'] li", NEW_FILE), "not offered").click()
+    type_into(driver, "new-title", retitled)
+    driver.find_element(By.ID, "set-title").click()
+    wait(driver, 180).until(lambda d: "in the index now" in note_text(d), "the new title was not indexed")
+    assert retitled in driver.find_element(By.ID, "articles").text
+    click_tab(driver, "Ask")
+    within = driver.find_element(By.CSS_SELECTOR, "#ask-within input")
+    within.click()
+    wait(driver).until(
+        lambda d: visible(d, "ul[role='listbox'] li", retitled), "the Ask tab's picker kept the old title"
+    )
+    within.send_keys(Keys.ESCAPE)
+
+    # Evaluate runs the reader's own feedback.
+    click_tab(driver, "Evaluate")
+    driver.execute_script(
+        "[...document.querySelectorAll('#eval-which label')].find(l => l.innerText.includes('feedback')).click()"
+    )
+    driver.find_element(By.ID, "evaluate").click()
+    wait(driver, 180).until(
+        lambda d: "Asked the 1 questions" in d.find_element(By.TAG_NAME, "body").text,
+        "Evaluate did not run the feedback",
+    )
+    body = driver.find_element(By.TAG_NAME, "body").text
+    assert str(FEEDBACK) in body and ("declined" in body or "answered" in body), body[-800:]
+    driver.save_screenshot(str(OUTPUT_DIR / "screens" / "desktop-light-evaluate-feedback.png"))
+    FEEDBACK.unlink()
