@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .abstain import AbstentionPolicy, Evidence, decide, gather
-from .answer import Answer, abstain, compose_extractive
+from .answer import compose_extractive
+from .citation import Answer, abstain
 from .compose import ComposerWeights
 from .followup import content_words, expand, wants_more
 from .retrieve import Retriever

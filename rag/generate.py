@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from dataclasses import replace
 
-from .answer import Answer, Cited, Span, cited_answer
 from .chunk import sentence_spans
+from .citation import Answer, Cited, Span, cited_answer
 from .types import Passage
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer import ABSTAIN_TEXT, Answer, AnswerSentence, abstain, compose_extractive, normalise
+from rag.answer import compose_extractive, normalise
+from rag.citation import ABSTAIN_TEXT, Answer, AnswerSentence, abstain
 from rag.generate import compose_generative
 from rag.index_folder import load_index
 from rag.retrieve import Retriever

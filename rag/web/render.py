@@ -13,8 +13,8 @@ import html
 import re
 from urllib.parse import urlencode
 
-from rag.answer import Source
 from rag.ask import Reply
+from rag.citation import Source
 from rag.manifest import ArticleRecord
 from rag.types import Passage
 
