@@ -42,7 +42,7 @@ RANKS = {"ts_rank_cd": "ts_rank_cd(tsv, q)", "ts_rank": "ts_rank(tsv, q)"}
 # pgvector defaults are m=16, ef_construction=64, ef_search=40; a search asks for at least `k` candidates.
 HNSW = {"m": 16, "ef_construction": 64, "ef_search": 100}
 MAX_EF_SEARCH = 1000  # pgvector's limit: an HNSW scan returns at most this many rows
-KEYWORD_MANIFEST = {"method": "postgres-fts", "config": TS_CONFIG, "rank": "ts_rank_cd", "text": "embed_text"}
+KEYWORD_MANIFEST = {"method": "postgres-fts", "config": TS_CONFIG, "rank": "ts_rank", "text": "embed_text"}
 _CHUNK_COLUMNS = "id, chunk_id, article_id, path, title, section, start_char, end_char, text, embed_text"
 _COPY_TYPES = ["text", "text", "int4", "text", "text", "text", "int4", "int4", "text", "text", "vector"]
 
@@ -264,36 +264,68 @@ class PgStore:
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[Hit]:
         """The k passages of highest inner product with the unit vector (pgvector HNSW; at most 1000)."""
+        return self._hits(self._dense(vector, k, _CHUNK_COLUMNS))
+
+    def keyword_search(self, text: str, k: int, *, rank: str = "ts_rank") -> list[Hit]:
+        """The k passages sharing most with the text by PostgreSQL full-text search (any word matches)."""
+        return self._hits(self._keyword(text, k, rank, _CHUNK_COLUMNS))
+
+    def dense_rows(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """dense_search's (row, score) pairs without the passages: for fusion, which reads only the top."""
+        return [(int(r[0]), float(r[-1])) for r in self._dense(vector, k, "id")]
+
+    def keyword_rows(self, text: str, k: int, *, rank: str = "ts_rank") -> list[tuple[int, float]]:
+        """keyword_search's (row, score) pairs without the passages."""
+        return [(int(r[0]), float(r[-1])) for r in self._keyword(text, k, rank, "id")]
+
+    def _dense(self, vector: np.ndarray, k: int, columns: str) -> list[tuple[Any, ...]]:
         self._ready()
         self._set_ef_search(k)
         rows = self._conn.execute(
-            f"SELECT {_CHUNK_COLUMNS}, embedding <#> %(q)s AS d FROM rag_passages ORDER BY d LIMIT %(k)s",
+            f"SELECT {columns}, -(embedding <#> %(q)s) AS score FROM rag_passages"
+            " ORDER BY embedding <#> %(q)s LIMIT %(k)s",
             {"q": np.asarray(vector, dtype=np.float32).reshape(-1), "k": k},
-        ).fetchall()
-        return [Hit(int(r[0]), -float(r[-1]), _chunk(r)) for r in rows]
+        )
+        return list(rows.fetchall())
 
-    def keyword_search(self, text: str, k: int, *, rank: str = "ts_rank_cd") -> list[Hit]:
-        """The k passages sharing most with the text by PostgreSQL full-text search (any word matches)."""
+    def _keyword(self, text: str, k: int, rank: str, columns: str) -> list[tuple[Any, ...]]:
         self._ready()
         words = re.findall(r"\w+", text)
         if not words or k <= 0:
             return []
         rows = self._conn.execute(
-            f"SELECT {_CHUNK_COLUMNS}, {RANKS[rank]} AS s"
+            f"SELECT {columns}, {RANKS[rank]} AS score"
             f" FROM rag_passages, websearch_to_tsquery('{TS_CONFIG}', %s) q"
-            " WHERE tsv @@ q ORDER BY s DESC, id LIMIT %s",
+            " WHERE tsv @@ q ORDER BY score DESC, id LIMIT %s",
             (" or ".join(words), k),
-        ).fetchall()
+        )
+        return list(rows.fetchall())
+
+    @staticmethod
+    def _hits(rows: list[tuple[Any, ...]]) -> list[Hit]:
         return [Hit(int(r[0]), float(r[-1]), _chunk(r)) for r in rows]
 
-    def hybrid_search(self, vector: np.ndarray, text: str, k: int, *, depth: int = FUSION_DEPTH) -> list[Hit]:
-        """Dense and keyword rankings from one snapshot, z-score fused (fuse.py) as the folder index's are."""
+    def chunks(self, rows: Sequence[int]) -> dict[int, Chunk]:
+        """The passages of the given rows (rows no longer in the store are left out)."""
+        self._ready()
+        found = self._conn.execute(
+            f"SELECT {_CHUNK_COLUMNS} FROM rag_passages WHERE id = ANY(%s)", (list(map(int, rows)),)
+        )
+        return {int(r[0]): _chunk(r) for r in found.fetchall()}
+
+    def hybrid_search(
+        self, vector: np.ndarray, text: str, k: int, *, depth: int = FUSION_DEPTH, keyword: str = "ts_rank"
+    ) -> list[Hit]:
+        """Dense and keyword rankings from one snapshot, z-score fused (fuse.py) as the folder index's are;
+        only the top k passages are read."""
         with self._conn.transaction():
             self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            dense, keyword = self.dense_search(vector, depth), self.keyword_search(text, depth)
-        by_row = {h.row: h.chunk for h in dense + keyword}
-        fused = fused_rows([(h.row, h.score) for h in dense], [(h.row, h.score) for h in keyword], depth)
-        return [Hit(row, score, by_row[row]) for row, score, _ in fused[:k]]
+            fused = fused_rows(
+                self.dense_rows(vector, depth), self.keyword_rows(text, depth, rank=keyword), depth
+            )
+            top = fused[:k]
+            chunks = self.chunks([row for row, _, _ in top])
+        return [Hit(row, score, chunks[row]) for row, score, _ in top]
 
     def article_chunks(self, article_id: str) -> list[Chunk]:
         """One article's passages in order."""
