@@ -200,7 +200,10 @@ def test_delete_article_and_generation(pg_dsn):
 def test_dense_search_matches_brute_force(pg_dsn):
     items = [article_version(f"art{i}", i % 4, seed=i) for i in range(30)]
     with new_store(pg_dsn) as store:
-        store.write_articles(items, batch=7)
+        with store.bulk_load():  # the HNSW index is built once at the end
+            store.write_articles(items, batch=7)
+        indexes = store._conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'rag_passages'")
+        assert "rag_passages_hnsw" in {name for (name,) in indexes.fetchall()}
         chunks = [c for item in items for c in item.chunks]
         vectors = np.concatenate([item.vectors for item in items])
         rng = np.random.default_rng(1)
