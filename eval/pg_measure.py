@@ -31,11 +31,10 @@ import numpy as np
 from rag import pglocal
 from rag.beir import load_beir, write_corpus
 from rag.build import build
-from rag.config import DEFAULT_MODEL, ChunkParams
+from rag.config import DEFAULT_MODEL, FUSION_DEPTH, ChunkParams
 from rag.embed import SentenceTransformerEmbedder
 from rag.evaluate import evaluate_beir
-from rag.fuse import FUSION_DEPTH
-from rag.index import LoadedIndex, load_index
+from rag.index_folder import LoadedIndex, load_index
 from rag.onnx_embed import cache_root
 from rag.pgstore import PgStore, from_index, fused_rows
 from rag.queries import load_queries

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import ChunkParams
+from .config import FUSION_DEPTH, ChunkParams
 from .embed import Embedder
 from .errors import BuildLockedError, RagError
-from .fuse import FUSION_DEPTH, Fused, zscore_fusion
+from .fuse import Fused, zscore_fusion
 from .types import Chunk
 
 FORMAT_VERSION = 1
@@ -388,15 +388,15 @@ def from_corpus(corpus_dir: Path, embedder: Embedder, params: ChunkParams) -> li
     vectors = embedder.embed([c.embed_text for part in parts for c in part]) if parts else np.zeros((0, 0))
     out, at = [], 0
     for (aid, facts), chunks in zip(plan.articles.items(), parts, strict=True):
-        out.append(ArticlePassages(aid, facts, chunks, vectors[at : at + len(chunks)]))
+        out.append(ArticlePassages(aid, facts.to_json(), chunks, vectors[at : at + len(chunks)]))
         at += len(chunks)
     return out
 
 
 def from_index(index: Any) -> Iterator[ArticlePassages]:
-    """The articles of a loaded index folder (index.LoadedIndex) with its own vectors: copies a folder
+    """The articles of a loaded index folder (index_folder.LoadedIndex) with its own vectors: copies a folder
     index into the store without embedding anything again."""
-    vectors, articles = index.all_vectors(), index.manifest["articles"]
+    vectors, articles = index.all_vectors(), index.manifest.articles
     start = 0
     chunks = list(index.chunks)
     while start < len(chunks):
@@ -404,7 +404,7 @@ def from_index(index: Any) -> Iterator[ArticlePassages]:
         while end < len(chunks) and chunks[end].article_id == chunks[start].article_id:
             end += 1
         aid = chunks[start].article_id
-        yield ArticlePassages(aid, articles[aid], chunks[start:end], vectors[start:end])
+        yield ArticlePassages(aid, articles[aid].to_json(), chunks[start:end], vectors[start:end])
         start = end
 
 

@@ -20,7 +20,7 @@ import pytest
 from rag import pglocal
 from rag.config import ChunkParams
 from rag.errors import BuildLockedError
-from rag.index import load_index
+from rag.index_folder import load_index
 from rag.pgstore import PgStore, StoreError, from_corpus
 
 from .conftest import ROOT, SEED_FILES
@@ -59,7 +59,7 @@ def test_seed_corpus_round_trip_cites_exactly_and_ranks_like_the_folder_index(
         assert store.write_articles(articles, batch=1) == len(SEED_FILES)
         folder = load_index(index_dir)
         assert store.count() == len(folder.chunks)
-        assert store.articles() == folder.manifest["articles"]
+        assert store.articles() == folder.manifest.to_json()["articles"]
         for item in articles:
             stored = store.article_chunks(item.article_id)
             assert stored == list(item.chunks)
@@ -67,7 +67,7 @@ def test_seed_corpus_round_trip_cites_exactly_and_ranks_like_the_folder_index(
             assert all(c.text == original[c.start : c.end] for c in stored)
         manifest = store.manifest()
         assert manifest["embedder"]["fingerprint"] == real_embedder.fingerprint
-        assert manifest["counts"] == folder.manifest["counts"]
+        assert manifest["counts"] == folder.manifest.to_json()["counts"]
         queries = [json.loads(line)["question"] for line in (ROOT / "eval" / "queries.jsonl").open()][:20]
         vectors = real_embedder.embed(queries)
         _, rows = folder.dense_search(vectors, 5)
