@@ -21,19 +21,7 @@ from pathlib import Path
 
 from . import storage
 from .errors import BuildLockedError, ForeignFolderError, IndexLoadError
-from .manifest import (
-    CHUNKS,
-    GRAPH,
-    KEYWORD,
-    NAME,
-    OFFSETS,
-    SENTENCE_OFFSETS,
-    SENTENCE_SCALES,
-    SENTENCE_SPANS,
-    SENTENCE_VECTORS,
-    SLOTS,
-    VECTORS,
-)
+from .manifest import CHUNKS, GRAPH, KEYWORD, NAME, OFFSETS, SENTENCE_FILES, SLOTS, VECTORS
 
 _RENAME_EXCHANGE = 2
 
@@ -115,8 +103,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 # Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
 _OWN_NAMES = frozenset(
-    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"}
-    | {SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS, SENTENCE_SCALES}
+    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"} | set(SENTENCE_FILES)
 )
 _KEYWORD_SUFFIXES = (".json", ".npy", ".npz")
 

@@ -38,6 +38,7 @@ SENTENCE_OFFSETS = "sentences.offsets.npy"
 SENTENCE_SPANS = "sentences.spans.npy"
 SENTENCE_VECTORS = "sentences.vectors.npy"
 SENTENCE_SCALES = "sentences.scales.npy"  # int8 vectors only
+SENTENCE_FILES = (SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS, SENTENCE_SCALES)
 SENTENCE_ENCODINGS = ("int8", "fp16")
 
 
@@ -242,8 +243,8 @@ class Manifest:
         """The stored-sentence files this index has (none for an index without stored sentences)."""
         if self.sentences is None:
             return []
-        names = [SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS]
-        return names + ([SENTENCE_SCALES] if self.sentences.get("encoding") == "int8" else [])
+        int8 = self.sentences.get("encoding") == "int8"
+        return [name for name in SENTENCE_FILES if int8 or name != SENTENCE_SCALES]
 
     def dumps(self) -> bytes:
         """The bytes of manifest.json."""
