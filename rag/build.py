@@ -4,6 +4,8 @@ Compares the corpus with the previous index's manifest: an article whose file (p
 unchanged keeps its passages and vectors as they are; others are read, cleaned and chunked again, and
 each passage's vector is taken from the previous index when (model fingerprint, sha256 of the embedded
 text) matches, so an edit re-embeds only the passages it touched and a renamed file re-embeds nothing.
+Each passage's sentences are split and embedded here too (sentence_store.py), and reused the same way:
+a passage whose text is unchanged keeps its stored sentence rows; an index without them gets them added.
 A different model, chunking or pipeline version forces a full, announced rebuild.
 It does not define the on-disk format (manifest.py, index_folder.py) or the embedding model (embed.py).
 """
@@ -34,6 +36,7 @@ from .ingest import article_sha256, discover, read_article, recurring_digest, re
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
 from .manifest import CHUNKS, FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
+from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,9 @@ class BuildReport:
     passages: int = 0
     embedded: int = 0
     reused: int = 0
+    sentences: int = 0  # sentences stored (0 for a dry run)
+    sentences_embedded: int = 0
+    sentence_seconds: float = 0.0  # of embed_seconds, those spent embedding sentences
     seconds: float = 0.0
     embed_seconds: float = 0.0
     dry_run: bool = False
@@ -77,12 +83,19 @@ class BuildReport:
         )
         verb = "to embed" if self.dry_run else "embedded"
         out.append(f"passages: {self.passages} ({self.embedded} {verb}, {self.reused} reused)")
+        if self.wrote:
+            reused = self.sentences - self.sentences_embedded
+            out.append(
+                f"sentences: {self.sentences} ({self.sentences_embedded} embedded in"
+                f" {self.sentence_seconds:.2f} s, {reused} reused)"
+            )
         if self.dry_run:
             out.append("dry run: nothing was written")
         elif not self.wrote:
             out.append(f"index is up to date ({self.seconds:.2f} s)")
         else:
-            rate = f", {self.embedded / self.embed_seconds:.1f} passages/s" if self.embed_seconds > 0 else ""
+            passage_seconds = self.embed_seconds - self.sentence_seconds
+            rate = f", {self.embedded / passage_seconds:.1f} passages/s" if passage_seconds > 0 else ""
             out.append(f"built in {self.seconds:.2f} s (embedding {self.embed_seconds:.2f} s{rate})")
         return out
 
@@ -97,6 +110,9 @@ class BuildReport:
             "passages": self.passages,
             "embedded": self.embedded,
             "reused": self.reused,
+            "sentences": self.sentences,
+            "sentences_embedded": self.sentences_embedded,
+            "sentence_seconds": round(self.sentence_seconds, 3),
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "dry_run": self.dry_run,
@@ -159,6 +175,8 @@ def build(
         old_type = previous.manifest.index_type if previous is not None else None
         if not full and previous is not None and old_type != chosen_type:
             full = f"index type changed ({old_type} -> {chosen_type}); vectors are reused, not re-embedded"
+        if not full and previous is not None and previous.manifest.sentences is None:
+            full = "the index has no stored sentences: adding them (passage vectors reused)"
         prev_articles = previous.manifest.articles if previous else {}
         removed = [aid for aid in prev_articles if aid not in plan.articles]
         renamed = _renames(plan, prev_articles, removed)
@@ -214,6 +232,11 @@ def build(
         embed_seconds = time.perf_counter() - embed_started
         report_progress(0.95, "writing the index")
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
+        reuse_sentences = previous if previous is not None and same_model else None
+        sentences, sentences_embedded, sentence_seconds = _sentences(
+            chunks, reuse_sentences, embedder, dim, progress, report_progress
+        )
+        embed_seconds += sentence_seconds
         vectors = np.empty((len(keys), dim), np.float32)
         reused = source >= 0
         if reused.any():
@@ -235,10 +258,67 @@ def build(
             _manifest(embedder, dim, params, plan, chosen_type, len(chunks)),
             previous=graph,
             previous_rows=source if graph else None,
+            sentences=sentences,
         )
         report_progress(0.97, "exporting the question model")
         ensure_export(embedder)
-        return replace(report, wrote=True, embed_seconds=embed_seconds, seconds=time.perf_counter() - started)
+        return replace(
+            report,
+            wrote=True,
+            sentences=sentences.count,
+            sentences_embedded=sentences_embedded,
+            sentence_seconds=sentence_seconds,
+            embed_seconds=embed_seconds,
+            seconds=time.perf_counter() - started,
+        )
+
+
+def _sentences(
+    chunks: list[Chunk],
+    previous: LoadedIndex | None,
+    embedder: Embedder,
+    dim: int,
+    progress: bool,
+    report: Callable[[float, str], None],
+) -> tuple[StoredSentences, int, float]:
+    """Every passage's sentences (spans and encoded vectors), the previous index's reused for a passage
+    whose text is unchanged; (them, sentences embedded, seconds spent embedding)."""
+    old: dict[str, int] = {}
+    stored = previous.sentences if previous is not None else None
+    if stored is not None and stored.encoding == ENCODING:
+        old = {text_key(c.text): row for row, c in enumerate(previous.chunks)}  # type: ignore[union-attr]
+        old_spans, old_rows, old_scales = stored.encoded()
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+    missing: dict[int, list[tuple[int, int, int]]] = {}  # chunk -> its spans, to embed
+    for i, c in enumerate(chunks):
+        row = old.get(text_key(c.text), -1)
+        if row >= 0 and stored is not None:
+            a, b = int(stored.offsets[row]), int(stored.offsets[row + 1])
+            parts.append((old_spans[a:b], old_rows[a:b], None if old_scales is None else old_scales[a:b]))
+        else:
+            parts.append((np.zeros((0, 3), np.int32), np.zeros((0, dim), np.float32), None))
+            missing[i] = split_passage(c.text)
+    texts = {sentence_text(chunks[i].text, s, e): 0 for i, spans in missing.items() for s, e, _ in spans}
+    seconds, vectors = 0.0, np.zeros((0, dim), np.float32)
+    if texts:
+        # A few sentences (an edited article) go through the ONNX export, as a few passages do.
+        runner = (small_batch_embedder(embedder) if len(texts) <= QUICK_EMBED_MAX * 8 else None) or embedder
+        report(0.6, f"embedding {len(texts)} sentences")
+        started = time.perf_counter()
+        runner.load()
+        vectors = runner.embed(list(texts), progress=progress and len(texts) >= 64)
+        seconds = time.perf_counter() - started
+    rows, scales = encode(vectors, ENCODING)
+    at = {t: j for j, t in enumerate(texts)}
+    for i, spans in missing.items():
+        picked = np.asarray([at[sentence_text(chunks[i].text, s, e)] for s, e, _ in spans], dtype=np.int64)
+        parts[i] = (
+            np.asarray(spans, dtype=np.int32).reshape(-1, 3),
+            rows[picked],
+            None if scales is None else scales[picked],
+        )
+    embedded = sum(map(len, missing.values()))  # a text found twice is embedded once, counted twice
+    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
 
 
 def _embed_in_slices(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import storage
 from .errors import BuildLockedError, ForeignFolderError, IndexLoadError
-from .manifest import CHUNKS, GRAPH, KEYWORD, NAME, OFFSETS, SLOTS, VECTORS
+from .manifest import CHUNKS, GRAPH, KEYWORD, NAME, OFFSETS, SENTENCE_FILES, SLOTS, VECTORS
 
 _RENAME_EXCHANGE = 2
 
@@ -102,7 +102,9 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 # Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
-_OWN_NAMES = frozenset({NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"})
+_OWN_NAMES = frozenset(
+    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"} | set(SENTENCE_FILES)
+)
 _KEYWORD_SUFFIXES = (".json", ".npy", ".npz")
 
 

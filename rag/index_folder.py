@@ -13,6 +13,12 @@ Layout of index/ (format 3; manifest.py names the files and owns manifest.json):
     chunks.jsonl        one Chunk per line, in vector order, read (pread) and parsed on demand
     chunks.offsets.npy  where each line starts (int64, n + 1 entries)
     keyword/            the BM25 index over the same passages (keyword.py; it checks its own files)
+    sentences.offsets.npy  int64, passages + 1: passage i's sentences are rows offsets[i]:offsets[i + 1]
+    sentences.spans.npy    int32 (sentences, 3): start, end, paragraph, relative to the passage text
+    sentences.vectors.npy  the sentences' unit vectors, int8 (scaled) or float16 (sentence_store.py)
+    sentences.scales.npy   float32, one per sentence: an int8 row times its scale is the vector
+                        The sentence files are there when the manifest has "sentences"; an index
+                        without them (built before they were stored) splits and embeds per question.
 A build writes a hidden sibling folder, manifest last, and swaps it in atomically (folder_swap.py), so a
 build killed at any moment leaves the previous index loadable. Loading reads every file through the folder
 held open (a build swapping another in meanwhile cannot mix two builds' files), checks every file's size,
@@ -38,7 +44,20 @@ from . import manifest as manifest_io
 from .errors import IndexLoadError, build_hint
 from .folder_swap import left_aside, refuse_foreign, swap_in
 from .keyword import KeywordIndex
-from .manifest import CHUNKS, GRAPH, KEYWORD, OFFSETS, SLOTS, VECTORS, Manifest
+from .manifest import (
+    CHUNKS,
+    GRAPH,
+    KEYWORD,
+    OFFSETS,
+    SENTENCE_OFFSETS,
+    SENTENCE_SCALES,
+    SENTENCE_SPANS,
+    SENTENCE_VECTORS,
+    SLOTS,
+    VECTORS,
+    Manifest,
+)
+from .sentence_store import SentenceStore, StoredSentences
 from .storage import OpenFile, VectorRows
 from .types import Chunk
 
@@ -82,6 +101,7 @@ class LoadedIndex:
     keyword: KeywordIndex
     exact: VectorRows  # the exact vectors (vectors.npy), read on demand
     slots: np.ndarray | None = None  # HNSW only: the row of each graph node, -1 where it is dead
+    sentences: SentenceStore | None = None  # each passage's sentences and vectors, when stored
 
     @property
     def model_name(self) -> str:
@@ -196,6 +216,7 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
     m = manifest_io.read(index_dir, root=root)
     files, count, dim, index_type = m.files, m.chunk_count, m.embedder.dim, m.index_type
     names = [VECTORS, CHUNKS, OFFSETS] + ([GRAPH, SLOTS] if index_type == "hnsw-ip" else [])
+    names += m.sentence_files
     for name in names:
         problem = storage.check(root / name, files.get(name, {}), full=verify, shown=index_dir / name)
         if problem:
@@ -206,7 +227,17 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
         offsets = np.load(root / OFFSETS)
         chunk_file = OpenFile(root / CHUNKS)
         size = os.fstat(chunk_file.fd).st_size
-        slots = None
+        slots = sentences = None
+        if m.sentences is not None:
+            paths = {"offsets": SENTENCE_OFFSETS, "spans": SENTENCE_SPANS, "vectors": SENTENCE_VECTORS}
+            paths |= {"scales": SENTENCE_SCALES}
+            sentences = SentenceStore.open(
+                {key: root / name for key, name in paths.items()},
+                count,
+                int(m.sentences["count"]),
+                dim,
+                str(m.sentences["encoding"]),
+            )
         if index_type == "hnsw-ip":
             vectors = ann.read_graph(root / GRAPH)
             slots = np.load(root / SLOTS)
@@ -232,7 +263,7 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
             f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {build_hint(index_dir)}"
         )
     chunks = ChunkStore(chunk_file if size else None, offsets)
-    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots)
+    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots, sentences)
 
 
 def write_index(
@@ -244,12 +275,13 @@ def write_index(
     *,
     previous: LoadedIndex | None = None,
     previous_rows: np.ndarray | None = None,
+    sentences: StoredSentences | None = None,
 ) -> None:
     """Write a complete index into a sibling folder, manifest last, then swap it in atomically.
 
     For an HNSW index, `previous` (an index of the same model, loaded for this build: its graph is
     extended in place) and `previous_rows` (each new row's row in it, or -1) let the previous graph
-    grow instead of being built again.
+    grow instead of being built again. `sentences`: each passage's sentences, stored beside them.
     """
     import faiss
 
@@ -279,6 +311,19 @@ def write_index(
             put(GRAPH, storage.parts_writer([serialized.data]))
             del serialized
             put(SLOTS, storage.npy_writer(slots))
+        if sentences is not None:
+            if len(sentences.offsets) != len(chunks) + 1:
+                raise ValueError(
+                    f"sentences of {len(sentences.offsets) - 1} passages for {len(chunks)} chunks"
+                )
+            put(SENTENCE_OFFSETS, storage.npy_writer(sentences.offsets))
+            put(SENTENCE_SPANS, storage.npy_writer(sentences.spans))
+            put(SENTENCE_VECTORS, storage.npy_writer(sentences.vectors))
+            if sentences.scales is not None:
+                put(SENTENCE_SCALES, storage.npy_writer(sentences.scales))
+            manifest = replace(manifest, sentences={"count": sentences.count, "encoding": sentences.encoding})
+        else:
+            manifest = replace(manifest, sentences=None)
         keyword.save(tmp / KEYWORD)
         manifest_io.write(tmp, manifest.with_files(files))
         storage.fsync_path(tmp)

@@ -3,8 +3,9 @@
 A frozen `Manifest` says what an index folder holds: the format version, the embedder (name, dim,
 fingerprint, precision), the chunking parameters, each article's file hash and passage count, the
 counts, the vector index type (and HNSW graph parameters), the keyword index parameters, library
-versions, and the size + sha256 of every other file. `to_json` writes the same JSON, key for key and
-in the same order, as every format-3 index holds; `read` parses and checks one, and says what to run
+versions, the stored sentences (count and vector encoding; absent in an index built without them, which
+is still format 3 and read as before), and the size + sha256 of every other file. `to_json` writes the
+same JSON, key for key and in the same order, as every format-3 index holds; `read` parses and checks one, and says what to run
 when it cannot be used. Pattern: vicinity's BaseArgs.dump/load, plus the version it lacks.
 It does not check the other files (index_folder.py, storage.py) or decide what to rebuild (build.py).
 """
@@ -32,6 +33,13 @@ SLOTS = "vectors.slots.npy"
 CHUNKS = "chunks.jsonl"
 OFFSETS = "chunks.offsets.npy"
 KEYWORD = "keyword"
+# Each passage's sentences (sentence_store.py), in indexes built with them ("sentences" in the manifest).
+SENTENCE_OFFSETS = "sentences.offsets.npy"
+SENTENCE_SPANS = "sentences.spans.npy"
+SENTENCE_VECTORS = "sentences.vectors.npy"
+SENTENCE_SCALES = "sentences.scales.npy"  # int8 vectors only
+SENTENCE_FILES = (SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS, SENTENCE_SCALES)
+SENTENCE_ENCODINGS = ("int8", "fp16")
 
 
 class ManifestError(ValueError):
@@ -138,6 +146,9 @@ class Manifest:
     created: str = field(default_factory=_now)
     versions: Mapping[str, str] = field(default_factory=dict)  # library versions
     bench: Mapping[str, Any] | None = None  # how the bench generated the index, for its indexes only
+    # {"count": sentences, "encoding": "int8" | "fp16"} when the sentences are stored; None: split and
+    # embedded per question (indexes built before they were stored)
+    sentences: Mapping[str, Any] | None = None
     files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> storage.record()
     format: int = FORMAT_VERSION
 
@@ -166,6 +177,8 @@ class Manifest:
         out["versions"] = dict(self.versions)
         if self.bench is not None:
             out["bench"] = dict(self.bench)
+        if self.sentences is not None:
+            out["sentences"] = dict(self.sentences)
         return out | {"format": self.format, "files": {name: dict(r) for name, r in self.files.items()}}
 
     @classmethod
@@ -185,7 +198,11 @@ class Manifest:
             for name, kind in (("created", str), ("pipeline", int), ("index_type", str), ("keyword", Mapping))
             if name in obj
         }
-        optional |= {name: _get(obj, name, Mapping) for name in ("hnsw", "versions", "bench") if name in obj}
+        optional |= {
+            name: _get(obj, name, Mapping)
+            for name in ("hnsw", "versions", "bench", "sentences")
+            if name in obj
+        }
         optional.setdefault("created", "")  # not "now": a manifest without a date has none
         manifest = cls(
             embedder=EmbedderInfo.from_json(_get(obj, "embedder", Mapping)),
@@ -215,6 +232,19 @@ class Manifest:
         for name, record in self.files.items():
             if not isinstance(record, Mapping):
                 raise ManifestError(f"files[{name!r}] is not an object")
+        if self.sentences is not None:
+            count = _get(self.sentences, "count", int, "sentences")
+            encoding = _get(self.sentences, "encoding", str, "sentences")
+            if count < 0 or encoding not in SENTENCE_ENCODINGS:
+                raise ManifestError(f"sentences is {dict(self.sentences)!r}")
+
+    @property
+    def sentence_files(self) -> list[str]:
+        """The stored-sentence files this index has (none for an index without stored sentences)."""
+        if self.sentences is None:
+            return []
+        int8 = self.sentences.get("encoding") == "int8"
+        return [name for name in SENTENCE_FILES if int8 or name != SENTENCE_SCALES]
 
     def dumps(self) -> bytes:
         """The bytes of manifest.json."""

@@ -28,7 +28,7 @@ from .index_folder import LoadedIndex, load_index
 from .onnx_embed import query_embedder
 from .sentences import SentenceCache, SentenceSet
 from .spelling import Speller
-from .types import Passage, Why
+from .types import Chunk, Passage, Why
 
 MAX_QUESTION_CHARS = 2000
 
@@ -113,7 +113,11 @@ class Retriever:
         self.rerank_depth = rerank_depth
         self.query_backend = query_backend  # how questions are embedded: "onnxruntime" or a labelled fallback
         # Sentence splits and vectors, shared by the rerank, the abstention evidence and the composer.
-        self.sentences = sentence_cache if sentence_cache is not None else SentenceCache(embedder)
+        # The index's stored sentences are read for the passages it returns (sentence_store.py).
+        if sentence_cache is None:
+            self.sentences = SentenceCache(embedder, store=index.sentences)
+        else:
+            self.sentences = sentence_cache.using(index.sentences)
 
     @classmethod
     def open(
@@ -250,6 +254,7 @@ class Retriever:
             rankings = {name: rows for name, (rows, _) in scored.items()}
             fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights)
         root = display_path(self.corpus_dir)  # once per search: resolving each path costs system calls
+        rows: dict[str, tuple[int, Chunk]] = {}  # the index row of each candidate: its stored sentences
 
         def candidates() -> Iterator[Passage]:  # made only as far as merging reads them
             for rank, (row, fused_score, ranks) in enumerate(fused, start=1):
@@ -257,19 +262,20 @@ class Retriever:
                 why = Why.found(ranks, found, fused_score if mode == "hybrid" else None)
                 score = fused_score if mode == "hybrid" else scores[mode][row]
                 chunk = self.index.chunks[row]
+                rows[chunk.chunk_id] = (row, chunk)
                 path = os.path.join(root, cited_path(chunk.path))  # HTML/PDF: the extracted copy
                 yield Passage(chunk=chunk, rank=rank, score=score, path=path, why=why)
 
         if self.rerank == "none":
             top = merge_overlapping(candidates(), k)
-            return top, self.sentences.score(q, top, focus)
+            return top, self.sentences.score(q, top, focus, rows)
         distinct = merge_overlapping(candidates(), max(k, self.rerank_depth))  # rerank pieces of evidence
-        scored_head = self.sentences.score(q, distinct[: self.rerank_depth], focus)
+        scored_head = self.sentences.score(q, distinct[: self.rerank_depth], focus, rows)
         reranked = self._rerank_by_sentence(scored_head, distinct)[:k]
         top = [replace(p, rank=rank) for rank, p in enumerate(reranked, start=1)]
         if scored_head.covers(top):
             return top, scored_head.restrict(top)
-        return top, self.sentences.score(q, top, focus)
+        return top, self.sentences.score(q, top, focus, rows)
 
     def _dense(self, qv: np.ndarray, depth: int, within: np.ndarray | None) -> tuple[list[int], list[float]]:
         """The dense ranking: the ANN index, or exact scores over one article's rows."""

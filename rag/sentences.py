@@ -7,6 +7,9 @@ sentence text, so a question embeds only sentences no earlier question embedded;
 `SentenceSet`, is handed from stage to stage instead of being recomputed. A long question that describes
 a situation is also compared sentence by sentence: its "key" sentences (the ones that ask) are embedded
 beside the whole question, and a sentence's similarity is the best over them (see `query_texts`).
+When the index stores its passages' sentences (sentence_store.py), a passage the caller names by its index
+row is read from there instead: only the question (and passages merged from overlapping ones, whose
+sentences mostly come from their parts' stored vectors) is embedded per question.
 It does not rank passages or choose answer sentences.
 """
 
@@ -16,13 +19,15 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .chunk import sentence_spans
 from .embed import Embedder
-from .types import Passage
+from .sentence_store import SentenceStore, sentence_text, split_passage
+from .types import Chunk, Passage
 
 _WS = re.compile(r"\s+")
 KEY_SENTENCE_WORDS = 25  # a question longer than this is also compared through its key sentences
@@ -103,14 +108,24 @@ def query_texts(question: str) -> list[str]:
 
 
 class SentenceCache:
-    """Sentence splits per passage and sentence vectors by text hash, shared across questions."""
+    """Sentence splits per passage and sentence vectors by text hash, shared across questions; the
+    index's stored sentences (`store`) for passages given by row."""
 
-    def __init__(self, embedder: Embedder, max_items: int = 50_000) -> None:
+    def __init__(
+        self, embedder: Embedder, max_items: int = 50_000, store: SentenceStore | None = None
+    ) -> None:
         self.embedder = embedder
         self.max_items = max_items
+        self.store = store
         self._splits: OrderedDict[str, list[tuple[int, int, int]]] = OrderedDict()
         self._vectors: dict[bytes, np.ndarray] = {}
         self._lock = threading.Lock()
+
+    def using(self, store: SentenceStore | None) -> SentenceCache:
+        """The same caches over another index's stored sentences (a rebuilt index)."""
+        other = SentenceCache(self.embedder, self.max_items, store)
+        other._splits, other._vectors, other._lock = self._splits, self._vectors, self._lock
+        return other
 
     def split(self, passage: Passage) -> list[tuple[int, int, int]]:
         """(start, end, paragraph) of each sentence, offsets relative to the passage text."""
@@ -120,13 +135,7 @@ class SentenceCache:
             found = self._splits.get(key)
         if found is not None:
             return found
-        out: list[tuple[int, int, int]] = []
-        paragraph, last_end = 0, 0
-        for s, e in sentence_spans(c.text, 0, len(c.text)):
-            if "\n\n" in c.text[last_end:s] or "\n \n" in c.text[last_end:s]:
-                paragraph += 1 if out else 0
-            out.append((s, e, paragraph))
-            last_end = e
+        out = split_passage(c.text)
         with self._lock:
             self._splits[key] = out
             if len(self._splits) > self.max_items:
@@ -149,28 +158,80 @@ class SentenceCache:
                 self._vectors.update(zip(missing, fresh, strict=True))
         return np.stack([have[k] for k in keys]) if keys else np.zeros((0, self.embedder.dim), np.float32)
 
-    def score(self, question: str, passages: list[Passage], focus: str = "") -> SentenceSet:
+    def _remember(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Put stored vectors in the text-hash cache (a merged passage's sentences are found there)."""
+        with self._lock:
+            if len(self._vectors) + len(texts) > self.max_items:
+                self._vectors.clear()
+            for t, v in zip(texts, vectors, strict=True):
+                self._vectors[hashlib.sha1(t.encode("utf-8")).digest()] = v
+
+    def score(
+        self,
+        question: str,
+        passages: list[Passage],
+        focus: str = "",
+        rows: Mapping[str, tuple[int, Chunk]] | None = None,
+    ) -> SentenceSet:
         """Split, embed (cached) and compare with the question every sentence of the passages.
 
         `focus`: a part of the question that is compared on its own as well (a follow-up's own words).
+        `rows`: chunk_id -> (index row, chunk) of passages from the index: their sentences are read from
+        the store when there is one (a merged passage's parts given here lend it their vectors).
         """
+        rows = rows or {}
         sentences: list[Sentence] = []
+        known: dict[int, np.ndarray] = {}  # sentence index -> stored vector
+        stored: dict[str, tuple[list[tuple[int, int, int]], np.ndarray]] = {}
         for i, p in enumerate(passages):
             text = p.chunk.text
-            for n, (s, e, paragraph) in enumerate(self.split(p)):
-                shown = _WS.sub(" ", text[s:e]).strip()
+            found = rows.get(p.chunk.chunk_id) if self.store is not None else None
+            if found is not None and found[1].text == text:
+                spans, vectors = stored.get(p.chunk.chunk_id) or self.store.passage(found[0])  # type: ignore[union-attr]
+                stored[p.chunk.chunk_id] = (spans, vectors)
+            else:
+                spans, vectors = self.split(p), None
+                if self.store is not None:
+                    self._lend(p.chunk, rows, stored)
+            for n, (s, e, paragraph) in enumerate(spans):
+                if vectors is not None:
+                    known[len(sentences)] = vectors[n]
+                shown = sentence_text(text, s, e)
                 sentences.append(Sentence(i, p.chunk.start + s, p.chunk.start + e, shown, n, paragraph))
         queries = query_texts(question)
         if focus and focus not in queries:
             queries.append(focus)
         qv = np.asarray(self.embedder.embed(queries), dtype=np.float32)
         dim = qv.shape[1]
-        vectors = (
-            np.asarray(self.embed([s.text for s in sentences]), dtype=np.float32)
-            if sentences
-            else np.zeros((0, dim), dtype=np.float32)
-        )
+        vectors = np.zeros((len(sentences), dim), dtype=np.float32)
+        rest = [j for j in range(len(sentences)) if j not in known]
+        if known:
+            at = list(known)
+            vectors[at] = np.stack([known[j] for j in at])
+        if rest:
+            vectors[rest] = np.asarray(self.embed([sentences[j].text for j in rest]), dtype=np.float32)
         sims = vectors @ qv.T if sentences else np.zeros((0, len(queries)), dtype=np.float32)
         whole = sims[:, 0] if sentences else np.zeros(0, dtype=np.float32)
         best = sims.max(axis=1) if sentences else np.zeros(0, dtype=np.float32)
         return SentenceSet(question, tuple(passages), tuple(sentences), vectors, best, whole, qv)
+
+    def _lend(
+        self,
+        merged: Chunk,
+        rows: Mapping[str, tuple[int, Chunk]],
+        stored: dict[str, tuple[list[tuple[int, int, int]], np.ndarray]],
+    ) -> None:
+        """The stored vectors of the index passages inside a merged one, into the text-hash cache."""
+        texts: list[str] = []
+        vectors: list[np.ndarray] = []
+        for chunk_id, (row, part) in rows.items():
+            inside = merged.start <= part.start and part.end <= merged.end
+            if part.article_id != merged.article_id or not inside or chunk_id == merged.chunk_id:
+                continue
+            if chunk_id not in stored:
+                stored[chunk_id] = self.store.passage(row)  # type: ignore[union-attr]
+            spans, vecs = stored[chunk_id]
+            texts += [sentence_text(part.text, s, e) for s, e, _ in spans]
+            vectors += list(vecs)
+        if texts:
+            self._remember(texts, np.asarray(vectors, dtype=np.float32))

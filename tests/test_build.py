@@ -13,11 +13,16 @@ from rag.config import ChunkParams
 from rag.errors import CorpusError
 from rag.index_folder import load_index
 from rag.manifest import NAME as MANIFEST
+from rag.sentence_store import sentence_text, split_passage
 
 from .conftest import HashingEmbedder
 
 P = ChunkParams(max_words=120)  # the logic tests count passages at this size
 A, B = "000_724d5b54972ab479", "002_28c6eb84cb694cfe"
+
+
+def _sentence_texts(text: str) -> list[str]:
+    return [sentence_text(text, s, e) for s, e, _ in split_passage(text)]
 
 
 def _build(corpus: Path, embedder, params: ChunkParams = P, **kw):
@@ -47,8 +52,14 @@ def test_editing_one_article_reembeds_only_its_changed_passages(corpus: Path, ha
     index = load_index(corpus.parent / "index")
     mystery = [c for c in index.chunks if c.section == "Use mystery"]
     # only passages of the edited section changed (the edit moves where its passages end)
-    assert report.embedded == fresh.embedded == len(mystery) == 2
+    assert report.embedded == len(fresh.calls[0]) == len(mystery) == 2
     assert all(text.startswith("Use mystery\n") for text in fresh.calls[0])
+    # their sentences, and only theirs, are embedded next (the other passages' stored rows are reused)
+    assert len(fresh.calls) == 2 and set(fresh.calls[1]) == {
+        s for c in mystery for s in _sentence_texts(c.text)
+    }
+    assert report.sentences_embedded == sum(len(_sentence_texts(c.text)) for c in mystery)
+    assert report.sentences == index.manifest.sentences["count"] > report.sentences_embedded > 0
     assert report.reused == report.passages - 2
     assert sum("Nobody needs your diary" in c.text for c in index.chunks) == 1
 
@@ -83,7 +94,7 @@ def test_settings_changes_force_announced_full_rebuild(corpus: Path, hasher):
     other = HashingEmbedder(dim=32, name="other-model")
     report = _build(corpus, other, ChunkParams(max_words=60))
     assert report.full_rebuild == "model changed (test-hashing -> other-model)"
-    assert other.embedded == report.passages and report.reused == 0
+    assert len(other.calls[0]) == report.passages and report.reused == 0
     assert load_index(corpus.parent / "index").vectors.d == 32
 
 
@@ -171,9 +182,9 @@ def test_hnsw_rebuild_extends_the_graph_and_marks_removed_passages(corpus: Path,
     embedder = HashingEmbedder()
     report = _build(corpus, embedder, index_type="hnsw")
     after = load_index(index_dir)
-    assert not report.full_rebuild and 0 < embedder.embedded < len(after.chunks)
-    assert after.vectors.ntotal == before.vectors.ntotal + embedder.embedded  # grown, not rebuilt
-    assert (after.slots == -1).sum() == embedder.embedded and (after.slots == -1).mean() <= MAX_DEAD
+    assert not report.full_rebuild and 0 < report.embedded < len(after.chunks)
+    assert after.vectors.ntotal == before.vectors.ntotal + report.embedded  # grown, not rebuilt
+    assert (after.slots == -1).sum() == report.embedded and (after.slots == -1).mean() <= MAX_DEAD
     # every live node points at the row holding the same passage, and search stays exact
     query = after.all_vectors()[3:4]
     scores, rows = after.dense_search(query, 5)
@@ -205,7 +216,9 @@ def test_an_index_in_the_previous_format_is_rewritten_without_re_embedding(corpu
     again = HashingEmbedder()
     report = _build(corpus, again)
     assert report.full_rebuild == "index format 2 -> 3: rewritten, its vectors reused"
-    assert again.embedded == 0 and report.reused == report.passages
+    assert report.embedded == 0 and report.reused == report.passages
+    # format 2 stored no sentences: they are all embedded, the passages none
+    assert len(again.calls) == 1 and report.sentences_embedded == report.sentences > 0
     assert load_index(index_dir).manifest.format == 3
 
 

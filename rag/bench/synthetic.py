@@ -27,7 +27,7 @@ from ..embed import Embedder
 from ..manifest import ArticleRecord, EmbedderInfo, Manifest
 from .report import Say, quiet
 
-GENERATOR_VERSION = 1  # bump when write_scale_index writes different passages or vectors
+GENERATOR_VERSION = 2  # 2: stored sentences (spans and random unit vectors); bump when write_scale_index writes different passages or vectors
 PER_ARTICLE = 10  # generated passages per generated article (a long article's worth)
 WORDS = (40, 160)  # generated passage length in words, uniform; the chunker's limit is 160
 
@@ -109,6 +109,7 @@ def write_scale_index(
     from ..build import PIPELINE_VERSION
     from ..index_folder import write_index
     from ..keyword import KEYWORD_MANIFEST, KeywordIndex
+    from ..sentence_store import ENCODING, StoredSentences, encode, split_passage
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -124,6 +125,19 @@ def write_scale_index(
     vectors = np.concatenate(
         [real.vectors[:n_real], random_unit_vectors(n - n_real, real.vectors.shape[1], rng)]
     )
+    say(f"{n:,} passages: splitting sentences ({time.perf_counter() - started:.0f} s so far)")
+    spans = [np.asarray(split_passage(t), dtype=np.int32).reshape(-1, 3) for t in texts]
+    rows, scales = encode(random_unit_vectors(sum(map(len, spans)), vectors.shape[1], rng), ENCODING)
+    ends = np.cumsum([0, *map(len, spans)])
+    sentences = StoredSentences.gather(
+        [
+            (sp, rows[a:b], None if scales is None else scales[a:b])
+            for sp, a, b in zip(spans, ends[:-1].tolist(), ends[1:].tolist(), strict=True)
+        ],
+        vectors.shape[1],
+        ENCODING,
+    )
+    del spans, rows, scales
     chosen = choose_index_type(n, index_type)
     description = {
         "passages": n,
@@ -131,6 +145,8 @@ def write_scale_index(
         "generated_passages": n - n_real,
         "articles": len(articles),
         "real": f"{real.source}: each document one article and one passage, with its model vector",
+        "sentences": "spans split as a build does; every sentence's vector a random unit vector (the"
+        " figures are speed, which does not depend on the values; embedding every sentence would take hours)",
         "generated": f"random unit vectors; text of {WORDS[0]}-{WORDS[1]} words drawn from the real passages'"
         f" word frequencies; {PER_ARTICLE} passages per article",
         "index_type": chosen,
@@ -150,7 +166,7 @@ def write_scale_index(
         bench=description,
     )
     say(f"{n:,} passages: writing the {chosen} index ({time.perf_counter() - started:.0f} s so far)")
-    write_index(index_dir, vectors, chunks, keyword, manifest)
+    write_index(index_dir, vectors, chunks, keyword, manifest, sentences=sentences)
     description["seconds_to_make"] = round(time.perf_counter() - started, 1)
     say(f"{n:,} passages: made in {description['seconds_to_make']:.0f} s")
     return description

@@ -1,0 +1,129 @@
+"""Sentences stored at build time: what is stored, that questions read it, and indexes without it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import manifest as manifest_io
+from rag.ask import ask
+from rag.build import build
+from rag.config import ChunkParams
+from rag.index_folder import LoadedIndex, load_index
+from rag.retrieve import Retriever
+from rag.sentence_store import decode, encode, sentence_text
+from rag.sentences import SentenceCache
+from rag.types import Passage
+
+from .conftest import HashingEmbedder
+
+P = ChunkParams(max_words=120)
+CLINGY = "how do I avoid being clingy?"
+
+
+def _index(corpus: Path, embedder=None) -> LoadedIndex:
+    build(corpus, corpus.parent / "index", embedder or HashingEmbedder(), P)
+    return load_index(corpus.parent / "index")
+
+
+def _without_sentences(index_dir: Path) -> None:
+    """Make index_dir what a build before stored sentences wrote: no sentence files, no "sentences"."""
+    m = manifest_io.read(index_dir)
+    for name in m.sentence_files:
+        (index_dir / name).unlink()
+    files = {k: v for k, v in m.files.items() if k not in m.sentence_files}
+    manifest_io.write(index_dir, replace(m, sentences=None, files=files))
+
+
+def test_stored_spans_are_the_split_and_vectors_the_embedding(corpus: Path):
+    index = _index(corpus)
+    assert index.sentences is not None and index.manifest.sentences["encoding"] == "int8"
+    cache, hasher = SentenceCache(HashingEmbedder()), HashingEmbedder()
+    total = 0
+    for row, chunk in enumerate(index.chunks):
+        spans, vectors = index.sentences.passage(row)
+        assert spans == cache.split(Passage(chunk, 1, 1.0, "")) and spans
+        fresh = hasher.embed([sentence_text(chunk.text, s, e) for s, e, _ in spans])
+        np.testing.assert_allclose((fresh * vectors).sum(axis=1), 1.0, atol=2e-3)
+        total += len(spans)
+    assert total == index.manifest.sentences["count"]
+    names = index.manifest.sentence_files
+    assert len(names) == 4 and all(name in index.manifest.files for name in names)
+
+
+@pytest.mark.parametrize("encoding", ["int8", "fp16"])
+def test_encodings_keep_cosines(encoding: str):
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((200, 384)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    q = v[:20]
+    back = decode(*encode(v, encoding))
+    assert np.abs(back @ q.T - v @ q.T).max() < (0.01 if encoding == "int8" else 1e-3)
+
+
+def test_a_question_embeds_only_itself_when_sentences_are_stored(corpus: Path):
+    index = _index(corpus)
+    hasher = HashingEmbedder()
+    retriever = Retriever(index, hasher, corpus)
+    passages, scored = retriever.search_scored("does desire need space?", 3)
+    assert passages and len(scored.sentences) > 0
+    assert all(len(call) == 1 for call in hasher.calls)  # questions only, never a passage's sentences
+    # the same sentences and scores as splitting and embedding them now (the path without stored ones)
+    fresh = SentenceCache(HashingEmbedder()).score("does desire need space?", passages)
+    assert [(s.start, s.end, s.text) for s in scored.sentences] == [
+        (s.start, s.end, s.text) for s in fresh.sentences
+    ]
+    np.testing.assert_allclose(scored.similarity, fresh.similarity, atol=5e-3)
+
+
+def test_an_index_without_stored_sentences_still_answers_and_a_build_adds_them(corpus: Path):
+    index_dir = corpus.parent / "index"
+    stored = _index(corpus)
+    _without_sentences(index_dir)
+    old = load_index(index_dir)
+    assert old.sentences is None and old.manifest.format == manifest_io.FORMAT_VERSION == 3
+    hasher = HashingEmbedder()
+    passages, scored = Retriever(old, hasher, corpus).search_scored("does desire need space?", 3)
+    assert len(scored.sentences) > 0 and any(len(call) > 1 for call in hasher.calls)  # embedded now
+    again, _ = Retriever(stored, HashingEmbedder(), corpus).search_scored("does desire need space?", 3)
+    assert [p.chunk.chunk_id for p in passages] == [p.chunk.chunk_id for p in again]
+    report = build(corpus, index_dir, HashingEmbedder(), P)
+    assert report.full_rebuild.startswith("the index has no stored sentences") and report.embedded == 0
+    assert load_index(index_dir).sentences is not None
+
+
+def test_a_damaged_sentence_file_is_caught_on_load(corpus: Path):
+    from rag.errors import IndexLoadError
+
+    index = _index(corpus)
+    path = index.index_dir / "sentences.vectors.npy"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(IndexLoadError, match="sentences.vectors.npy is truncated"):
+        load_index(index.index_dir)
+
+
+def test_clingy_answer_is_the_same_with_stored_sentences(seed_index, real_embedder):
+    corpus_dir, index_dir = seed_index
+    index = load_index(index_dir)
+    assert index.sentences is not None
+    stored = ask(Retriever(index, real_embedder, corpus_dir), CLINGY)
+    embedded = ask(Retriever(replace(index, sentences=None), real_embedder, corpus_dir), CLINGY)
+    assert not stored.answer.abstained
+    assert stored.answer.text == embedded.answer.text
+    assert json.dumps([p.chunk.chunk_id for p in stored.passages]) == json.dumps(
+        [p.chunk.chunk_id for p in embedded.passages]
+    )
+    assert stored.evidence.similarity == pytest.approx(embedded.evidence.similarity, abs=2e-3)
+
+
+def test_stored_vectors_match_the_real_model(seed_index, real_embedder):
+    _, index_dir = seed_index
+    index = load_index(index_dir)
+    for row, chunk in enumerate(index.chunks):
+        spans, vectors = index.sentences.passage(row)
+        fresh = real_embedder.embed([sentence_text(chunk.text, s, e) for s, e, _ in spans])
+        assert (fresh * vectors).sum(axis=1).min() > 0.998
