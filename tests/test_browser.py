@@ -487,7 +487,9 @@ def test_9_retitle_then_evaluate_own_feedback(app: AppProcess, driver: WebDriver
     type_into(driver, "new-title", retitled)
     driver.find_element(By.ID, "set-title").click()
     wait(driver, 180).until(lambda d: "in the index now" in note_text(d), "the new title was not indexed")
-    assert retitled in driver.find_element(By.ID, "articles").text
+    wait(driver, 30).until(
+        lambda d: retitled in d.find_element(By.ID, "articles").text, "the Library table kept the old title"
+    )
     click_tab(driver, "Ask")
     within = driver.find_element(By.CSS_SELECTOR, "#ask-within input")
     within.click()
