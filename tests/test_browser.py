@@ -466,11 +466,16 @@ def test_9_retitle_then_evaluate_own_feedback(app: AppProcess, driver: WebDriver
     FEEDBACK.unlink(missing_ok=True)
     reply = ask(driver, "how do I keep my sourdough starter alive on holiday?")
     assert reply["text"], reply
-    dislike = driver.execute_script(
+    dislikes_js = (
         "return [...document.querySelectorAll('#chat button')]"
-        ".filter(b => b.getAttribute('aria-label') === 'Dislike').pop()"
+        ".filter(b => b.getAttribute('aria-label') === 'Dislike')"
     )
-    assert dislike is not None, "the answer has no thumbs-down"
+    # The new answer's buttons are drawn just after its text: wait until every answer has its own.
+    wait(driver, 30).until(
+        lambda d: len(d.execute_script(dislikes_js)) == len(bot_messages(d)),
+        "the new answer has no thumbs-down",
+    )
+    dislike = driver.execute_script(dislikes_js)[-1]
     dislike.click()
     wait(driver).until(lambda d: visible(d, "#correct-unanswerable"), "a thumbs down asked nothing").click()
     wait(driver, 30).until(lambda d: "kept as a test question" in d.find_element(By.ID, "feedback-note").text)
