@@ -239,7 +239,7 @@ def build_ui(assistant: Assistant) -> Any:
                     headers=["figure", "value", "what it means"],
                     interactive=False,
                     wrap=True,
-                    column_widths=["22%", "12%", "66%"],
+                    column_widths=["26%", "16%", "58%"],  # "value" fits on a phone
                     elem_id="eval-figures",
                 )
                 plot = gr.Image(label="Where the right passage ranked", type="filepath", show_label=False)
