@@ -189,8 +189,9 @@ class KeywordIndex:
         flat, ends = vocab[ids].tolist(), offsets.tolist()
         return {key: flat[s:e] for key, s, e in zip(keys, ends[:-1], ends[1:], strict=True)}
 
-    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, scores) of at most k passages with a BM25 score above 0, best first."""
+    def search(self, query: str, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of at most k passages with a BM25 score above 0, best first; `rows`: only
+        among these passages (one article's)."""
         empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if k <= 0 or self._bm25 is None:
             return empty
@@ -199,7 +200,7 @@ class KeywordIndex:
         if not ids:
             return empty
         scores = self._bm25.get_scores_from_ids(ids)
-        rows = np.flatnonzero(scores > 0)
+        rows = np.flatnonzero(scores > 0) if rows is None else rows[scores[rows] > 0]
         if len(rows) > k:
             rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
         rows = rows[np.lexsort((rows, -scores[rows]))]  # ties: lower row first, so results are stable

@@ -202,15 +202,26 @@ class Retriever:
         """The k best passages for the question, best first, overlapping ones merged."""
         return self.search_scored(question, k, mode=mode, article=article)[0]
 
+    @functools.cached_property
+    def _article_spans(self) -> dict[str, tuple[int, int]]:
+        """[first, end) row of each article's passages, by article id and by path. Passages are stored
+        article by article in the manifest's order, so each article's rows are the run its passage
+        count gives: read from the manifest, not from every passage."""
+        out: dict[str, tuple[int, int]] = {}
+        at = 0
+        for article_id, record in self.index.manifest.articles.items():
+            out[article_id] = out[record.path] = (at, at + record.chunks)
+            at += record.chunks
+        return out
+
     def article_rows(self, article: str) -> np.ndarray:
         """The rows of one article's passages, by article id or corpus-relative path; QueryError if none."""
-        wanted = article.strip().replace("\\", "/")
-        rows = [i for i, c in enumerate(self.index.chunks) if wanted in (c.article_id, c.path)]
-        if not rows:
+        first, end = self._article_spans.get(article.strip().replace("\\", "/"), (0, 0))
+        if first == end:
             raise QueryError(
                 f"no article {article!r} in the index - give an article id or path as `rag info --json` lists it"
             )
-        return np.asarray(rows, dtype=np.int64)
+        return np.arange(first, end, dtype=np.int64)
 
     def search_scored(
         self,
@@ -289,12 +300,8 @@ class Retriever:
 
     def _keyword(self, q: str, depth: int, within: np.ndarray | None) -> tuple[list[int], list[float]]:
         """The BM25 ranking, over all passages or one article's rows."""
-        if within is None:
-            rows, kw_scores = self.index.keyword.search(q, depth)
-            return np.asarray(rows).tolist(), np.asarray(kw_scores).tolist()
-        rows, kw_scores = self.index.keyword.search(q, len(self.index.chunks))
-        keep = np.isin(rows, within)
-        return np.asarray(rows)[keep][:depth].tolist(), np.asarray(kw_scores)[keep][:depth].tolist()
+        rows, kw_scores = self.index.keyword.search(q, depth, within)
+        return np.asarray(rows).tolist(), np.asarray(kw_scores).tolist()
 
     def _rerank_by_sentence(self, scored: SentenceSet, candidates: list[Passage]) -> list[Passage]:
         """Fuse the top candidates' order with their order by best single-sentence similarity.

@@ -181,6 +181,8 @@ def test_asking_within_one_article_cites_only_that_article(retriever: Retriever)
     trust = "002_28c6eb84cb694cfe"
     everywhere = retriever.search("how do I make someone miss me?", 5)
     assert {p.chunk.article_id for p in everywhere} == {"000_724d5b54972ab479", trust}
+    scanned = [i for i, c in enumerate(retriever.index.chunks) if c.article_id == trust]
+    assert retriever.article_rows(trust).tolist() == scanned  # the manifest's runs are the stored rows
     within = retriever.search("how do I make someone miss me?", 5, article=trust)
     assert within and {p.chunk.article_id for p in within} == {trust}
     by_path = retriever.search("how do I make someone miss me?", 5, article=f"{trust}.txt")

@@ -66,6 +66,22 @@ def test_results_are_best_first_positive_and_at_most_k():
     assert index.search(queries[0], 0)[0].shape == (0,)
 
 
+def test_search_within_rows_ranks_only_those_passages_as_the_whole_search_does():
+    texts, queries = _random_corpus(5, 200)
+    index = KeywordIndex.build(texts)
+    within = np.arange(40, 90, dtype=np.int64)  # one article's run of rows
+    for query in queries:
+        rows, scores = index.search(query, 5, within)
+        everywhere, all_scores = index.search(query, len(texts))
+        keep = np.isin(everywhere, within)
+        assert scores.tolist() == all_scores[keep][:5].tolist()
+        # The same passages, best first; which of several tied at the cut-off fills the last places is
+        # arbitrary, as in any search of k.
+        above = scores > scores[-1] if len(scores) else scores.astype(bool)
+        assert rows[above].tolist() == everywhere[keep][:5][above].tolist()
+        assert set(rows.tolist()) <= set(within.tolist())
+
+
 def test_fast_path_agrees_with_bm25s_retrieve():
     texts, queries = _random_corpus(11, 500)
     index = KeywordIndex.build(texts)
