@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,15 @@ def query_latency(retriever: Any, questions: list[str], mode: str, rerank: str, 
     """
     r = _variant(retriever, mode, rerank)
     r.search(WARM_UP, k)
+    return _seconds_each(lambda q: r.search(q, k), questions)
+
+
+def _seconds_each(call: Callable[[str], object], questions: list[str]) -> list[float]:
+    """Wall seconds of call(question), question by question."""
     out = []
     for q in questions:
         started = time.perf_counter()
-        r.search(q, k)
+        call(q)
         out.append(time.perf_counter() - started)
     return out
 
@@ -53,15 +59,7 @@ def ask_figure(retriever: Any, questions: list[str], scale: str) -> Figure:
 
     r = _variant(retriever, retriever.mode, retriever.rerank)
     ask(r, WARM_UP)
-    rounds = []
-    for _ in range(2):
-        seconds = []
-        for q in questions:
-            started = time.perf_counter()
-            ask(r, q)
-            seconds.append(time.perf_counter() - started)
-        rounds.append(latency_summary(seconds))
-    first, again = rounds
+    first, again = (latency_summary(_seconds_each(lambda q: ask(r, q), questions)) for _ in range(2))
     details = {**first, "p50_ms_asked_again": again["p50_ms"], "backend": retriever.query_backend}
     target = "ask_p50_seed_ms" if scale == "seed" else None
     return Figure("answer in process (rag ask)", scale, first["p50_ms"], "ms", target, details)

@@ -134,7 +134,8 @@ def on_ask(
     history.append({"role": "user", "content": html.escape(question)})
     try:
         within = article if isinstance(article, str) and article else None
-        if within is not None and within not in assistant.indexed_articles():
+        record = assistant.indexed_articles().get(within) if within else None
+        if within is not None and record is None:
             raise RagError("that article is no longer in the index - pick another under “Ask within”")
         reply = assistant.ask(
             question, k=int(k), mode=mode, generative=generative, history=earlier, article=within
@@ -142,7 +143,7 @@ def on_ask(
     except RagError as exc:
         history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
         return history, "", viewer_html(""), question
-    note = within_html(assistant.indexed_articles().get(within)) if within else ""
+    note = within_html(record) if record is not None else ""
     history.append({"role": "assistant", "content": note + answer_html(reply)})
     first = reply.answer.sources[0] if reply.answer.sources else None
     url = article_url(first.passage.chunk.article_id, first.start, first.end, first.quotes) if first else ""

@@ -92,10 +92,9 @@ def _cite(source: Source, label: str = "") -> str:
     return f'<a class="cite" href="{url}" target="{VIEWER}" title="{html.escape(c.title)}">{text}</a>'
 
 
-def within_html(article: ArticleRecord | None) -> str:
+def within_html(article: ArticleRecord) -> str:
     """The line above an answer asked within one article, naming it."""
-    name = (article.title or article.path) if article is not None else "the chosen article"
-    return f'<p class="within"><small>From “{html.escape(name)}” only:</small></p>'
+    return f'<p class="within"><small>From “{html.escape(article.title or article.path)}” only:</small></p>'
 
 
 def answer_html(reply: Reply) -> str:
