@@ -5,7 +5,7 @@
 Without --dsn it starts a throwaway local server (rag/pglocal.py). Per data set (the seed corpus; SciFact
 built as `rag eval --beir` builds it; optionally a synthetic index of --scale passages from `rag bench`'s
 cache) the folder index is built or reused with the real model and copied into PostgreSQL with its own
-vectors (pgstore.from_index), so both stores rank the same vectors and differences are the stores'.
+vectors (pgwrite.from_index), so both stores rank the same vectors and differences are the stores'.
 Reported: write time, top-5 agreement of dense search, SciFact nDCG@10 (dense, keyword, hybrid) through
 evaluate.evaluate_beir, and per-query p50/p95 of each store's dense, keyword and z-score hybrid search
 with the question vectors embedded beforehand (the store's time only). Writes JSON; prints a summary.
@@ -36,7 +36,8 @@ from rag.embed import SentenceTransformerEmbedder
 from rag.evaluate import evaluate_beir
 from rag.index_folder import LoadedIndex, load_index
 from rag.onnx_embed import cache_root
-from rag.pgstore import PgStore, from_index, fused_rows
+from rag.pgstore import PgStore, fused_rows
+from rag.pgwrite import from_index
 from rag.queries import load_queries
 from rag.types import Passage
 

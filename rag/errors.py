@@ -29,6 +29,14 @@ class BuildLockedError(RagError):
     """Another build holds the index lock."""
 
 
+class StoreError(RagError):
+    """The PostgreSQL store cannot be reached, lacks pgvector, or holds another model's passages."""
+
+
+class LocalServerError(RagError):
+    """The local PostgreSQL server (pglocal.py) cannot be found, initialised or started."""
+
+
 class ForeignFolderError(RagError):
     """A folder given as the index holds files that no build of ours wrote: a build must not replace it."""
 

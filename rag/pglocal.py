@@ -23,14 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import RagError
+from .errors import LocalServerError
 
 INSTALL_HINT = "pip install -e '.[postgres]' (make setup does)"
 START_TIMEOUT = 60  # seconds; initdb + start take ~2 s on an idle machine, much longer on a loaded one
-
-
-class LocalServerError(RagError):
-    """The local test server cannot be found, initialised or started."""
 
 
 def bin_dir() -> Path:

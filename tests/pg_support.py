@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from rag.pgstore import ArticlePassages, PgStore
+from rag.pgstore import PgStore
+from rag.pgwrite import ArticlePassages
 from rag.types import Chunk
 
 DIM = 64

@@ -19,9 +19,10 @@ import pytest
 
 from rag import pglocal
 from rag.config import ChunkParams
-from rag.errors import BuildLockedError
+from rag.errors import BuildLockedError, StoreError
 from rag.index_folder import load_index
-from rag.pgstore import PgStore, StoreError, from_corpus
+from rag.pgstore import PgStore
+from rag.pgwrite import from_corpus
 
 from .conftest import ROOT, SEED_FILES
 from .pg_support import CHUNKING, EMBEDDER, article_version, new_store, versions_seen
