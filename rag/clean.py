@@ -17,118 +17,17 @@ original text. It does not split sentences or size passages (chunk.py does).
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
 
 from . import furniture
 from .furniture import is_sentence, line_kind, words
+from .lines import MD_HEADING, Line, heading_like, normalise, page_lines
 from .types import Block
 
-_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
-_NEWLINES = re.compile(r"\r\n|\r|\n")
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)|<img\b[^>]*>", re.I)
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"\*\*|__|(?<![\w*])[*_](?=\S)|(?<=\S)[*_](?![\w*])")
-_ONLY_LINK = re.compile(r"^(?:[-*+•]\s+|\d{1,3}[.)]\s+)?[*_]*\[[^\]]+\]\([^)]*\)[*_]*$")
-_ITEM = re.compile(r"^(?:[-*+•–]\s+|\d{1,3}[.)]\s+)")
-_QUOTE_START = "\"'“‘«„"
-_SENTENCE_INSIDE = re.compile(r"[.!?…][\"”’)]?\s+\S")
 _NAME = re.compile(r"^[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){1,3}$")
 _AUTHOR_POSTS = re.compile(r"\s*View (?:all )?(?:author )?posts?(?: by .*)?\s*$", re.I)
-_NOT_ALNUM = re.compile(r"[\W_]+")
-_QUOTE_FOLD = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
 _BIO_VERB = re.compile(r"^\s*(?:is|was|writes|has|covers|helps|lives|works|holds|specialises|specializes)\b")
 # kinds that open a block of furniture running over the lines after them
 _REGION_KINDS = ("related", "toc", "comments", "references", "bio")
-
-
-@dataclass
-class _Line:
-    start: int  # of the stripped line
-    end: int
-    text: str  # stripped, as written
-    plain: str  # visible text: Markdown marks, link targets, list markers removed
-    para: int  # index of the blank-line-separated group it belongs to
-    md_level: int = 0  # 1-6 for a Markdown heading
-    item: bool = False  # a list item
-    image: bool = False  # holds an image and nothing else
-    key: str = ""  # normalise(plain)
-    linked: bool = False  # nothing but a Markdown link (or a list item of one)
-
-
-def normalise(s: str) -> str:
-    """Comparison key: Unicode-folded, quotes unified, only letters and digits kept."""
-    s = unicodedata.normalize("NFKC", s).casefold().translate(_QUOTE_FOLD)
-    return _NOT_ALNUM.sub("", s)  # keeps exactly the characters str.isalnum() accepts
-
-
-def heading_like(s: str) -> bool:
-    """A short line that reads like a heading: no sentence inside, no closing full stop."""
-    w = s.split()
-    if not 1 <= len(w) <= 14 or len(s) > 120 or not any(ch.isalpha() for ch in s):
-        return False
-    last = s.rstrip("\"”’')]")[-1:]  # a sentence inside quotes still ends with its full stop
-    if s[0] in _QUOTE_START or last in (".", ",", ";", ":", "!", "…") or _SENTENCE_INSIDE.search(s):
-        return False
-    return not (s.startswith(("-", "*", "+")) or re.match(r"^\d+[.)]\s", s))
-
-
-def visible(s: str) -> str:
-    """A line's visible text: Markdown images, link targets, emphasis and list or quote marks removed."""
-    s = re.sub(r"^(?:>\s*)+", "", s)
-    s = _IMAGE.sub(lambda m: m.group(1) if m.group(0).startswith("!") else "", s)
-    s = _LINK.sub(lambda m: m.group(1), s)
-    s = _ITEM.sub("", _EMPHASIS.sub("", s))
-    return " ".join(s.split())
-
-
-_MAX_RECURRING_CHARS = 240  # longer lines are running text, never taken for furniture by recurrence
-
-
-def line_keys(text: str) -> set[str]:
-    """Keys of an article's short lines, for counting which lines recur across a corpus (recurring)."""
-    return {
-        k
-        for line in _NEWLINES.split(text)
-        if 0 < len(line) <= _MAX_RECURRING_CHARS and len(k := normalise(visible(line.strip()))) >= 4
-    }
-
-
-def _lines(text: str, body_start: int) -> list[_Line]:
-    raw: list[tuple[int, str]] = []
-    for m in _LINE.finditer(text, body_start):
-        raw.append((m.start(1), m.group(1)))
-        if not m.group(2):
-            break
-    while raw and not raw[-1][1].strip():  # trailing blank lines separate nothing
-        raw.pop()
-    nonblank = sum(1 for _, s in raw if s.strip())
-    blanks = sum(1 for i in range(1, len(raw)) if not raw[i][1].strip() and raw[i - 1][1].strip())
-    one_per_line = nonblank > 6 and blanks * 10 < nonblank  # copied text with single newlines
-    lines: list[_Line] = []
-    para, blank_before = -1, True
-    for pos, s in raw:
-        if s.startswith("\ufeff"):  # a byte order mark: whitespace of the same length, for the offsets
-            s = " " + s[1:]
-        stripped = s.strip()
-        if not stripped:
-            blank_before = True
-            continue
-        if blank_before or one_per_line:
-            para += 1
-        lead = len(s) - len(s.lstrip())
-        start = pos + lead
-        ln = _Line(start, start + len(stripped), stripped, visible(stripped), para)
-        if heading := _MD_HEADING.match(stripped):
-            ln.md_level, ln.plain = len(heading.group(1)), visible(heading.group(2))
-        ln.key = normalise(ln.plain)
-        ln.linked = bool(_ONLY_LINK.match(stripped))
-        ln.item = bool(_ITEM.match(stripped.lstrip("> ")))
-        ln.image = bool(_IMAGE.search(stripped)) and not _IMAGE.sub("", stripped).strip(" *_")
-        lines.append(ln)
-        blank_before = False
-    return lines
 
 
 def classify(
@@ -138,13 +37,13 @@ def classify(
 
     `common` holds the keys (line_keys) of lines that recur across the corpus.
     """
-    lines = _lines(text, body_start)
+    lines = page_lines(text, body_start)
     kinds: list[str | None] = [None] * len(lines)
     levels = [ln.md_level for ln in lines]
     spans = [(ln.start, ln.end) for ln in lines]
     for i, ln in enumerate(lines):
         if ln.md_level:
-            m = _MD_HEADING.match(ln.text)
+            m = MD_HEADING.match(ln.text)
             assert m is not None
             spans[i] = (ln.start + m.start(2), ln.start + m.end(2))
         if ln.image:
@@ -177,7 +76,7 @@ def classify(
     return _blocks(lines, kinds, levels, spans), title, source, author
 
 
-def _mark_recurring(lines: list[_Line], kinds: list[str | None], common: frozenset[str]) -> None:
+def _mark_recurring(lines: list[Line], kinds: list[str | None], common: frozenset[str]) -> None:
     """Lines found in several articles are furniture, except a heading over text of its own."""
     if not common:
         return
@@ -198,12 +97,12 @@ def _mark_recurring(lines: list[_Line], kinds: list[str | None], common: frozens
             kinds[i] = "recurring"
 
 
-def _listish(ln: _Line) -> bool:
+def _listish(ln: Line) -> bool:
     """A line of a list of links or titles: a list item, or a short line that is no sentence."""
     return (ln.item and len(words(ln.plain)) <= 16) or (heading_like(ln.plain) and not ln.md_level)
 
 
-def _mark_regions(lines: list[_Line], kinds: list[str | None]) -> None:
+def _mark_regions(lines: list[Line], kinds: list[str | None]) -> None:
     """Headers of related, contents, sources and author blocks take the lines after them; a comments
     header in the second half of the page takes everything after it."""
     i = 0
@@ -240,7 +139,7 @@ def _mark_regions(lines: list[_Line], kinds: list[str | None]) -> None:
         i = j
 
 
-def _mark_contents_lists(lines: list[_Line], kinds: list[str | None]) -> None:
+def _mark_contents_lists(lines: list[Line], kinds: list[str | None]) -> None:
     """A run of two or more different short lines that each repeat a later line is a table of contents."""
     keys = [ln.key for ln in lines]
     later: dict[str, int] = {k: n for n, k in enumerate(keys)}  # last position of each key
@@ -262,7 +161,7 @@ def _mark_contents_lists(lines: list[_Line], kinds: list[str | None]) -> None:
         i = max(j, i + 1)
 
 
-def _find_title(lines: list[_Line], kinds: list[str | None], front_title: str) -> tuple[str, str, int | None]:
+def _find_title(lines: list[Line], kinds: list[str | None], front_title: str) -> tuple[str, str, int | None]:
     """(title, source, index of the title line or None)."""
     if front_title:
         key = normalise(front_title)
@@ -299,7 +198,7 @@ def _title_shape(s: str) -> bool:
     return title_case or (s[:1].isupper() and len(s.split()) >= 4)
 
 
-def _mark_masthead(lines: list[_Line], kinds: list[str | None], title_i: int | None) -> None:
+def _mark_masthead(lines: list[Line], kinds: list[str | None], title_i: int | None) -> None:
     """Above the title, anything that is not running text is masthead, menu or breadcrumb."""
     if title_i is None:
         return
@@ -308,7 +207,7 @@ def _mark_masthead(lines: list[_Line], kinds: list[str | None], title_i: int | N
             kinds[i] = "nav"
 
 
-def _mark_captions(lines: list[_Line], kinds: list[str | None]) -> None:
+def _mark_captions(lines: list[Line], kinds: list[str | None]) -> None:
     """Title-like lines sharing a block with a title repeat or an image are captions, as are later
     repeats of a title-like line of four words or more."""
     noisy_paras = {ln.para for ln, k in zip(lines, kinds, strict=True) if k in ("title_repeat", "image")}
@@ -325,7 +224,7 @@ def _mark_captions(lines: list[_Line], kinds: list[str | None]) -> None:
             kinds[i] = "caption"
 
 
-def _mark_author_box(lines: list[_Line], kinds: list[str | None], spans: list[tuple[int, int]]) -> str:
+def _mark_author_box(lines: list[Line], kinds: list[str | None], spans: list[tuple[int, int]]) -> str:
     """Find 'Name' + 'Name is a ...' at the end; mark them byline + bio; return the name."""
     content = [i for i, k in enumerate(kinds) if k is None]
     if len(content) < 3:
@@ -343,14 +242,14 @@ def _mark_author_box(lines: list[_Line], kinds: list[str | None], spans: list[tu
     return name
 
 
-def _byline_author(lines: list[_Line], kinds: list[str | None]) -> str:
+def _byline_author(lines: list[Line], kinds: list[str | None]) -> str:
     for ln, kind in zip(lines, kinds, strict=True):
         if kind == "byline" and (m := furniture.AUTHOR.search(ln.plain)):
             return m.group(1).rstrip(".,")
     return ""
 
 
-def _mark_bio_by_name(lines: list[_Line], kinds: list[str | None], author: str) -> None:
+def _mark_bio_by_name(lines: list[Line], kinds: list[str | None], author: str) -> None:
     """In the second half of the page, a paragraph that starts with the author's name and a verb such
     as 'is' or 'writes' is the author box."""
     if not author:
@@ -361,7 +260,7 @@ def _mark_bio_by_name(lines: list[_Line], kinds: list[str | None], author: str) 
             kinds[i] = "bio"
 
 
-def _mark_page_foot(lines: list[_Line], kinds: list[str | None]) -> None:
+def _mark_page_foot(lines: list[Line], kinds: list[str | None]) -> None:
     """The page's foot starts at the first furniture line after the last paragraph of running text;
     from there on, what is not running text is furniture too. Lines between the last paragraph and that
     point (a closing list of tips without full stops) stay, unless they are bare links."""
@@ -374,7 +273,7 @@ def _mark_page_foot(lines: list[_Line], kinds: list[str | None]) -> None:
             kinds[i] = "furniture"
 
 
-def _mark_headings(lines: list[_Line], kinds: list[str | None], levels: list[int]) -> None:
+def _mark_headings(lines: list[Line], kinds: list[str | None], levels: list[int]) -> None:
     """A Markdown heading, or a title-like line alone in its block, with content after it, is a heading."""
     # The loop only changes kinds[i], so the lines after i keep their kinds: where the last content
     # line is can be found once (asking at every line was quadratic: 10 MiB of short lines took minutes).
@@ -393,7 +292,7 @@ def _mark_headings(lines: list[_Line], kinds: list[str | None], levels: list[int
 
 
 def _blocks(
-    lines: list[_Line], kinds: list[str | None], levels: list[int], spans: list[tuple[int, int]]
+    lines: list[Line], kinds: list[str | None], levels: list[int], spans: list[tuple[int, int]]
 ) -> tuple[Block, ...]:
     """Merge consecutive content lines of one paragraph into one paragraph block."""
     out: list[Block] = []

@@ -27,6 +27,7 @@ import yaml
 from . import clean
 from .errors import CorpusError
 from .extract import EXTRACTED_SUFFIXES, extracted_text, text_copy_path, write_copy
+from .lines import line_keys
 from .titles import title_from_filename, title_override, with_title
 from .types import Article, Block
 
@@ -256,7 +257,7 @@ _keys: dict[str, tuple[tuple[int, int, int, int], tuple[str, frozenset[str]]]] =
 
 
 def _file_keys(corpus_dir: Path, path: Path) -> tuple[str, frozenset[str]] | None:
-    """(sha256 of the article's text, clean.line_keys of it), remembered for this process while the
+    """(sha256 of the article's text, line_keys of it), remembered for this process while the
     file's stat stays the same (a rebuild in the app reads only what changed); None if unreadable."""
     key = os.fspath(path)
     try:
@@ -267,7 +268,7 @@ def _file_keys(corpus_dir: Path, path: Path) -> tuple[str, frozenset[str]] | Non
         text = _text_for_keys(corpus_dir, path, path.read_bytes())
     except (OSError, UnicodeDecodeError, CorpusError):
         return None  # the build reports it when it reads the article
-    found = (hashlib.sha256(text.encode()).hexdigest(), frozenset(clean.line_keys(text)))
+    found = (hashlib.sha256(text.encode()).hexdigest(), frozenset(line_keys(text)))
     if len(_keys) >= 100_000:
         _keys.clear()
     _keys[key] = (stamp, found)

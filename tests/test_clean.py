@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import classify, heading_like, normalise
+from rag.clean import classify
 from rag.errors import CorpusError
 from rag.ingest import read_article
+from rag.lines import heading_like, normalise
 
 from .conftest import SEED_DIR
 

@@ -26,7 +26,7 @@ SPLITS = ("tuning", "held_out")
 
 
 def _key(s: str) -> str:
-    from rag.clean import normalise, visible
+    from rag.lines import normalise, visible
 
     return normalise(visible(s))
 
