@@ -11,6 +11,10 @@ the query's quotes, located in the original files (queries.py):
 - *abstention*: answerable questions declined, unanswerable questions answered;
 - *follow-ups in context*: the share of follow-up questions answered as their context asks (an
   answerable one hits its quotes, an unanswerable one is declined).
+Where the query file also lists, per question, every sentence a reader would accept ("accept", labelled
+blind to the system's answers), the *reader* figures judge against those: reader recall, the share of
+answerable questions whose answer quotes an accepted sentence; reader precision, the share of quoted
+sentences that are accepted ones (no paragraph rule: the labels list the sentences themselves).
 Figures are given for every split of the query file ("train", "test") and for all queries. It does
 not rank passages (evaluate.py) or print (evalreport.py).
 """
@@ -37,6 +41,8 @@ class AnswerJudgement:
     hit: bool  # the answer quotes labelled evidence
     sentences: int
     relevant: int  # quoted sentences that hit a quote or share its paragraph
+    reader_hit: bool | None = None  # the answer quotes an accepted sentence (None: no accept labels)
+    reader_relevant: int | None = None  # quoted sentences that are accepted ones
 
 
 def hits(quote: QuoteSpan, path: str, start: int, end: int) -> bool:
@@ -73,8 +79,20 @@ def judge(
         for p, s, e in spans
         if any(hits(qs, p, s, e) for qs in quotes) or (p, paragraphs.of(p, s)) in labelled
     )
+    reader_hit, reader_relevant = None, None
+    if q.accept:
+        accepted = quotes + [span for sentence in q.accept for span in locator.spans(sentence)]
+        good = [any(hits(a, p, s, e) for a in accepted) for p, s, e in spans]
+        reader_hit, reader_relevant = answered and any(good), sum(good) if answered else 0
     return AnswerJudgement(
-        q.qid, answered, text, hit, len(spans) if answered else 0, relevant if answered else 0
+        q.qid,
+        answered,
+        text,
+        hit,
+        len(spans) if answered else 0,
+        relevant if answered else 0,
+        reader_hit,
+        reader_relevant,
     )
 
 
@@ -96,6 +114,13 @@ def figures(queries: list[Query], judged: dict[str, AnswerJudgement]) -> dict[st
         "follow_ups": len(follow),
         "follow_ups_in_context": in_context,
     }
+    if answerable and all(judged[q.qid].reader_hit is not None for q in answerable):
+        out["reader_recall"] = sum(bool(judged[q.qid].reader_hit) for q in answerable) / len(answerable)
+        good = sum(judged[q.qid].reader_relevant or 0 for q in answerable)
+        out["reader_precision"] = good / sentences if sentences else 0.0
+        out["reader_follow_ups_in_context"] = sum(
+            bool(judged[q.qid].reader_hit) if q.answerable else not judged[q.qid].answered for q in follow
+        )
     return out
 
 

@@ -76,6 +76,18 @@ def answer_lines(run: EvalRun) -> list[str]:
     misses = [r.qid for r in run.results if r.answerable and r.answer_hit is False]
     if misses:
         out.append(f"    answers that miss the labelled evidence: {', '.join(misses)}")
+    if "reader_recall" in run.answers["all"]:
+        out.append("  answers against every sentence a reader accepts (the query file's accept labels):")
+        out.append(f"    {'split':<6} {'recall':>7} {'precision':>9} {'follow-ups in context':>22}")
+        for split in [s for s in ("train", "test") if s in run.answers] + ["all"]:
+            f = run.answers[split]
+            out.append(
+                f"    {split:<6} {f['reader_recall']:>7.3f} {f['reader_precision']:>9.3f}"
+                f" {int(f['reader_follow_ups_in_context']):>13} of {int(f['follow_ups']):<6}"
+            )
+        misses = [r.qid for r in run.results if r.answerable and r.reader_hit is False]
+        if misses:
+            out.append(f"    answers that quote no accepted sentence: {', '.join(misses)}")
     return out
 
 

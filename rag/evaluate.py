@@ -53,6 +53,8 @@ class QueryResult:
     answer_hit: bool | None = None  # the answer quotes labelled evidence (answereval.py)
     answer_sentences: int = 0
     answer_relevant: int = 0
+    reader_hit: bool | None = None  # the answer quotes a sentence a reader accepts (None: no such labels)
+    reader_relevant: int | None = None
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,8 @@ def with_answers(
             answer_hit=judged[q.qid].hit if q.answerable else None,
             answer_sentences=judged[q.qid].sentences,
             answer_relevant=judged[q.qid].relevant,
+            reader_hit=judged[q.qid].reader_hit if q.answerable else None,
+            reader_relevant=judged[q.qid].reader_relevant,
         )
         for r, q in zip(run.results, queries, strict=True)
     )

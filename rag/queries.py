@@ -1,6 +1,7 @@
 """Span-labelled test queries: read a query file, find each quote in the articles, judge passages.
 
-A query file is JSON Lines: {"id", "question", "quotes": [...], "answerable": true}. A quote labels the
+A query file is JSON Lines: {"id", "question", "quotes": [...], "answerable": true}, optionally with
+"accept": [...], every sentence a reader would accept in an answer (answereval.py). A quote labels the
 words that answer the question, not a passage id, so labels survive re-chunking. A passage is relevant to
 a quote when its text contains the quote (compared after case-folding, collapsing whitespace and mapping
 typographic quotes to plain ones), or when its [start, end) span covers at least half of one of the
@@ -29,6 +30,9 @@ class Query:
     answerable: bool = True
     split: str = ""  # "train" (thresholds and weights are fitted here), "test" (never tuned on) or ""
     follows: str = ""  # id of the earlier question a follow-up is asked after ("" for none)
+    # every sentence a reader would accept as (part of) the answer, labelled blind to the system's answers
+    # (answereval.py's reader figures); () when the file does not give them
+    accept: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,12 @@ def _query(obj: object, where: str) -> Query:
         raise QueryError(f'{where} (id {qid}): "split" must be one of {", ".join(map(repr, SPLITS))}')
     if not isinstance(follows, str | int):
         raise QueryError(f'{where} (id {qid}): "follows" must be the id of an earlier query')
-    return Query(str(qid), question.strip(), tuple(quotes), answerable, split, str(follows))
+    accept = obj.get("accept", [])
+    if not isinstance(accept, list) or not all(isinstance(a, str) and a.strip() for a in accept):
+        raise QueryError(f'{where} (id {qid}): "accept" must be a list of non-empty strings')
+    if accept and not answerable:
+        raise QueryError(f"{where} (id {qid}) is unanswerable but has accepted sentences - remove them")
+    return Query(str(qid), question.strip(), tuple(quotes), answerable, split, str(follows), tuple(accept))
 
 
 class QuoteLocator:
@@ -156,7 +165,7 @@ class QuoteLocator:
     def check(self, queries: list[Query]) -> None:
         """QueryError naming the first query whose quote occurs in no article."""
         for q in queries:
-            for quote in q.quotes:
+            for quote in q.quotes + q.accept:
                 if not self.spans(quote):
                     raise QueryError(
                         f"query {q.qid}: the quote {quote!r} occurs in no article - copy it exactly from the text"

@@ -114,3 +114,45 @@ def test_committed_set_has_splits_follow_ups_and_near_topic_questions():
     assert (
         sum(not q.answerable for q in test) >= 8 and sum(len(q.question.split()) > 40 for q in queries) >= 4
     )
+
+
+def test_reader_figures_judge_against_every_accepted_sentence():
+    locator = QuoteLocator({"a.md": TEXT})
+    paragraphs = Paragraphs({"a.md": TEXT})
+    labelled = Query("q1", "does desire need space?", ("Desire needs space.",), accept=("Birds sing today.",))
+    # the labelled quote, its paragraph neighbour (not accepted), an accepted sentence of the other paragraph
+    spans = [("a.md", 0, 19), ("a.md", 20, 31), ("a.md", 45, 62)]
+    j = judge(labelled, True, "...", spans, locator, paragraphs)
+    assert (j.relevant, j.reader_hit, j.reader_relevant) == (
+        2,
+        True,
+        2,
+    )  # the paragraph rule counts "Cling less."
+    only_accepted = judge(labelled, True, "...", [("a.md", 45, 62)], locator, paragraphs)
+    assert (only_accepted.hit, only_accepted.reader_hit, only_accepted.reader_relevant) == (False, True, 1)
+    unlabelled = judge(Query("q2", "x?", ("Desire needs space.",)), True, "...", spans, locator, paragraphs)
+    assert unlabelled.reader_hit is None
+    queries = [labelled, Query("q3", "y?", ("Rain falls.",), accept=("Rain falls.",))]
+    judged = {
+        "q1": j,
+        "q3": judge(queries[1], True, "...", [("a.md", 20, 31)], locator, paragraphs),
+    }
+    f = figures(queries, judged)
+    assert f["reader_recall"] == pytest.approx(1 / 2)
+    assert f["reader_precision"] == pytest.approx(2 / 4)
+    assert "reader_recall" not in figures([*queries, Query("q2", "x?", ("y",))], {**judged, "q2": unlabelled})
+
+
+def test_accepted_sentences_are_checked(tmp_path: Path):
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"id": "a", "question": "x?", "quotes": ["y"], "accept": "y"}) + "\n")
+    with pytest.raises(QueryError, match='"accept" must be a list'):
+        load_queries(path)
+    path.write_text(json.dumps({"id": "a", "question": "x?", "answerable": False, "accept": ["y"]}) + "\n")
+    with pytest.raises(QueryError, match="unanswerable but has accepted sentences"):
+        load_queries(path)
+    path.write_text(
+        json.dumps({"id": "a", "question": "x?", "quotes": ["Rain falls."], "accept": ["Snow."]}) + "\n"
+    )
+    with pytest.raises(QueryError, match="'Snow.' occurs in no article"):
+        QuoteLocator({"a.md": TEXT}).check(load_queries(path))
