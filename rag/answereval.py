@@ -81,7 +81,7 @@ def judge(
     )
     reader_hit, reader_relevant = None, None
     if q.accept:
-        accepted = quotes + [span for sentence in q.accept for span in locator.spans(sentence)]
+        accepted = [span for sentence in q.accept for span in locator.spans(sentence)]
         good = [any(hits(a, p, s, e) for a in accepted) for p, s, e in spans]
         reader_hit, reader_relevant = answered and any(good), sum(good) if answered else 0
     return AnswerJudgement(
