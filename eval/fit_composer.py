@@ -1,12 +1,13 @@
 """Fit the answer composer's sentence scorer and the abstention on the TRAIN split; write rag/fitted.json.
 
-    .venv/bin/python eval/fit_composer.py [eval/queries.jsonl]     # after `rag build`
+    .venv/bin/python eval/fit_composer.py [eval/queries.jsonl] [--objective reader|quotes]   # after `rag build`
 
 Every train question is read as `rag ask` reads it (follow-ups with their history), its candidate
-sentences are described by rag/features.py and labelled from the quotes (a sentence that hits a labelled
-quote, as answereval.py judges it). Logistic regression (L2, numpy/scipy) is fitted; the regularisation,
-the stopping threshold and the minimum number of sentences are chosen by 5-fold cross-validation over
-train questions, maximising the harmonic mean of answer recall and answer precision measured exactly as
+sentences are described by rag/features.py and labelled three ways: hits a labelled quote (as answereval.py
+judges it), or lies in a quote's paragraph, or is a sentence a reader accepts (the accept labels).
+Logistic regression (L2, numpy/scipy) is fitted; the label, the regularisation, the stopping threshold and
+the minimum number of sentences are chosen by 5-fold cross-validation over train questions, maximising
+the harmonic mean of reader recall and reader precision measured exactly as
 `rag eval` does. The abstention is a second logistic regression on evidence features (abstain.py), its
 threshold chosen by cross-validation too. The test split is never read. Prints the cross-validated
 figures; `rag eval eval/queries.jsonl` then reports train and test with the fitted weights.
@@ -42,6 +43,7 @@ class Item:
     x: np.ndarray  # candidate features
     hit: np.ndarray  # candidate hits a labelled quote
     relevant: np.ndarray  # hit, or in a labelled quote's paragraph (the precision rule)
+    accepted: np.ndarray  # candidate is a sentence a reader accepts (the query's accept labels)
     vectors: np.ndarray
     evidence: np.ndarray
 
@@ -70,15 +72,19 @@ def gather(
         spans = [sp for quote in q.quotes for sp in locator.spans(quote)]
         labelled = {(sp.path, paras.of(sp.path, sp.start)) for sp in spans}
         labelled |= {(sp.path, paras.of(sp.path, sp.end - 1)) for sp in spans}
-        hit, rel = [], []
+        accept = [sp for sentence in q.accept for sp in locator.spans(sentence)]
+        hit, rel, acc = [], [], []
         for j in cands:
             s = ss.sentences[j]
             path = prep.passages[s.passage].chunk.path
             h = any(hits(sp, path, s.start, s.end) for sp in spans)
             hit.append(h)
             rel.append(h or (path, paras.of(path, s.start)) in labelled)
+            acc.append(any(hits(sp, path, s.start, s.end) for sp in accept))
         e = prep.evidence.vector()
-        items.append(Item(q, x, np.array(hit, bool), np.array(rel, bool), ss.vectors[cands], e))
+        items.append(
+            Item(q, x, np.array(hit, bool), np.array(rel, bool), np.array(acc, bool), ss.vectors[cands], e)
+        )
     return items
 
 
@@ -109,9 +115,10 @@ def fit_lr(x: np.ndarray, y: np.ndarray, c: float, weight: np.ndarray | None = N
 
 def answer_figures(
     items: list[Item], scores: list[np.ndarray], floor: float, k_min: int
-) -> tuple[float, float]:
-    """Answer recall and precision (answereval.py's rules) of the learned selection, abstention off."""
-    found, quoted, relevant, n = 0, 0, 0, 0
+) -> tuple[float, float, float, float]:
+    """Answer recall and precision, then reader recall and precision (answereval.py's rules) of the
+    learned selection, abstention off."""
+    found, quoted, relevant, accepted_found, accepted, n = 0, 0, 0, 0, 0, 0
     for it, s in zip(items, scores, strict=True):
         if not it.q.answerable:
             continue
@@ -122,7 +129,10 @@ def answer_figures(
         found += bool(it.hit[chosen].any())
         quoted += len(chosen)
         relevant += int(it.relevant[chosen].sum())
-    return found / n, relevant / quoted if quoted else 0.0
+        accepted_found += bool(it.accepted[chosen].any())
+        accepted += int(it.accepted[chosen].sum())
+    share = (lambda a: a / quoted) if quoted else (lambda a: 0.0)
+    return found / n, share(relevant), accepted_found / n, share(accepted)
 
 
 def harmonic(r: float, p: float) -> float:
@@ -137,11 +147,12 @@ def folds_of(items: list[Item]) -> list[int]:
     return [root[it.q.qid] % FOLDS for it in items]
 
 
-def cv_composer(items: list[Item]) -> tuple[str, float, float, int, list[float]]:
-    """The label, regularisation, floor and minimum sentences with the best cross-validated answers."""
+def cv_composer(items: list[Item], objective: str = "reader") -> tuple[str, float, float, int, list[float]]:
+    """The label, regularisation, floor and minimum sentences with the best cross-validated answers: the
+    harmonic mean of reader recall and precision (the accept labels), ties broken by reader recall."""
     fold = folds_of(items)
     best = None
-    for label, c in [(lb, c) for lb in ("hit", "relevant") for c in (0.1, 0.3, 1.0, 3.0, 10.0)]:
+    for label, c in [(lb, c) for lb in ("hit", "relevant", "accepted") for c in (0.1, 0.3, 1.0, 3.0, 10.0)]:
         scores: list[np.ndarray] = [np.zeros(0)] * len(items)
         for f in range(FOLDS):
             tr = [it for it, k in zip(items, fold, strict=True) if k != f and it.q.answerable and len(it.x)]
@@ -153,15 +164,17 @@ def cv_composer(items: list[Item]) -> tuple[str, float, float, int, list[float]]
                     scores[n] = it.x @ w if len(it.x) else np.zeros(0)
         for floor in np.arange(-4.0, 2.01, 0.25):
             for k_min in (2,):  # answers of 2-3 sentences (README): one sentence rarely reads as an answer
-                r, p = answer_figures(items, scores, float(floor), k_min)
+                figs = answer_figures(items, scores, float(floor), k_min)
+                r, p = figs[2:] if objective == "reader" else figs[:2]
                 key = (harmonic(r, p), r)
                 if best is None or key > best[0]:
-                    best = (key, label, c, float(floor), k_min, r, p)
-    (_, label, c, floor, k_min, r, p) = best
+                    best = (key, label, c, float(floor), k_min, figs)
+    (_, label, c, floor, k_min, figs) = best
     print(
-        f"composer: label={label} C={c} floor={floor} min_sentences={k_min}  CV recall {r:.3f} precision {p:.3f}"
+        f"composer: label={label} C={c} floor={floor} min_sentences={k_min}  CV recall {figs[0]:.3f}"
+        f" precision {figs[1]:.3f}; reader recall {figs[2]:.3f} precision {figs[3]:.3f}"
     )
-    return label, c, floor, k_min, [r, p]
+    return label, c, floor, k_min, list(figs)
 
 
 def cv_abstain(items: list[Item]) -> tuple[float, float, dict[str, float]]:
@@ -198,6 +211,10 @@ def cv_abstain(items: list[Item]) -> tuple[float, float, dict[str, float]]:
 
 
 def main(argv: list[str]) -> None:
+    objective = "reader"
+    if "--objective" in argv:  # reader (default): the accept labels; quotes: the quote-and-paragraph rules
+        at = argv.index("--objective")
+        objective, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
     query_file = Path(argv[0]) if argv else ROOT / "eval" / "queries.jsonl"
     retriever = Assistant(Settings(corpus_dir=ROOT / "corpus", index_dir=ROOT / "index")).retriever
     queries = [q for q in load_queries(query_file) if q.split == "train"]  # the test split is never read
@@ -213,7 +230,7 @@ def main(argv: list[str]) -> None:
     # what the shipped composer said before.
     for _ in range(2):
         items = gather(retriever, queries, locator, paras)
-        label, c, floor, k_min, cv = cv_composer(items)
+        label, c, floor, k_min, cv = cv_composer(items, objective)
         tr = [it for it in items if it.q.answerable and len(it.x)]
         w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
         fitted.COMPOSER.update(weights=w.tolist(), threshold=floor, min_sentences=k_min)
@@ -226,7 +243,12 @@ def main(argv: list[str]) -> None:
         "min_sentences": k_min,
         "regularisation": c,
         "label": label,
-        "cv_train": {"answer_recall": round(cv[0], 3), "answer_precision": round(cv[1], 3)},
+        "cv_train": {
+            "answer_recall": round(cv[0], 3),
+            "answer_precision": round(cv[1], 3),
+            "reader_recall": round(cv[2], 3),
+            "reader_precision": round(cv[3], 3),
+        },
     }
     abstain = {
         "features": list(EVIDENCE_FEATURES),
