@@ -1,8 +1,8 @@
 """Build or refresh the index from the corpus, embedding only what changed.
 
-Compares the corpus with the previous index's manifest: an article whose file (path and sha256) is
-unchanged keeps its passages and vectors as they are; others are read, cleaned and chunked again, and
-each passage's vector is taken from the previous index when (model fingerprint, sha256 of the embedded
+Follows the plan (plan.py: the corpus compared with the previous index's manifest): an article whose
+file (path and sha256) is unchanged keeps its passages and vectors as they are; others are read, cleaned
+and chunked again, and each passage's vector is taken from the previous index when (model fingerprint, sha256 of the embedded
 text) matches, so an edit re-embeds only the passages it touched and a renamed file re-embeds nothing.
 Each passage's sentences are split and embedded here too (sentence_store.py), and reused the same way:
 a passage whose text is unchanged keeps its stored sentence rows; an index without them gets them added.
@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,24 +26,21 @@ import numpy as np
 
 from . import __version__, manifest
 from .ann import HNSW, choose_index_type
-from .chunk import chunk_article
 from .config import ChunkParams
 from .embed import Embedder
-from .errors import CorpusError, IndexLoadError
+from .errors import CorpusError
 from .folder_swap import build_lock, refuse_foreign
-from .index_folder import LoadedIndex, load_index, write_index
-from .ingest import article_sha256, discover, read_article, recurring_digest, recurring_lines
+from .index_folder import LoadedIndex, write_index
+from .ingest import discover
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
-from .manifest import CHUNKS, FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
+from .manifest import CHUNKS, FORMAT_VERSION, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
+from .plan import PIPELINE_VERSION, Plan, full_rebuild_reason, load_previous, plan_build, renames
 from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
 from .types import Chunk
 
 log = logging.getLogger(__name__)
 
-# Bump when cleaning or chunking changes what passages an unchanged file yields.
-# 2: passages are capped in characters too (chunk.CHARS_PER_WORD), so over-long tokens are cut.
-PIPELINE_VERSION = 2
 QUICK_EMBED_MAX = 256  # up to this many new passages are embedded without loading torch
 
 
@@ -120,31 +117,6 @@ class BuildReport:
         }
 
 
-@dataclass
-class _Plan:
-    """Per article, in corpus order: its fresh chunks, or (unchanged) the article id to take them from
-    the previous index, which is read only if the build goes on to write."""
-
-    parts: list[list[Chunk] | str] = field(default_factory=list)
-    articles: dict[str, ArticleRecord] = field(default_factory=dict)
-    status: dict[str, list[str]] = field(
-        default_factory=lambda: {"added": [], "changed": [], "unchanged": []}
-    )
-
-    @property
-    def passages(self) -> int:
-        return sum(len(p) if isinstance(p, list) else self.articles[p].chunks for p in self.parts)
-
-    def materialize(self, previous: LoadedIndex | None) -> list[Chunk]:
-        """All chunks in order, the unchanged articles' read from the previous index in one pass."""
-        kept = {p for p in self.parts if isinstance(p, str)}
-        by_article: dict[str, list[Chunk]] = {aid: [] for aid in kept}
-        for chunk in previous.chunks if previous is not None and kept else ():
-            if chunk.article_id in by_article:
-                by_article[chunk.article_id].append(chunk)
-        return [c for p in self.parts for c in (p if isinstance(p, list) else by_article[p])]
-
-
 def build(
     corpus_dir: Path,
     index_dir: Path,
@@ -168,9 +140,9 @@ def build(
         files = discover(corpus_dir)
         if not files:
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
-        previous, problem = _load_previous(index_dir)
-        full = _full_rebuild_reason(previous, problem, embedder, params)
-        plan = _plan(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
+        previous, problem = load_previous(index_dir)
+        full = full_rebuild_reason(previous, problem, embedder, params)
+        plan = plan_build(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
         chosen_type = choose_index_type(plan.passages, index_type)
         old_type = previous.manifest.index_type if previous is not None else None
         if not full and previous is not None and old_type != chosen_type:
@@ -179,7 +151,7 @@ def build(
             full = "the index has no stored sentences: adding them (passage vectors reused)"
         prev_articles = previous.manifest.articles if previous else {}
         removed = [aid for aid in prev_articles if aid not in plan.articles]
-        renamed = _renames(plan, prev_articles, removed)
+        renamed = renames(plan, prev_articles, removed)
         added = [a for a in plan.status["added"] if a not in {new for _, new in renamed}]
         removed = [a for a in removed if a not in {old for old, _ in renamed}]
         report = BuildReport(
@@ -340,101 +312,6 @@ def _embed_in_slices(
     return np.concatenate(parts)
 
 
-def _load_previous(index_dir: Path) -> tuple[LoadedIndex | None, str]:
-    try:
-        return load_index(index_dir), ""
-    except IndexLoadError as exc:
-        if not index_dir.exists():
-            return None, "no index yet"
-        log.warning("previous index is unusable: %s", exc)
-        return None, f"the previous index is unusable ({exc})"
-
-
-def _full_rebuild_reason(
-    previous: LoadedIndex | None, problem: str, embedder: Embedder, params: ChunkParams
-) -> str:
-    if previous is None:
-        return problem
-    m = previous.manifest
-    if m.embedder.fingerprint != embedder.fingerprint:
-        old = m.embedder.name
-        return f"model changed ({old} -> {embedder.name})" if old != embedder.name else "model files changed"
-    if m.chunking != params:
-        return f"chunking changed ({_diff(m.chunking.to_json(), params.to_json())})"
-    if m.pipeline != PIPELINE_VERSION:
-        return f"cleaning/chunking code changed (pipeline {m.pipeline} -> {PIPELINE_VERSION})"
-    return ""
-
-
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {old.get(k)} -> {new[k]}" for k in new if old.get(k) != new[k])
-
-
-def _plan(
-    corpus_dir: Path,
-    files: list[Path],
-    previous: LoadedIndex | None,
-    params: ChunkParams,
-    *,
-    incremental: bool,
-    dry_run: bool = False,
-) -> _Plan:
-    plan = _Plan()
-    prev_articles = previous.manifest.articles if previous else {}
-    by_path = {record.path: aid for aid, record in prev_articles.items()}
-    common = recurring_lines(corpus_dir, files)  # furniture that recurs across articles (clean.py)
-    for path in files:
-        rel = path.relative_to(corpus_dir).as_posix()
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorpusError(
-                f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
-            ) from None
-        sha = article_sha256(path, data)
-        recurring = recurring_digest(corpus_dir, path, common)  # the lines it shares with other articles
-        old_id = by_path.get(rel)
-        old = prev_articles.get(old_id or "")
-        if incremental and old_id and old and old.sha256 == sha and old.recurring == recurring:
-            aid, chunks, state, record = old_id, None, "unchanged", old
-        else:
-            article = read_article(corpus_dir, path, data, common, keep_copy=not dry_run)
-            aid, chunks = article.article_id, chunk_article(article, params)
-            state = "changed" if aid in prev_articles else "added"
-            record = ArticleRecord(
-                path=rel,
-                sha256=sha,
-                chunks=len(chunks),
-                title=article.title,
-                title_source=article.title_source,
-                author=article.author,
-                url=article.url,
-                recurring=recurring,
-            )
-        if aid in plan.articles:
-            raise CorpusError(
-                f"{corpus_dir}/{plan.articles[aid].path} and {corpus_dir}/{rel} both give the article id"
-                f" {aid!r} - rename one of them"
-            )
-        plan.articles[aid] = record
-        plan.status[state].append(aid)
-        plan.parts.append(aid if chunks is None else chunks)
-    return plan
-
-
-def _renames(
-    plan: _Plan, prev_articles: Mapping[str, ArticleRecord], removed: list[str]
-) -> list[tuple[str, str]]:
-    """(old path, new path) for added articles whose bytes equal a removed article's."""
-    gone = {prev_articles[aid].sha256: aid for aid in removed}
-    pairs = []
-    for aid in plan.status["added"]:
-        old = gone.pop(plan.articles[aid].sha256, None)
-        if old is not None:
-            pairs.append((old, aid))
-    return pairs
-
-
 def _reusable_vectors(previous: LoadedIndex) -> tuple[np.ndarray, dict[str, int]]:
     """The previous index's vectors, and each text key's row among them.
 
@@ -471,7 +348,7 @@ def _format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dic
 
 
 def _manifest(
-    embedder: Embedder, dim: int, params: ChunkParams, plan: _Plan, index_type: str, n_chunks: int
+    embedder: Embedder, dim: int, params: ChunkParams, plan: Plan, index_type: str, n_chunks: int
 ) -> Manifest:
     return Manifest(
         embedder=EmbedderInfo(

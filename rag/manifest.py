@@ -142,7 +142,7 @@ class Manifest:
     index_type: str = "flat-ip"
     hnsw: Mapping[str, Any] | None = None  # the graph's parameters (ann.HNSW), for "hnsw-ip"
     keyword: Mapping[str, Any] = field(default_factory=dict)  # keyword.KEYWORD_MANIFEST
-    pipeline: int = 0  # build.PIPELINE_VERSION: the cleaning and chunking code's version
+    pipeline: int = 0  # plan.PIPELINE_VERSION: the cleaning and chunking code's version
     created: str = field(default_factory=_now)
     versions: Mapping[str, str] = field(default_factory=dict)  # library versions
     bench: Mapping[str, Any] | None = None  # how the bench generated the index, for its indexes only

@@ -34,11 +34,10 @@ class ArticlePassages:
 
 def from_corpus(corpus_dir: Path, embedder: Embedder, params: ChunkParams) -> list[ArticlePassages]:
     """Every article of the corpus read and chunked by the folder build's own plan, then embedded."""
-    # the folder build's own reading and chunking, not a copy; the store interface will share it properly
-    from .build import _plan
     from .ingest import discover
+    from .plan import plan_build  # the folder build's own reading and chunking, not a copy
 
-    plan = _plan(corpus_dir, discover(corpus_dir), None, params, incremental=False)
+    plan = plan_build(corpus_dir, discover(corpus_dir), None, params, incremental=False)
     parts = [p for p in plan.parts if not isinstance(p, str)]  # with no previous index, all are chunk lists
     vectors = embedder.embed([c.embed_text for part in parts for c in part]) if parts else np.zeros((0, 0))
     out, at = [], 0

@@ -106,9 +106,9 @@ def write_scale_index(
     (the app serves it without rebuilding) and every citation slices its file. Returns the description.
     """
     from ..ann import HNSW, choose_index_type
-    from ..build import PIPELINE_VERSION
     from ..index_folder import write_index
     from ..keyword import KEYWORD_MANIFEST, KeywordIndex
+    from ..plan import PIPELINE_VERSION
     from ..sentence_store import ENCODING, StoredSentences, encode, split_passage
 
     started = time.perf_counter()
