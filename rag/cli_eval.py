@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from .cli import folder_options, main, retrieval_options, setting_option, settings_from
+from .cli_options import folder_options, retrieval_options, setting_option, settings_from
 from .config import cache_root
 
 
-@main.command(name="eval")
+@click.command(name="eval")
 @folder_options
 @click.argument("query_file", type=click.Path(path_type=Path), required=False)
 @click.option(
@@ -130,7 +130,7 @@ def eval_(
         click.echo(line)
 
 
-@main.command(name="bench")
+@click.command(name="bench")
 @folder_options
 @click.option(
     "--scales",

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from .cli import folder_options, main, settings_from
+from .cli_options import folder_options, settings_from
 from .config import Settings
 
 
-@main.command()
+@click.command()
 @click.argument("article")
 @folder_options
 def remove(article: str, corpus_dir: Path | None, index_dir: Path | None) -> None:
@@ -29,7 +29,7 @@ def remove(article: str, corpus_dir: Path | None, index_dir: Path | None) -> Non
     click.echo('run "rag build" to drop it from the index')
 
 
-@main.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @folder_options
 @click.pass_context
 def trash(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None) -> None:
