@@ -1,9 +1,9 @@
-"""Fit the answer composer's sentence scorer and the abstention on the TRAIN split; write rag/fitted.json.
+"""Fit the answer composer's sentence scorer and the abstention on the TRAIN split; write rag/answer/fitted.json.
 
     .venv/bin/python eval/fit_composer.py [eval/queries.jsonl] [--objective reader|quotes]   # after `rag build`
 
 Every train question is read as `rag ask` reads it (follow-ups with their history), its candidate
-sentences are described by rag/features.py and labelled three ways: hits a labelled quote (as answereval.py
+sentences are described by rag/answer/features.py and labelled three ways: hits a labelled quote (as answereval.py
 judges it), or lies in a quote's paragraph, or is a sentence a reader accepts (the accept labels).
 Logistic regression (L2, numpy/scipy) is fitted; the label, the regularisation, the stopping threshold and
 the minimum number of sentences are chosen by 5-fold cross-validation over train questions, maximising
@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from rag import fitted
-from rag.abstain import AbstentionPolicy
-from rag.answer import _candidates, _section_similarity, select_learned
-from rag.answereval import Paragraphs, hits
-from rag.ask import prepare
+from rag.answer import fitted
+from rag.answer.abstain import AbstentionPolicy
+from rag.answer.ask import prepare
+from rag.answer.extractive import _candidates, _section_similarity, select_learned
+from rag.answer.features import EVIDENCE_FEATURES, SENTENCE_FEATURES, sentence_features
 from rag.assistant import Assistant
 from rag.config import Settings
-from rag.features import EVIDENCE_FEATURES, SENTENCE_FEATURES, sentence_features
-from rag.queries import Query, QuoteLocator, load_queries
-from rag.retrieve import Retriever
+from rag.evaluation.answereval import Paragraphs, hits
+from rag.evaluation.queries import Query, QuoteLocator, load_queries
+from rag.search.retrieve import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDS = 5

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from rag.abstain import AbstentionPolicy
-from rag.ask import LLMEndpoint, ask
+from rag.answer.abstain import AbstentionPolicy
+from rag.answer.ask import LLMEndpoint, ask
 from rag.assistant import Assistant
 from rag.config import Settings
 

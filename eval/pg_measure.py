@@ -2,7 +2,7 @@
 
     .venv/bin/python eval/pg_measure.py [--dsn postgresql://...] [--scale 100000] [--out build/pg-measure.json]
 
-Without --dsn it starts a throwaway local server (rag/pglocal.py). Per data set (the seed corpus; SciFact
+Without --dsn it starts a throwaway local server (rag/index/pglocal.py). Per data set (the seed corpus; SciFact
 built as `rag eval --beir` builds it; optionally a synthetic index of --scale passages from `rag bench`'s
 cache) the folder index is built or reused with the real model and copied into PostgreSQL with its own
 vectors (pgwrite.from_index), so both stores rank the same vectors and differences are the stores'.
@@ -28,17 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from rag import pglocal
-from rag.beir import load_beir, write_corpus
-from rag.build import build
 from rag.config import DEFAULT_MODEL, FUSION_DEPTH, ChunkParams
-from rag.embed import SentenceTransformerEmbedder
-from rag.evaluate import evaluate_beir
-from rag.index_folder import LoadedIndex, load_index
-from rag.onnx_embed import cache_root
-from rag.pgstore import PgStore, fused_rows
-from rag.pgwrite import from_index
-from rag.queries import load_queries
+from rag.evaluation.beir import load_beir, write_corpus
+from rag.evaluation.evaluate import evaluate_beir
+from rag.evaluation.queries import load_queries
+from rag.index import pglocal
+from rag.index.build import build
+from rag.index.embed import SentenceTransformerEmbedder
+from rag.index.index_folder import LoadedIndex, load_index
+from rag.index.onnx_embed import cache_root
+from rag.index.pgstore import PgStore, fused_rows
+from rag.index.pgwrite import from_index
 from rag.types import Passage
 
 ROOT = Path(__file__).resolve().parent.parent

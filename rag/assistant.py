@@ -20,21 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .abstain import AbstentionPolicy
-from .ask import LLMEndpoint, Reply, ask
-from .build import BuildReport, build
+from .answer.abstain import AbstentionPolicy
+from .answer.ask import LLMEndpoint, Reply, ask
 from .config import ChunkParams, Settings, cache_root
 from .errors import RagError
-from .index_folder import load_index
-from .manifest import NAME as MANIFEST
-from .manifest import ArticleRecord
-from .retrieve import Retriever, check_k, check_question
-from .status import IndexStatus, index_status
+from .index.build import BuildReport, build
+from .index.index_folder import load_index
+from .index.manifest import NAME as MANIFEST
+from .index.manifest import ArticleRecord
+from .index.status import IndexStatus, index_status
+from .search.retrieve import Retriever, check_k, check_question
 from .types import Passage
 
 if TYPE_CHECKING:
-    from .embed import SentenceTransformerEmbedder
-    from .evaluate import EvalRun
+    from .evaluation.evaluate import EvalRun
+    from .index.embed import SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -75,7 +75,7 @@ class Assistant:
 
     def embedder(self) -> SentenceTransformerEmbedder:
         """The passage embedder of the settings' model, batch size and precision (torch: loaded lazily)."""
-        from .embed import SentenceTransformerEmbedder
+        from .index.embed import SentenceTransformerEmbedder
 
         s = self.settings
         return SentenceTransformerEmbedder(s.model, batch_size=s.batch_size, precision=s.precision)
@@ -202,7 +202,7 @@ class Assistant:
         say: Say | None = None,
     ) -> EvalRun:
         """Retrieval and answers on a span-labelled query file (default: the settings' test questions)."""
-        from .evaluate import evaluate_query_file
+        from .evaluation.evaluate import evaluate_query_file
 
         retriever = self.retriever
         if say is not None and self.status().stale:
@@ -229,8 +229,8 @@ class Assistant:
         chunk_words 0 keeps whole documents.
 
         Returns the run, its label and the published figures for the model."""
-        from .beir import load_beir, published_figures, write_corpus
-        from .evaluate import evaluate_beir
+        from .evaluation.beir import load_beir, published_figures, write_corpus
+        from .evaluation.evaluate import evaluate_beir
 
         s = self.settings
         beir = load_beir(beir_dir)
@@ -294,7 +294,7 @@ class Assistant:
     def ensure_index(self, say: Say, warn: Say) -> None:
         """Build or refresh the index when it is missing or stale (before serving); if a refresh fails
         while an older index loads, serve that one and keep the reason in `problem`."""
-        from .onnx_embed import read_export
+        from .index.onnx_embed import read_export
 
         # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of
         # another format, status() says which and a build follows.

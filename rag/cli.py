@@ -125,7 +125,7 @@ def _watch_and_build(corpus_dir: Path, once: Callable[[], None]) -> None:
     """Build again whenever articles change on disk, until Ctrl-C; a failed build is said and waited out."""
     import threading
 
-    from .watch import watch_corpus
+    from .ingest.watch import watch_corpus
 
     click.echo(f"watching {corpus_dir}/ for changed articles (Ctrl-C stops)", err=True)
 

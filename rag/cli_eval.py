@@ -84,9 +84,9 @@ def eval_(
     **retrieval: Any,
 ) -> None:
     """Measure retrieval on QUERY_FILE (span-labelled JSONL) or a BEIR folder."""
-    from . import evalreport
     from .assistant import Assistant
     from .errors import QueryError
+    from .evaluation import evalreport
 
     if (query_file is None) == (beir_dir is None):
         raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")

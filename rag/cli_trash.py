@@ -19,7 +19,7 @@ from .config import Settings
 @folder_options
 def remove(article: str, corpus_dir: Path | None, index_dir: Path | None) -> None:
     """Move an ARTICLE (its path in the corpus) to the trash beside the corpus; "rag trash restore" undoes it."""
-    from .trash import move_to_trash, trash_dir
+    from .ingest.trash import move_to_trash, trash_dir
 
     s = settings_from(corpus_dir, index_dir)
     item = move_to_trash(s.corpus_dir, article)
@@ -43,7 +43,7 @@ def trash(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None) -
 @click.pass_obj
 def trash_list(s: Settings) -> None:
     """What the trash holds, newest removal first."""
-    from .trash import list_trash, trash_dir
+    from .ingest.trash import list_trash, trash_dir
 
     items = list_trash(s.corpus_dir)
     if not items:
@@ -60,7 +60,7 @@ def trash_list(s: Settings) -> None:
 @click.pass_obj
 def trash_restore(s: Settings, trash_id: str) -> None:
     """Put TRASH_ID (or an article's path: its newest removal) back into the corpus."""
-    from .trash import restore
+    from .ingest.trash import restore
 
     path = restore(s.corpus_dir, trash_id)
     click.echo(f'restored {path} - run "rag build" to index it again')
@@ -71,7 +71,7 @@ def trash_restore(s: Settings, trash_id: str) -> None:
 @click.pass_obj
 def trash_empty(s: Settings, yes: bool) -> None:
     """Delete everything in the trash for good."""
-    from .trash import empty_trash, list_trash
+    from .ingest.trash import empty_trash, list_trash
 
     n = len(list_trash(s.corpus_dir))
     if n and not yes:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embed import Embedder
+from rag.index.embed import Embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -87,7 +87,7 @@ def hasher() -> HashingEmbedder:
 @pytest.fixture(scope="session")
 def real_embedder():
     from rag.config import DEFAULT_MODEL
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.index.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(DEFAULT_MODEL)
 
@@ -95,8 +95,8 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> tuple[Path, Path]:
     """(corpus_dir, index_dir): the seed articles indexed with the real model, built once."""
-    from rag.build import build
     from rag.config import ChunkParams
+    from rag.index.build import build
 
     base = tmp_path_factory.mktemp("seed")
     corpus_dir = base / "corpus"

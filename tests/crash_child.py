@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rag.build import build
 from rag.config import ChunkParams
+from rag.index.build import build
 from tests.conftest import HashingEmbedder
 
 if __name__ == "__main__":

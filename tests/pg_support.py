@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from rag.pgstore import PgStore
-from rag.pgwrite import ArticlePassages
+from rag.index.pgstore import PgStore
+from rag.index.pgwrite import ArticlePassages
 from rag.types import Chunk
 
 DIM = 64

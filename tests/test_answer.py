@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer import compose_extractive, normalise
-from rag.citation import ABSTAIN_TEXT, Answer, AnswerSentence, abstain
-from rag.generate import compose_generative
-from rag.index_folder import load_index
-from rag.retrieve import Retriever
-from rag.sentences import SentenceCache
+from rag.answer.citation import ABSTAIN_TEXT, Answer, AnswerSentence, abstain
+from rag.answer.extractive import compose_extractive, normalise
+from rag.answer.generate import compose_generative
+from rag.index.index_folder import load_index
+from rag.search.retrieve import Retriever
+from rag.search.sentences import SentenceCache
 from rag.types import Chunk, Passage
 from tests.llm_stub import LLMStub, unused_port
 
@@ -335,7 +335,7 @@ def test_answer_json_is_serialisable(article_passages, fallback):
 
 @pytest.mark.slow
 def test_the_answer_gives_strategies_instead_of_announcing_them(retriever, real_embedder):
-    from rag.compose import announces
+    from rag.answer.compose import announces
 
     question = "how do I make him miss me?"
     passages, scored = retriever.search_scored(question, 5)
@@ -369,7 +369,7 @@ def test_no_padding_from_the_other_article(retriever, real_embedder, question):
 
 
 def test_announcements_and_question_kinds():
-    from rag.compose import announces, question_kind
+    from rag.answer.compose import announces, question_kind
 
     assert announces(
         "So if you want to make a man miss you, here are some strategies on how to make him miss you."
@@ -385,7 +385,7 @@ def test_announcements_and_question_kinds():
 
 
 def test_learned_selection_stops_at_the_floor_skips_duplicates_and_caps():
-    from rag.answer import select_learned
+    from rag.answer.extractive import select_learned
 
     vectors = np.eye(4, dtype=np.float32)
     vectors[3] = vectors[0]  # a duplicate of the best
@@ -396,7 +396,7 @@ def test_learned_selection_stops_at_the_floor_skips_duplicates_and_caps():
 
 
 def test_sentence_features_describe_each_candidate(article_passages, hasher):
-    from rag.features import SENTENCE_FEATURES, sentence_features
+    from rag.answer.features import SENTENCE_FEATURES, sentence_features
 
     question = "does desire need space to grow stronger?"
     scored = SentenceCache(hasher).score(question, article_passages)
@@ -412,7 +412,7 @@ def test_sentence_features_describe_each_candidate(article_passages, hasher):
 
 
 def test_the_rule_based_composer_is_still_available(article_passages, hasher):
-    from rag.compose import ComposerWeights
+    from rag.answer.compose import ComposerWeights
 
     answer = compose_extractive(
         "does desire need space to grow stronger",
@@ -427,8 +427,8 @@ def test_the_rule_based_composer_is_still_available(article_passages, hasher):
 def test_fitted_weights_match_the_features_or_are_refused(tmp_path):
     import json
 
-    from rag import fitted
-    from rag.features import EVIDENCE_FEATURES, SENTENCE_FEATURES
+    from rag.answer import fitted
+    from rag.answer.features import EVIDENCE_FEATURES, SENTENCE_FEATURES
 
     composer, abstain = fitted.load()
     assert composer["features"] == list(SENTENCE_FEATURES) and abstain["features"] == list(EVIDENCE_FEATURES)

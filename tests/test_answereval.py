@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rag import answereval
-from rag.answereval import AnswerJudgement, Paragraphs, by_split, figures, hits, judge, judge_all
 from rag.errors import QueryError
-from rag.queries import Query, QuoteLocator, QuoteSpan, load_queries
+from rag.evaluation import answereval
+from rag.evaluation.answereval import AnswerJudgement, Paragraphs, by_split, figures, hits, judge, judge_all
+from rag.evaluation.queries import Query, QuoteLocator, QuoteSpan, load_queries
 
 # Two paragraphs; offsets: "Desire needs space." is [0, 19), "Cling less." [20, 31), "Rain falls." [33, 44)
 TEXT = "Desire needs space. Cling less.\n\nRain falls. Birds sing today."

@@ -167,7 +167,7 @@ def test_failed_rebuild_keeps_serving_the_previous_index(assistant: Assistant):
 
 
 def test_remove_asks_first_moves_to_the_trash_and_undo_restores(assistant: Assistant):
-    from rag.trash import trash_dir
+    from rag.ingest.trash import trash_dir
 
     rows = library_tab.library_rows(assistant)
     assert {r[0] for r in rows} >= {"000_724d5b54972ab479.txt", "xss.md"}

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.abstain import AbstentionPolicy, Evidence, decide
-from rag.ask import ask
+from rag.answer.abstain import AbstentionPolicy, Evidence, decide
+from rag.answer.ask import ask
+from rag.answer.features import EVIDENCE_FEATURES
 from rag.cli import main
-from rag.features import EVIDENCE_FEATURES
-from rag.index_folder import load_index
-from rag.retrieve import Retriever
+from rag.index.index_folder import load_index
+from rag.search.retrieve import Retriever
 
 
 @pytest.mark.parametrize(
@@ -138,8 +138,8 @@ def test_near_topic_questions_are_declined(retriever: Retriever, question: str):
 
 @pytest.mark.slow
 def test_a_question_about_a_removed_article_is_declined(seed_index, real_embedder, tmp_path: Path):
-    from rag.build import build
     from rag.config import ChunkParams
+    from rag.index.build import build
 
     corpus_dir, _ = seed_index
     (tmp_path / "corpus").mkdir()

@@ -35,13 +35,13 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import chunk_article, sentence_spans
-from rag.clean import classify
 from rag.cli import main
 from rag.config import ChunkParams
-from rag.index_folder import load_index
-from rag.manifest import CHUNKS, VECTORS
-from rag.manifest import NAME as MANIFEST
+from rag.index.index_folder import load_index
+from rag.index.manifest import CHUNKS, VECTORS
+from rag.index.manifest import NAME as MANIFEST
+from rag.ingest.chunk import chunk_article, sentence_spans
+from rag.ingest.clean import classify
 from rag.types import Article
 
 CLINGY = "how do I avoid being clingy?"

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rag import bench, manifest
+from rag import bench
 from rag.cli import main
 from rag.errors import RagError
-from rag.index_folder import load_index
-from rag.manifest import EmbedderInfo
-from rag.retrieve import Retriever
-from rag.status import index_status
+from rag.index import manifest
+from rag.index.index_folder import load_index
+from rag.index.manifest import EmbedderInfo
+from rag.index.status import index_status
+from rag.search.retrieve import Retriever
 
 SCIENCE = [
     "Vitamin D supplementation reduces the risk of respiratory infections in older adults.",

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.build import build
 from rag.config import ChunkParams
 from rag.errors import CorpusError
-from rag.index_folder import load_index
-from rag.manifest import NAME as MANIFEST
-from rag.sentence_store import sentence_text, split_passage
+from rag.index.build import build
+from rag.index.index_folder import load_index
+from rag.index.manifest import NAME as MANIFEST
+from rag.index.sentence_store import sentence_text, split_passage
 
 from .conftest import HashingEmbedder
 
@@ -154,7 +154,7 @@ def test_index_type_is_recorded_and_a_change_reuses_every_vector(corpus: Path, h
 
 
 def test_status_uses_a_manifest_the_caller_already_holds(corpus: Path, hasher):
-    from rag.status import index_status
+    from rag.index.status import index_status
 
     _build(corpus, hasher)
     index_dir = corpus.parent / "index"
@@ -170,7 +170,7 @@ def test_status_uses_a_manifest_the_caller_already_holds(corpus: Path, hasher):
 def test_hnsw_rebuild_extends_the_graph_and_marks_removed_passages(corpus: Path, hasher):
     import numpy as np
 
-    from rag.ann import MAX_DEAD
+    from rag.index.ann import MAX_DEAD
 
     index_dir = corpus.parent / "index"
     _build(corpus, hasher, index_type="hnsw")

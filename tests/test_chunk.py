@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import BIO_SECTION, chunk_article, max_chars, sentence_spans
-from rag.clean import classify
 from rag.config import ChunkParams
-from rag.ingest import MAX_ARTICLE_BYTES, read_article
+from rag.ingest.chunk import BIO_SECTION, chunk_article, max_chars, sentence_spans
+from rag.ingest.clean import classify
+from rag.ingest.read import MAX_ARTICLE_BYTES, read_article
 from rag.types import Article
 
 from .conftest import ROOT, SEED_DIR, SEED_FILES
@@ -172,9 +172,9 @@ SPLIT_SCRIPT = """
 import subprocess
 import sys
 from pathlib import Path
-from rag.chunk import chunk_article, max_chars
+from rag.ingest.chunk import chunk_article, max_chars
 from rag.config import ChunkParams
-from rag.ingest import read_article
+from rag.ingest.read import read_article
 path = Path(sys.argv[1])
 article = read_article(path.parent, path)
 chunks = chunk_article(article, ChunkParams())
@@ -199,7 +199,7 @@ def test_1_mib_of_short_lines_is_split(tmp_path: Path, shape: str):
 def test_heavy_10_mib_of_short_lines_is_split(tmp_path: Path, shape: str):
     """10 MiB of short lines took 81 s and 1.7 GB (issue 16), here 11 minutes: the work per line grew
     with the lines after it. Now ~40 s and ~350 MB; the time limit only stops a run that never ends."""
-    from rag.ingest import MAX_ARTICLE_LINES  # more lines than this are refused before cleaning
+    from rag.ingest.read import MAX_ARTICLE_LINES  # more lines than this are refused before cleaning
 
     text = "".join(_short_lines(MAX_ARTICLE_BYTES, shape).splitlines(keepends=True)[: MAX_ARTICLE_LINES - 1])
     (tmp_path / "lines.txt").write_text(text, encoding="utf-8")

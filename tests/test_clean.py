@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import classify
 from rag.errors import CorpusError
-from rag.ingest import read_article
-from rag.lines import heading_like, normalise
+from rag.ingest.clean import classify
+from rag.ingest.lines import heading_like, normalise
+from rag.ingest.read import read_article
 
 from .conftest import SEED_DIR
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from rag.cli import main
-from rag.manifest import NAME as MANIFEST
+from rag.index.manifest import NAME as MANIFEST
 
 CLINGY = "how do I avoid being clingy?"
 

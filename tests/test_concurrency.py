@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from rag.index_folder import load_index
+from rag.index.index_folder import load_index
 
 from .browser_support import AppProcess, start_app
 from .conftest import ROOT

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from rag.build import build
 from rag.config import ChunkParams
-from rag.index_folder import load_index
+from rag.index.build import build
+from rag.index.index_folder import load_index
 
 from .conftest import ROOT, HashingEmbedder
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embed import CachingEmbedder, fingerprint_dir, resolve_model_dir
 from rag.errors import RagError
+from rag.index.embed import CachingEmbedder, fingerprint_dir, resolve_model_dir
 
 from .conftest import HashingEmbedder
 

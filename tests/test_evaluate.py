@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.beir import load_beir, published_figures, write_corpus
 from rag.cli import main
 from rag.errors import QueryError
-from rag.evalreport import compare, load_run
-from rag.evaluate import evaluate_beir, evaluate_queries, score
-from rag.queries import Query, QuoteLocator, fold, load_queries
+from rag.evaluation.beir import load_beir, published_figures, write_corpus
+from rag.evaluation.evalreport import compare, load_run
+from rag.evaluation.evaluate import evaluate_beir, evaluate_queries, score
+from rag.evaluation.queries import Query, QuoteLocator, fold, load_queries
 from rag.types import Chunk, Passage
 
 ART = "Intro line.\n\nDesire needs space. Like fire needs air.\n\nIt’s “counterintuitive” but true. The end."

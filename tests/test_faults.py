@@ -1,7 +1,7 @@
 """Crash safety beyond test_crash.py: SIGKILL aimed at each phase of a build; read-only and full disks.
 
 test_crash.py kills builds at random moments, and most of those kills land while the child is still
-importing. Here every kill is aimed at a phase of `rag.index_folder.write_index`:
+importing. Here every kill is aimed at a phase of `rag.index.index_folder.write_index`:
 
 - writing the temporary folder `.index.building-PID`: before and after each file, around the keyword
   index, before and after the manifest;
@@ -47,11 +47,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.build import build
 from rag.cli import main
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
-from rag.index_folder import load_index
+from rag.index.build import build
+from rag.index.index_folder import load_index
 
 from .conftest import ROOT, HashingEmbedder
 from .test_crash import _corpus, _hashes_in, _sha
@@ -86,10 +86,10 @@ CHILD = r"""
 import os, signal, sys, threading, time
 from pathlib import Path
 
-import rag.folder_swap as ri
-import rag.keyword as rk
-import rag.storage as rs
-from rag.build import build
+import rag.index.folder_swap as ri
+import rag.index.keyword as rk
+import rag.index.storage as rs
+from rag.index.build import build
 from rag.config import ChunkParams
 from tests.conftest import HashingEmbedder
 
@@ -458,7 +458,7 @@ import errno, json, os, shutil, sys
 from pathlib import Path
 from click.testing import CliRunner
 from rag.cli import main
-from rag.index_folder import load_index
+from rag.index.index_folder import load_index
 
 corpus, index_src, mnt = map(Path, sys.argv[1:4])
 index = mnt / "index"

@@ -12,8 +12,8 @@ import pytest
 from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import QueryError
-from rag.feedback import read, record
-from rag.queries import load_queries
+from rag.evaluation.feedback import read, record
+from rag.evaluation.queries import load_queries
 from rag.web import handlers
 
 

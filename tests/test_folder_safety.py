@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.build import build
 from rag.cli import main
 from rag.config import ChunkParams
 from rag.errors import ForeignFolderError
-from rag.folder_swap import refuse_foreign
-from rag.index_folder import load_index
-from rag.manifest import NAME as MANIFEST
+from rag.index.build import build
+from rag.index.folder_swap import refuse_foreign
+from rag.index.index_folder import load_index
+from rag.index.manifest import NAME as MANIFEST
 
 from .conftest import ROOT, SEED_FILES
 

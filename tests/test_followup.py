@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.followup import content_words, expand, is_follow_up
+from rag.search.followup import content_words, expand, is_follow_up
 
 CLINGY = "how do I avoid being clingy?"
 
@@ -58,7 +58,7 @@ def test_the_anchor_is_the_last_question_that_stood_alone():
 
 
 def test_wants_more():
-    from rag.followup import wants_more
+    from rag.search.followup import wants_more
 
     assert wants_more("what else?") and wants_more("what should I do instead?")
     assert not wants_more("why?") and not wants_more("and what about texting?")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunk import chunk_article
 from rag.config import ChunkParams
 from rag.errors import CorpusError
-from rag.extract import cited_path, cited_text, text_copy_path
-from rag.ingest import article_sha256, hash_path, read_article
-from rag.titles import set_title, title_from_filename
+from rag.ingest.chunk import chunk_article
+from rag.ingest.extract import cited_path, cited_text, text_copy_path
+from rag.ingest.read import article_sha256, hash_path, read_article
+from rag.ingest.titles import set_title, title_from_filename
 
 PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <title>Keeping Promises | Example Love</title>

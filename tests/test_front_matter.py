@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import CorpusError
-from rag.ingest import MAX_FRONT_MATTER_CHARS, read_article
+from rag.ingest.read import MAX_FRONT_MATTER_CHARS, read_article
 
 # The classic "billion laughs": 344 bytes of YAML whose aliases expand to 10^9 strings when used.
 LAUGHS = (
@@ -39,7 +39,7 @@ def test_billion_laughs_is_refused_within_a_memory_limit(tmp_path: Path):
         from pathlib import Path
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         from rag.errors import CorpusError
-        from rag.ingest import read_article
+        from rag.ingest.read import read_article
         try:
             read_article(Path({str(tmp_path)!r}), Path({str(tmp_path / "laughs.md")!r}))
         except CorpusError as exc:

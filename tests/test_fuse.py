@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rag.fuse import merge_overlapping, reciprocal_rank_fusion, zscore_fusion
+from rag.search.fuse import merge_overlapping, reciprocal_rank_fusion, zscore_fusion
 from rag.types import Chunk, Passage, Why
 from rag.web.render import why_text
 

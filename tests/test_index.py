@@ -10,11 +10,11 @@ import pytest
 
 from rag.config import ChunkParams
 from rag.errors import BuildLockedError, IndexLoadError
-from rag.folder_swap import build_lock
-from rag.index_folder import load_index, write_index
-from rag.keyword import KeywordIndex
-from rag.manifest import CHUNKS, FORMAT_VERSION, VECTORS, EmbedderInfo, Manifest
-from rag.manifest import NAME as MANIFEST
+from rag.index.folder_swap import build_lock
+from rag.index.index_folder import load_index, write_index
+from rag.index.keyword import KeywordIndex
+from rag.index.manifest import CHUNKS, FORMAT_VERSION, VECTORS, EmbedderInfo, Manifest
+from rag.index.manifest import NAME as MANIFEST
 from rag.types import Chunk
 
 
@@ -131,7 +131,7 @@ def test_second_build_lock_refuses(tmp_path: Path):
 
 
 def test_index_type_by_size_and_override():
-    from rag.ann import HNSW_FROM, choose_index_type
+    from rag.index.ann import HNSW_FROM, choose_index_type
 
     assert choose_index_type(10) == "flat-ip" and choose_index_type(HNSW_FROM) == "hnsw-ip"
     assert choose_index_type(10, "hnsw") == "hnsw-ip" and choose_index_type(HNSW_FROM, "flat") == "flat-ip"

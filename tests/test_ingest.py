@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import ingest
 from rag.errors import CorpusError
-from rag.ingest import (
+from rag.ingest import read as ingest
+from rag.ingest.read import (
     MAX_ARTICLE_BYTES,
     SUFFIXES,
     article_id_for,

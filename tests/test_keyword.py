@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexLoadError
-from rag.keyword import BM25_FILES, META, TOKENS, KeywordIndex, tokenize
+from rag.index.keyword import BM25_FILES, META, TOKENS, KeywordIndex, tokenize
 
 SMALL = [
     "The history of the Roman aqueducts and their engineering.",

@@ -8,10 +8,10 @@ import pytest
 
 from rag.config import ChunkParams
 from rag.errors import CorpusError
-from rag.ingest import read_article
-from rag.library import MAX_UPLOAD_BYTES, add_file, add_text, list_articles, remove, safe_name
-from rag.manifest import ArticleRecord, EmbedderInfo, Manifest
-from rag.status import index_status
+from rag.index.manifest import ArticleRecord, EmbedderInfo, Manifest
+from rag.index.status import index_status
+from rag.ingest.library import MAX_UPLOAD_BYTES, add_file, add_text, list_articles, remove, safe_name
+from rag.ingest.read import read_article
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_list_articles_states(tmp_path: Path):
     corpus = tmp_path / "c"
     a = add_file(corpus, "a.txt", b"Alpha text. More.")
     add_file(corpus, "b.txt", b"Beta text. More.")
-    from rag.ingest import file_sha256
+    from rag.ingest.read import file_sha256
 
     record = ArticleRecord("a.txt", file_sha256(a.read_bytes()), chunks=1, title="A")
     manifest = Manifest(EmbedderInfo("m", 8, "f"), ChunkParams(), {"a": record}, chunk_count=1)

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.build import build
 from rag.config import ChunkParams
-from rag.index_folder import LoadedIndex, load_index
-from rag.manifest import ArticleRecord
+from rag.index.build import build
+from rag.index.index_folder import LoadedIndex, load_index
+from rag.index.manifest import ArticleRecord
 
 from .conftest import HashingEmbedder
 
@@ -97,7 +97,7 @@ def test_loads_during_swaps_never_mix_two_builds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proc_fd: bool
 ):
     if not proc_fd:  # as on a system without /proc/self/fd: loads are checked after reading instead
-        monkeypatch.setattr("rag.index_folder._FD_DIR", tmp_path / "no-proc")
+        monkeypatch.setattr("rag.index.index_folder._FD_DIR", tmp_path / "no-proc")
     corpora = [_corpus(tmp_path / "a", "a"), _corpus(tmp_path / "b", "b")]
     index_dir = tmp_path / "index"
     builds = []

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import bench, manifest
-from rag.build import build
+from rag import bench
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
-from rag.index_folder import load_index
-from rag.manifest import FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
+from rag.index import manifest
+from rag.index.build import build
+from rag.index.index_folder import load_index
+from rag.index.manifest import FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
 
 # A manifest as the code before manifest.py wrote it (an HNSW index, an article with recurring lines);
 # abridged: two articles, fewer library versions.

@@ -12,10 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embed import SentenceTransformerEmbedder, resolve_precision
 from rag.errors import RagError
-from rag.manifest import EmbedderInfo
-from rag.onnx_embed import MODEL_FILE, OnnxEmbedder, ensure_export, export_dir, query_embedder, read_export
+from rag.index.embed import SentenceTransformerEmbedder, resolve_precision
+from rag.index.manifest import EmbedderInfo
+from rag.index.onnx_embed import (
+    MODEL_FILE,
+    OnnxEmbedder,
+    ensure_export,
+    export_dir,
+    query_embedder,
+    read_export,
+)
 
 from .conftest import HashingEmbedder
 

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from rag import pglocal
 from rag.config import ChunkParams
 from rag.errors import BuildLockedError, StoreError
-from rag.index_folder import load_index
-from rag.pgstore import PgStore
-from rag.pgwrite import from_corpus
+from rag.index import pglocal
+from rag.index.index_folder import load_index
+from rag.index.pgstore import PgStore
+from rag.index.pgwrite import from_corpus
 
 from .conftest import ROOT, SEED_FILES
 from .pg_support import CHUNKING, EMBEDDER, article_version, new_store, versions_seen

@@ -20,13 +20,13 @@ import pytest
 from click.testing import CliRunner
 
 from rag.assistant import Assistant
-from rag.build import build
 from rag.cli import main, serve_settings
 from rag.config import Settings
 from rag.errors import CorpusError, RagError
-from rag.index_folder import load_index
-from rag.ingest import discover
-from rag.library import add_text
+from rag.index.build import build
+from rag.index.index_folder import load_index
+from rag.ingest.library import add_text
+from rag.ingest.read import discover
 from rag.web import library_tab, server
 from rag.web.render import STALE_NOTE
 
@@ -158,7 +158,7 @@ def test_an_unreadable_corpus_folder_fails_discovery(tmp_path: Path, monkeypatch
 def test_an_article_copied_into_the_corpus_is_indexed_by_itself(served: Assistant):
     import time
 
-    from rag.watch import start_watching
+    from rag.ingest.watch import start_watching
 
     stop = start_watching(served.corpus_dir, lambda changed: served.rebuild_soon(), debounce_ms=300)
     try:
@@ -182,7 +182,7 @@ def test_an_article_copied_into_the_corpus_is_indexed_by_itself(served: Assistan
 
 def test_millions_of_short_lines_are_refused_before_any_cleaning(tmp_path: Path):
     # 10 MiB of "ab" lines took 70-80 s and 1.7 GB to clean (the per-line work is linear but not cheap).
-    from rag.ingest import MAX_ARTICLE_LINES, read_article
+    from rag.ingest.read import MAX_ARTICLE_LINES, read_article
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

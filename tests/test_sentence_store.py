@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import manifest as manifest_io
-from rag.ask import ask
-from rag.build import build
+from rag.answer.ask import ask
 from rag.config import ChunkParams
-from rag.index_folder import LoadedIndex, load_index
-from rag.retrieve import Retriever
-from rag.sentence_store import decode, encode, sentence_text
-from rag.sentences import SentenceCache
+from rag.index import manifest as manifest_io
+from rag.index.build import build
+from rag.index.index_folder import LoadedIndex, load_index
+from rag.index.sentence_store import decode, encode, sentence_text
+from rag.search.retrieve import Retriever
+from rag.search.sentences import SentenceCache
 from rag.types import Passage
 
 from .conftest import HashingEmbedder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.spelling import Speller, distance
+from rag.search.spelling import Speller, distance
 
 MODEL_WORDS = [
     "the",

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from rag.cli import main
 from rag.errors import CorpusError
-from rag.ingest import discover
-from rag.trash import empty_trash, list_trash, move_to_trash, restore, trash_dir
+from rag.ingest.read import discover
+from rag.ingest.trash import empty_trash, list_trash, move_to_trash, restore, trash_dir
 
 from .conftest import SEED_FILES
 

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from rag.watch import is_article, start_watching
+from rag.ingest.watch import is_article, start_watching
 
 
 def test_only_article_files_count():

@@ -26,7 +26,7 @@ SPLITS = ("tuning", "held_out")
 
 
 def _key(s: str) -> str:
-    from rag.lines import normalise, visible
+    from rag.ingest.lines import normalise, visible
 
     return normalise(visible(s))
 
@@ -35,9 +35,9 @@ def passages_by_file(corpus_dir: Path, alone: bool = False) -> tuple[dict[str, A
     """Read and chunk every page the way `rag build` does: {file: Article}, {file: [Chunk]}.
 
     alone: each page as if it were the only article (no evidence from lines recurring across pages)."""
-    from rag.chunk import chunk_article
     from rag.config import ChunkParams
-    from rag.ingest import discover, read_article, recurring_lines
+    from rag.ingest.chunk import chunk_article
+    from rag.ingest.read import discover, read_article, recurring_lines
 
     files = discover(corpus_dir)
     common = frozenset() if alone else recurring_lines(corpus_dir, files)
@@ -55,7 +55,7 @@ def _sentences(paragraph: str) -> list[str]:
 
 def cleaning_scores(corpus_dir: Path, alone: bool = False) -> dict[str, dict[str, Any]]:
     """The cleaning figures per split (and 'all')."""
-    from rag.chunk import BIO_SECTION
+    from rag.ingest.chunk import BIO_SECTION
 
     articles, chunks = passages_by_file(corpus_dir, alone)
     out: dict[str, dict[str, Any]] = {}
@@ -126,9 +126,9 @@ def cleaning_scores(corpus_dir: Path, alone: bool = False) -> dict[str, dict[str
 def mrr_at_10(corpus_dir: Path, work_dir: Path) -> dict[str, float]:
     """MRR@10 per split of the pages' questions on an index of corpus_dir (real model, hybrid)."""
     from rag.assistant import Assistant
-    from rag.build import build
     from rag.config import ChunkParams, Settings
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.index.build import build
+    from rag.index.embed import SentenceTransformerEmbedder
 
     index_dir = work_dir / "index"
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir)

@@ -45,7 +45,7 @@ def rag_build_json(corpus_dir: Path, index_dir: Path, *args: str) -> tuple[dict[
 
 def build_figures(beir: Any, n_docs: int, model: str, cache_dir: Path, say: Say = quiet) -> list[Figure]:
     """Cold `rag build` (fresh index folder, nothing reused) of n SciFact documents, fp32 and bf16."""
-    from ..beir import write_corpus
+    from ..evaluation.beir import write_corpus
 
     corpus_dir = cache_dir / f"build-{beir.name}-{beir.fingerprint[:12]}-{n_docs}" / "corpus"
     write_corpus(_subset(beir, n_docs), corpus_dir)
@@ -76,9 +76,9 @@ def build_figures(beir: Any, n_docs: int, model: str, cache_dir: Path, say: Say 
 
 def seed_rebuild_figures(corpus_dir: Path, index_dir: Path, precision: str) -> list[Figure]:
     """Rebuild of the seed index with nothing changed: in process (a fresh embedder) and as `rag build`."""
-    from .. import manifest
-    from ..build import build
-    from ..embed import SentenceTransformerEmbedder
+    from ..index import manifest
+    from ..index.build import build
+    from ..index.embed import SentenceTransformerEmbedder
 
     built = manifest.read(index_dir)
     model, params, index_type = built.embedder.name, built.chunking, built.index_type.removesuffix("-ip")
@@ -112,10 +112,10 @@ def rebuild_figures(
     The one-changed rebuild is measured in process with the model loaded (as the app's Rebuild button
     runs it) and as a `rag build` process (which also imports torch and loads the model).
     """
-    from ..beir import write_corpus
-    from ..build import build
     from ..config import ChunkParams
-    from ..embed import SentenceTransformerEmbedder
+    from ..evaluation.beir import write_corpus
+    from ..index.build import build
+    from ..index.embed import SentenceTransformerEmbedder
 
     base = cache_dir / f"rebuild-{beir.name}-{beir.fingerprint[:12]}-{n_docs}"
     write_corpus(_subset(beir, n_docs), base / "corpus")
@@ -183,8 +183,8 @@ def scale_rebuild_figures(n: int, scale: str, cache_dir: Path, say: Say = quiet)
 
 
 def _timed_build(corpus_dir: Path, index_dir: Path, what: str, scale: str, say: Say) -> Figure:
-    from ..build import build
     from ..config import ChunkParams
+    from ..index.build import build
 
     embedder = RandomEmbedder()
     say(f"scale rebuild: {what}")

@@ -22,7 +22,7 @@ WARM_UP = "what does this collection say about the effect of exercise on sleep?"
 
 def _variant(retriever: Any, mode: str, rerank: str) -> Any:
     """The same loaded index and question model, with an empty vector cache, in another mode."""
-    from ..embed import CachingEmbedder
+    from ..index.embed import CachingEmbedder
 
     inner = getattr(retriever.embedder, "inner", retriever.embedder)
     return retriever.with_settings(mode=mode, rerank=rerank, embedder=CachingEmbedder(inner))
@@ -55,7 +55,7 @@ def ask_figure(retriever: Any, questions: list[str], scale: str) -> Figure:
     Asked twice per question after one warm-up: the first round pays for sentences not seen before,
     as a new question does; the figure is the first round's p50, the second's is in the details.
     """
-    from ..ask import ask
+    from ..answer.ask import ask
 
     r = _variant(retriever, retriever.mode, retriever.rerank)
     ask(r, WARM_UP)

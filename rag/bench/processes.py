@@ -33,7 +33,7 @@ _PROBE = """
 import json, sys, time
 started = time.perf_counter()
 from pathlib import Path
-from rag.retrieve import Retriever
+from rag.search.retrieve import Retriever
 retriever = Retriever.open(Path(sys.argv[1]), Path(sys.argv[2]))
 passages = retriever.search(sys.argv[3], 5)
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
@@ -175,7 +175,7 @@ class AppServer:
 
 @contextmanager
 def app_server(corpus_dir: Path, index_dir: Path, log_path: Path, **env: str) -> Iterator[AppServer]:
-    from ..status import index_status
+    from ..index.status import index_status
 
     if index_status(corpus_dir, index_dir).stale:  # the app would rebuild: never on a bench index
         raise RagError(f"{index_dir}/ is not up to date with {corpus_dir}/ - the app would rebuild it")

@@ -42,7 +42,7 @@ SEED_FALLBACK = ["how do I avoid being clingy?", "why does a bit of mystery make
 
 def seed_questions(path: Path = SEED_QUERIES) -> list[str]:
     """The committed eval questions (answerable or not: both are asked), or two examples."""
-    from ..queries import load_queries
+    from ..evaluation.queries import load_queries
 
     return [q.question for q in load_queries(path)] if path.is_file() else list(SEED_FALLBACK)
 
@@ -126,7 +126,7 @@ def _config_json(config: BenchConfig) -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from ..embed import cpu_has_bf16
+    from ..index.embed import cpu_has_bf16
 
     model = ""
     with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
@@ -153,7 +153,7 @@ def run_bench(config: BenchConfig, out_path: Path, say: Say = quiet) -> dict[str
     if {"build", "rebuild"} & config.parts or (
         big and {"latency", "recall", "http", "memory"} & config.parts
     ):
-        from ..beir import load_beir
+        from ..evaluation.beir import load_beir
 
         beir = load_beir(config.beir_dir)
     if beir is not None and "build" in config.parts:
@@ -177,7 +177,7 @@ def _seed(run: _Run) -> None:
     """Every figure on the seed corpus; the seed index is built first when missing or stale."""
     from ..assistant import Assistant
     from ..config import Settings
-    from ..status import index_status
+    from ..index.status import index_status
 
     c = run.config
     status = index_status(c.corpus_dir, c.index_dir)
@@ -224,9 +224,9 @@ def _http(
 
 def _scales(run: _Run, beir: Any, scales: list[tuple[str, int]]) -> None:
     """The figures at each large scale, on cached bench indexes of real plus generated passages."""
-    from ..embed import SentenceTransformerEmbedder
-    from ..manifest import EmbedderInfo
-    from ..onnx_embed import ensure_export
+    from ..index.embed import SentenceTransformerEmbedder
+    from ..index.manifest import EmbedderInfo
+    from ..index.onnx_embed import ensure_export
 
     c = run.config
     embedder = SentenceTransformerEmbedder(c.model, precision=c.precision)
@@ -253,7 +253,7 @@ def _scales(run: _Run, beir: Any, scales: list[tuple[str, int]]) -> None:
 def _one_scale(
     run: _Run, label: str, n: int, corpus_dir: Path, index_dir: Path, questions: list[str]
 ) -> None:
-    from ..retrieve import Retriever
+    from ..search.retrieve import Retriever
 
     c = run.config
     timed = questions[: c.queries]

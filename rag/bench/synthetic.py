@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..config import ChunkParams
-from ..embed import Embedder
-from ..manifest import ArticleRecord, EmbedderInfo, Manifest
+from ..index.embed import Embedder
+from ..index.manifest import ArticleRecord, EmbedderInfo, Manifest
 from .report import Say, quiet
 
 GENERATOR_VERSION = 2  # 2: stored sentences (spans and random unit vectors); bump when write_scale_index writes different passages or vectors
@@ -105,11 +105,11 @@ def write_scale_index(
     Every article is a file whose bytes the manifest records, so the index is up to date with its corpus
     (the app serves it without rebuilding) and every citation slices its file. Returns the description.
     """
-    from ..ann import HNSW, choose_index_type
-    from ..index_folder import write_index
-    from ..keyword import KEYWORD_MANIFEST, KeywordIndex
-    from ..plan import PIPELINE_VERSION
-    from ..sentence_store import ENCODING, StoredSentences, encode, split_passage
+    from ..index.ann import HNSW, choose_index_type
+    from ..index.index_folder import write_index
+    from ..index.keyword import KEYWORD_MANIFEST, KeywordIndex
+    from ..index.plan import PIPELINE_VERSION
+    from ..index.sentence_store import ENCODING, StoredSentences, encode, split_passage
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -176,7 +176,7 @@ def _write_articles(
     corpus_dir: Path, texts: list[str], real_titles: list[str]
 ) -> tuple[dict[str, ArticleRecord], list[Any]]:
     """Article files for the passages (real: one each; generated: PER_ARTICLE each); (manifest articles, chunks)."""
-    from ..ingest import file_sha256
+    from ..ingest.read import file_sha256
     from ..types import Chunk
 
     groups = [(f"scifact/{i // 1000:03d}/{i:07d}", [i], title) for i, title in enumerate(real_titles)]
@@ -205,8 +205,8 @@ def _write_articles(
 
 def scale_key(n: int, real: RealPassages, embedder_meta: EmbedderInfo) -> str:
     """What a cached scale index depends on: passages, model, generator, index format and graph shape."""
-    from ..ann import HNSW, choose_index_type
-    from ..manifest import FORMAT_VERSION
+    from ..index.ann import HNSW, choose_index_type
+    from ..index.manifest import FORMAT_VERSION
 
     index_type = choose_index_type(n)
     fields = {
@@ -229,7 +229,7 @@ def scale_index(
     n: int, real: RealPassages, embedder_meta: EmbedderInfo, cache_dir: Path, say: Say = quiet
 ) -> tuple[Path, Path, dict[str, Any]]:
     """(corpus_dir, index_dir, description) of the n-passage bench index, made unless cached."""
-    from ..ann import choose_index_type
+    from ..index.ann import choose_index_type
 
     root = cache_dir / f"scale-{n}-{scale_key(n, real, embedder_meta)}"
     stamp = root / "bench.json"

@@ -47,7 +47,7 @@ MAX_K = 100
 def _api_args(assistant: Assistant, question: Any, k: Any, mode: Any) -> tuple[str, int, str]:
     """The API's arguments checked: a bad one is a one-line error for the caller, not a traceback."""
     from rag.config import MODES
-    from rag.retrieve import check_question
+    from rag.search.retrieve import check_question
 
     with _user_errors():
         if not isinstance(question, str):
@@ -214,7 +214,7 @@ def on_evaluate(
 ) -> tuple[str, list[list[Any]], list[list[Any]], str | None]:
     """(summary, figures with what each means, per-question rows, plot path) for the committed test
     questions ("test") or the readers' feedback ("feedback")."""
-    from rag.evalreport import save_run
+    from rag.evaluation.evalreport import save_run
 
     from .render import preview
 
@@ -235,7 +235,7 @@ def on_evaluate(
         figures.append(
             ["answerable wrongly abstained", f"{abst['answerable_abstained']}/{abst['answerable']}"]
         )
-    for split, f in run.answers.items():  # answer-level figures (rag/answereval.py), per split
+    for split, f in run.answers.items():  # answer-level figures (rag/evaluation/answereval.py), per split
         figures.append([f"answer recall ({split})", round(f["answer_recall"], 3)])
         figures.append([f"answer precision ({split})", round(f["answer_precision"], 3)])
     rows = [[name, value, _meaning(name)] for name, value in figures]
@@ -264,7 +264,7 @@ def on_feedback(assistant: Assistant, history: Any, index: Any, liked: Any) -> t
     Returns (note, the correction row's visibility, the question awaiting a correction)."""
     import gradio as gr
 
-    from rag.feedback import record
+    from rag.evaluation.feedback import record
 
     from .render import REFUSAL, quoted_sentences
 
@@ -306,8 +306,8 @@ def on_correct(assistant: Assistant, question: str, words: str, answerable: bool
     """Keep a reader's correction: the words that answer the question, or 'not answered by the articles'."""
     import gradio as gr
 
-    from rag.feedback import record
-    from rag.queries import fold
+    from rag.evaluation.feedback import record
+    from rag.evaluation.queries import fold
 
     if not question:
         return "", gr.update(visible=False), ""
@@ -338,7 +338,7 @@ def on_correct(assistant: Assistant, question: str, words: str, answerable: bool
 
 def _article_texts(assistant: Assistant) -> Iterator[str]:
     """The indexed articles as the viewer shows them (an HTML or PDF article's extracted text)."""
-    from rag.extract import cited_text
+    from rag.ingest.extract import cited_text
 
     for meta in assistant.indexed_articles().values():
         with contextlib.suppress(OSError, UnicodeDecodeError, RagError):

@@ -2,7 +2,7 @@
 restoring articles, each change indexed in the background while the previous index answers.
 
 Plain functions of an Assistant (rag/assistant.py), tested directly; the files are handled by
-rag/library.py and rag/trash.py, and what is shown is escaped text.
+rag/ingest/library.py and rag/ingest/trash.py, and what is shown is escaped text.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.status import IndexStatus
+from rag.index.status import IndexStatus
 
 
 def library_rows(assistant: Assistant, status: IndexStatus | None = None) -> list[list[Any]]:
     """The Library table; `status` when the caller has just checked (each check walks the corpus)."""
-    from rag.library import list_articles
+    from rag.ingest.library import list_articles
 
     try:
         rows = list_articles(status or assistant.status())
@@ -43,8 +43,8 @@ def library_status(assistant: Assistant, status: IndexStatus | None = None) -> s
             " article(s). Press Rebuild index to include them."
         )
     else:
-        from rag.onnx_embed import NO_EXPORT
-        from rag.status import question_backend
+        from rag.index.onnx_embed import NO_EXPORT
+        from rag.index.status import question_backend
 
         m = status.manifest
         assert m is not None  # an index status without a problem has its manifest
@@ -69,7 +69,7 @@ def library_view(assistant: Assistant, note: str = "", undo: str = "") -> Librar
     """The Library as it is on disk now (read per page load and after every change, never cached)."""
     import gradio as gr
 
-    from rag.trash import list_trash
+    from rag.ingest.trash import list_trash
 
     status = assistant.status()
     rows = library_rows(assistant, status)
@@ -132,7 +132,7 @@ def on_upload(assistant: Assistant, files: list[Any] | None) -> Iterator[tuple[A
     """Add uploaded files, then index them; the upload box is emptied once they are in."""
     import gradio as gr
 
-    from rag.library import add_file
+    from rag.ingest.library import add_file
 
     uploads = Path(gr.utils.get_upload_folder()).resolve()
     added, problems = [], []
@@ -160,7 +160,7 @@ def on_paste(assistant: Assistant, title: str, text: str) -> Iterator[tuple[Any,
     """Save pasted text as an article, then index it; the fields are emptied once it is saved."""
     import gradio as gr
 
-    from rag.library import add_text
+    from rag.ingest.library import add_text
 
     try:
         added = add_text(assistant.corpus_dir, title or "", text or "")
@@ -177,7 +177,7 @@ def on_paste(assistant: Assistant, title: str, text: str) -> Iterator[tuple[Any,
 
 def on_set_title(assistant: Assistant, rel_path: str | None, title: str) -> Iterator[LibraryView]:
     """Correct an article's title (kept beside it, so rebuilds keep it), then index the change."""
-    from rag.library import set_title
+    from rag.ingest.library import set_title
 
     def change() -> tuple[str, str]:
         set_title(assistant.corpus_dir, rel_path or "", title or "")
@@ -199,7 +199,7 @@ def on_ask_remove(rel_path: str | None) -> tuple[Any, str]:
 
 def on_remove(assistant: Assistant, rel_path: str | None) -> Iterator[LibraryView]:
     """Move an article to the trash beside the corpus (never deleted here), then index the change."""
-    from rag.trash import move_to_trash
+    from rag.ingest.trash import move_to_trash
 
     def change() -> tuple[str, str]:
         item = move_to_trash(assistant.corpus_dir, rel_path or "")
@@ -210,7 +210,7 @@ def on_remove(assistant: Assistant, rel_path: str | None) -> Iterator[LibraryVie
 
 def on_restore(assistant: Assistant, trash_id: str | None) -> Iterator[LibraryView]:
     """Put a trashed article back (Undo, or a pick from the trash), then index it."""
-    from rag.trash import restore
+    from rag.ingest.trash import restore
 
     def change() -> tuple[str, str]:
         path = restore(assistant.corpus_dir, trash_id or "")

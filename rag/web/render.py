@@ -4,7 +4,7 @@ All article text is escaped here (html.escape) before it reaches a page, so an a
 `<script>` or `<img onerror=...>` shows those characters and runs nothing; the article page is also
 served with a Content-Security-Policy that allows no script at all. Citation links point at
 `/article?id=...&start=...&end=...#hl`, which opens the article with the cited span marked and scrolled
-into view. It does not decide what to show (rag/ask.py, handlers.py).
+into view. It does not decide what to show (rag/answer/ask.py, handlers.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import html
 import re
 from urllib.parse import urlencode
 
-from rag.ask import Reply
-from rag.citation import Source
-from rag.manifest import ArticleRecord
+from rag.answer.ask import Reply
+from rag.answer.citation import Source
+from rag.index.manifest import ArticleRecord
 from rag.types import Passage
 
 VIEWER = "viewer"  # name of the iframe citation links open in

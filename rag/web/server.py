@@ -30,9 +30,9 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     from fastapi.responses import HTMLResponse, PlainTextResponse
     from starlette.routing import Mount
 
-    from rag.extract import cited_path, cited_text
-    from rag.ingest import article_sha256
-    from rag.library import MAX_UPLOAD_BYTES
+    from rag.ingest.extract import cited_path, cited_text
+    from rag.ingest.library import MAX_UPLOAD_BYTES
+    from rag.ingest.read import article_sha256
 
     from .layout import HEAD, build_ui
     from .render import ARTICLE_CSP, STALE_NOTE, article_page, parse_spans
@@ -148,7 +148,7 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
 
     app = create_app(assistant, auth)
     if watch:  # articles edited or copied in while the app runs are indexed by themselves
-        from rag.watch import start_watching
+        from rag.ingest.watch import start_watching
 
         start_watching(assistant.corpus_dir, lambda changed: assistant.rebuild_soon())
     # What is loaded now (the index manifest alone is ~100,000 objects at a million passages) lives as

@@ -1,0 +1,2 @@
+"""Answering: the ask path, the extractive composer and its scorer, abstention, citations, the
+generative mode."""

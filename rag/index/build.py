@@ -1,0 +1,385 @@
+"""Build or refresh the index from the corpus, embedding only what changed.
+
+Follows the plan (plan.py: the corpus compared with the previous index's manifest): an article whose
+file (path and sha256) is unchanged keeps its passages and vectors as they are; others are read, cleaned
+and chunked again, and each passage's vector is taken from the previous index when (model fingerprint, sha256 of the embedded
+text) matches, so an edit re-embeds only the passages it touched and a renamed file re-embeds nothing.
+Each passage's sentences are split and embedded here too (sentence_store.py), and reused the same way:
+a passage whose text is unchanged keeps its stored sentence rows; an index without them gets them added.
+A different model, chunking or pipeline version forces a full, announced rebuild.
+It does not define the on-disk format (manifest.py, index_folder.py) or the embedding model (embed.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..config import ChunkParams
+from ..errors import CorpusError
+from ..ingest.read import discover
+from ..types import Chunk
+from . import manifest
+from .ann import HNSW, choose_index_type
+from .embed import Embedder
+from .folder_swap import build_lock, refuse_foreign
+from .index_folder import LoadedIndex, write_index
+from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
+from .manifest import CHUNKS, FORMAT_VERSION, EmbedderInfo, Manifest
+from .onnx_embed import ensure_export, small_batch_embedder
+from .plan import PIPELINE_VERSION, Plan, full_rebuild_reason, load_previous, plan_build, renames
+from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
+
+log = logging.getLogger(__name__)
+
+QUICK_EMBED_MAX = 256  # up to this many new passages are embedded without loading torch
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did (or, for a dry run, would do)."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    renamed: tuple[tuple[str, str], ...] = ()
+    full_rebuild: str = ""  # the reason, or "" for an incremental build
+    passages: int = 0
+    embedded: int = 0
+    reused: int = 0
+    sentences: int = 0  # sentences stored (0 for a dry run)
+    sentences_embedded: int = 0
+    sentence_seconds: float = 0.0  # of embed_seconds, those spent embedding sentences
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    dry_run: bool = False
+    wrote: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.full_rebuild or self.added or self.changed or self.removed or self.renamed)
+
+    def lines(self) -> list[str]:
+        """The human-readable report `rag build` prints."""
+        out = []
+        if self.full_rebuild:
+            out.append(f"full rebuild: {self.full_rebuild}")
+        out.append(
+            f"articles: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed,"
+            f" {len(self.unchanged)} unchanged, {len(self.renamed)} renamed"
+        )
+        verb = "to embed" if self.dry_run else "embedded"
+        out.append(f"passages: {self.passages} ({self.embedded} {verb}, {self.reused} reused)")
+        if self.wrote:
+            reused = self.sentences - self.sentences_embedded
+            out.append(
+                f"sentences: {self.sentences} ({self.sentences_embedded} embedded in"
+                f" {self.sentence_seconds:.2f} s, {reused} reused)"
+            )
+        if self.dry_run:
+            out.append("dry run: nothing was written")
+        elif not self.wrote:
+            out.append(f"index is up to date ({self.seconds:.2f} s)")
+        else:
+            passage_seconds = self.embed_seconds - self.sentence_seconds
+            rate = f", {self.embedded / passage_seconds:.1f} passages/s" if passage_seconds > 0 else ""
+            out.append(f"built in {self.seconds:.2f} s (embedding {self.embed_seconds:.2f} s{rate})")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": list(self.added),
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+            "unchanged": list(self.unchanged),
+            "renamed": [list(pair) for pair in self.renamed],
+            "full_rebuild": self.full_rebuild,
+            "passages": self.passages,
+            "embedded": self.embedded,
+            "reused": self.reused,
+            "sentences": self.sentences,
+            "sentences_embedded": self.sentences_embedded,
+            "sentence_seconds": round(self.sentence_seconds, 3),
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "dry_run": self.dry_run,
+            "wrote": self.wrote,
+        }
+
+
+def build(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    params: ChunkParams,
+    *,
+    dry_run: bool = False,
+    progress: bool = False,
+    on_progress: Callable[[float, str], None] | None = None,
+    index_type: str = "auto",
+) -> BuildReport:
+    """Bring index_dir up to date with corpus_dir; the previous index keeps serving until the swap.
+
+    `progress` shows a terminal progress bar; `on_progress(fraction, stage)` reports to a UI.
+    """
+    report_progress = on_progress or (lambda fraction, stage: None)
+    started = time.perf_counter()
+    refuse_foreign(index_dir)  # a build replaces the folder whole: never one that is not an index
+    with nullcontext() if dry_run else build_lock(index_dir):
+        refuse_foreign(index_dir)  # again, now that no other build can change it
+        files = discover(corpus_dir)
+        if not files:
+            raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
+        previous, problem = load_previous(index_dir)
+        full = full_rebuild_reason(previous, problem, embedder, params)
+        plan = plan_build(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
+        chosen_type = choose_index_type(plan.passages, index_type)
+        old_type = previous.manifest.index_type if previous is not None else None
+        if not full and previous is not None and old_type != chosen_type:
+            full = f"index type changed ({old_type} -> {chosen_type}); vectors are reused, not re-embedded"
+        if not full and previous is not None and previous.manifest.sentences is None:
+            full = "the index has no stored sentences: adding them (passage vectors reused)"
+        prev_articles = previous.manifest.articles if previous else {}
+        removed = [aid for aid in prev_articles if aid not in plan.articles]
+        renamed = renames(plan, prev_articles, removed)
+        added = [a for a in plan.status["added"] if a not in {new for _, new in renamed}]
+        removed = [a for a in removed if a not in {old for old, _ in renamed}]
+        report = BuildReport(
+            added=tuple(added),
+            changed=tuple(plan.status["changed"]),
+            removed=tuple(removed),
+            unchanged=tuple(plan.status["unchanged"]),
+            renamed=tuple(renamed),
+            full_rebuild=full,
+            passages=plan.passages,
+            reused=plan.passages,
+            dry_run=dry_run,
+        )
+        if previous and report.up_to_date:  # decided from file hashes: no passage or vector is read
+            if not dry_run:
+                ensure_export(embedder)  # a no-op once the question model is exported
+            return replace(report, seconds=time.perf_counter() - started)
+
+        chunks = plan.materialize(previous)
+        same_model = previous is not None and previous.manifest.embedder.fingerprint == embedder.fingerprint
+        # Vectors to reuse: an array and each text key's row in it (the previous index's, or a format-2
+        # index's when upgrading, which does not re-embed).
+        old_vectors = np.zeros((0, 0), np.float32)
+        old_rows: dict[str, int] = {}
+        if previous is not None and same_model:
+            old_vectors, old_rows = _reusable_vectors(previous)
+        elif previous is None and not dry_run:
+            old_vectors, old_rows = _format2_vectors(index_dir, embedder.fingerprint)
+            if old_rows:
+                full = f"index format 2 -> {FORMAT_VERSION}: rewritten, its vectors reused"
+        keys = [text_key(c.embed_text) for c in chunks]  # the keyword index's row keys too
+        source = np.array([old_rows.get(k, -1) for k in keys], dtype=np.int64)  # -1: embed it
+        to_embed = {
+            k: c.embed_text for k, c, row in zip(keys, chunks, source.tolist(), strict=True) if row < 0
+        }
+        new_passages = int((source < 0).sum())
+        report = replace(report, full_rebuild=full, embedded=new_passages, reused=len(chunks) - new_passages)
+        if dry_run:
+            return replace(report, seconds=time.perf_counter() - started)
+
+        report_progress(0.05, "loading the model" if to_embed else "writing")
+        # A few passages (an edited or added article) go through the ONNX export: it loads in well under
+        # a second, where importing torch and loading the model takes several.
+        runner = small_batch_embedder(embedder) if 0 < len(to_embed) <= QUICK_EMBED_MAX else None
+        runner = runner or embedder
+        if to_embed:
+            runner.load()
+        embed_started = time.perf_counter()
+        fresh = _embed_in_slices(runner, list(to_embed.values()), progress, report_progress)
+        embed_seconds = time.perf_counter() - embed_started
+        report_progress(0.95, "writing the index")
+        dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
+        reuse_sentences = previous if previous is not None and same_model else None
+        sentences, sentences_embedded, sentence_seconds = _sentences(
+            chunks, reuse_sentences, embedder, dim, progress, report_progress
+        )
+        embed_seconds += sentence_seconds
+        vectors = np.empty((len(keys), dim), np.float32)
+        reused = source >= 0
+        if reused.any():
+            vectors[reused] = old_vectors[source[reused]]
+        if to_embed:
+            at = {k: i for i, k in enumerate(to_embed)}  # a text found twice is embedded once
+            vectors[~reused] = fresh[[at[k] for k, row in zip(keys, source.tolist(), strict=True) if row < 0]]
+        del old_vectors
+        texts = [c.embed_text for c in chunks]
+        keyword = KeywordIndex.build(
+            texts, keys=keys, previous=previous.keyword if previous is not None else None
+        )
+        graph = previous if previous is not None and same_model and not full else None
+        write_index(
+            index_dir,
+            vectors,
+            chunks,
+            keyword,
+            _manifest(embedder, dim, params, plan, chosen_type, len(chunks)),
+            previous=graph,
+            previous_rows=source if graph else None,
+            sentences=sentences,
+        )
+        report_progress(0.97, "exporting the question model")
+        ensure_export(embedder)
+        return replace(
+            report,
+            wrote=True,
+            sentences=sentences.count,
+            sentences_embedded=sentences_embedded,
+            sentence_seconds=sentence_seconds,
+            embed_seconds=embed_seconds,
+            seconds=time.perf_counter() - started,
+        )
+
+
+def _sentences(
+    chunks: list[Chunk],
+    previous: LoadedIndex | None,
+    embedder: Embedder,
+    dim: int,
+    progress: bool,
+    report: Callable[[float, str], None],
+) -> tuple[StoredSentences, int, float]:
+    """Every passage's sentences (spans and encoded vectors), the previous index's reused for a passage
+    whose text is unchanged; (them, sentences embedded, seconds spent embedding)."""
+    old: dict[str, int] = {}
+    stored = previous.sentences if previous is not None else None
+    if stored is not None and stored.encoding == ENCODING:
+        old = {text_key(c.text): row for row, c in enumerate(previous.chunks)}  # type: ignore[union-attr]
+        old_spans, old_rows, old_scales = stored.encoded()
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+    missing: dict[int, list[tuple[int, int, int]]] = {}  # chunk -> its spans, to embed
+    for i, c in enumerate(chunks):
+        row = old.get(text_key(c.text), -1)
+        if row >= 0 and stored is not None:
+            a, b = int(stored.offsets[row]), int(stored.offsets[row + 1])
+            parts.append((old_spans[a:b], old_rows[a:b], None if old_scales is None else old_scales[a:b]))
+        else:
+            parts.append((np.zeros((0, 3), np.int32), np.zeros((0, dim), np.float32), None))
+            missing[i] = split_passage(c.text)
+    texts = {sentence_text(chunks[i].text, s, e): 0 for i, spans in missing.items() for s, e, _ in spans}
+    seconds, vectors = 0.0, np.zeros((0, dim), np.float32)
+    if texts:
+        # A few sentences (an edited article) go through the ONNX export, as a few passages do.
+        runner = (small_batch_embedder(embedder) if len(texts) <= QUICK_EMBED_MAX * 8 else None) or embedder
+        report(0.6, f"embedding {len(texts)} sentences")
+        started = time.perf_counter()
+        runner.load()
+        vectors = runner.embed(list(texts), progress=progress and len(texts) >= 64)
+        seconds = time.perf_counter() - started
+    rows, scales = encode(vectors, ENCODING)
+    at = {t: j for j, t in enumerate(texts)}
+    for i, spans in missing.items():
+        picked = np.asarray([at[sentence_text(chunks[i].text, s, e)] for s, e, _ in spans], dtype=np.int64)
+        parts[i] = (
+            np.asarray(spans, dtype=np.int32).reshape(-1, 3),
+            rows[picked],
+            None if scales is None else scales[picked],
+        )
+    embedded = sum(map(len, missing.values()))  # a text found twice is embedded once, counted twice
+    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
+
+
+def _embed_in_slices(
+    embedder: Embedder, texts: list[str], progress: bool, report: Callable[[float, str], None]
+) -> np.ndarray:
+    """Embed in slices so a UI can show progress (the terminal bar covers the whole run)."""
+    if not texts:  # nothing new: do not load the model
+        return np.zeros((0, 0), dtype=np.float32)
+    if progress:
+        return embedder.embed(texts, progress=progress and len(texts) >= 64)
+    step = 256
+    parts = []
+    for start in range(0, len(texts), step):
+        report(
+            0.1 + 0.85 * start / len(texts),
+            f"embedding passages {start + 1}-{min(start + step, len(texts))} of {len(texts)}",
+        )
+        parts.append(embedder.embed(texts[start : start + step]))
+    return np.concatenate(parts)
+
+
+def _reusable_vectors(previous: LoadedIndex) -> tuple[np.ndarray, dict[str, int]]:
+    """The previous index's vectors, and each text key's row among them.
+
+    The keys are the keyword index's: text_key of each passage's embedded text.
+    """
+    return previous.all_vectors(), {key: i for i, key in enumerate(previous.keyword.text_keys())}
+
+
+def _format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dict[str, int]]:
+    """The vectors of an index in the previous format (2: vectors.faiss + chunks.jsonl), and each text
+    key's row among them.
+
+    Only a sound index of the same model counts; anything unreadable just means re-embedding.
+    """
+    import json
+
+    nothing: tuple[np.ndarray, dict[str, int]] = (np.zeros((0, 0), np.float32), {})
+    if manifest.older_format_fingerprint(index_dir, 2) != fingerprint:
+        return nothing
+    try:
+        import faiss
+
+        index = faiss.read_index(str(index_dir / "vectors.faiss"))
+        vectors = index.reconstruct_n(0, index.ntotal)
+        lines = (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()  # the same name in format 2
+        if len(lines) != len(vectors):
+            return nothing
+        texts = [Chunk.from_json(json.loads(line)).embed_text for line in lines]
+    except Exception as exc:  # noqa: BLE001 - a damaged old index only costs re-embedding
+        log.info("no vectors reused from %s: %s", index_dir, exc)
+        return nothing
+    log.info("reusing %d vectors from the format-2 index in %s", len(texts), index_dir)
+    return np.asarray(vectors, np.float32), {text_key(t): i for i, t in enumerate(texts)}
+
+
+def _manifest(
+    embedder: Embedder, dim: int, params: ChunkParams, plan: Plan, index_type: str, n_chunks: int
+) -> Manifest:
+    return Manifest(
+        embedder=EmbedderInfo(
+            embedder.name, dim, embedder.fingerprint, getattr(embedder, "precision", "fp32")
+        ),
+        chunking=params,
+        articles=plan.articles,
+        chunk_count=n_chunks,
+        index_type=index_type,
+        hnsw=HNSW if index_type == "hnsw-ip" else None,
+        keyword=KEYWORD_MANIFEST,
+        pipeline=PIPELINE_VERSION,
+        versions=_versions(),
+    )
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "rag": __version__}
+    for dist in (
+        "faiss-cpu",
+        "numpy",
+        "sentence-transformers",
+        "torch",
+        "transformers",
+        "sentencex",
+        "bm25s",
+        "onnxruntime",
+    ):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

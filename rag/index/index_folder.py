@@ -1,0 +1,339 @@
+"""The index folder on disk: what it holds, how it is written (then swapped in), and how it is loaded.
+
+Layout of index/ (format 3; manifest.py names the files and owns manifest.json):
+    manifest.json       format version, embedder (name, dim, fingerprint, precision), chunking parameters,
+                        per-article content hashes, counts, index type, library versions, size + sha256 of
+                        every other file. Written last.
+    vectors.npy         the passages' L2-normalised float32 vectors (row i = chunk i), read row by row
+                        with pread: the exact scores, and the vectors the next build reuses
+    vectors.hnsw.faiss  only for the "hnsw-ip" type: the HNSW graph over 8-bit scalar-quantised vectors
+                        (ann.py); its candidates are re-scored exactly from vectors.npy. The exact
+                        "flat-ip" type searches vectors.npy.
+    vectors.slots.npy   only for "hnsw-ip": the row of each graph node, -1 for a passage that is gone.
+    chunks.jsonl        one Chunk per line, in vector order, read (pread) and parsed on demand
+    chunks.offsets.npy  where each line starts (int64, n + 1 entries)
+    keyword/            the BM25 index over the same passages (keyword.py; it checks its own files)
+    sentences.offsets.npy  int64, passages + 1: passage i's sentences are rows offsets[i]:offsets[i + 1]
+    sentences.spans.npy    int32 (sentences, 3): start, end, paragraph, relative to the passage text
+    sentences.vectors.npy  the sentences' unit vectors, int8 (scaled) or float16 (sentence_store.py)
+    sentences.scales.npy   float32, one per sentence: an int8 row times its scale is the vector
+                        The sentence files are there when the manifest has "sentences"; an index
+                        without them (built before they were stored) splits and embeds per question.
+A build writes a hidden sibling folder, manifest last, and swaps it in atomically (folder_swap.py), so a
+build killed at any moment leaves the previous index loadable. Loading reads every file through the folder
+held open (a build swapping another in meanwhile cannot mix two builds' files), checks every file's size,
+hashes the small ones (storage.py), and says what to run. It does not decide what to embed (build.py) or
+how to search (retrieve.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, BinaryIO, cast, overload
+
+import numpy as np
+
+from ..errors import IndexLoadError, build_hint
+from ..types import Chunk
+from . import ann, storage
+from . import manifest as manifest_io
+from .folder_swap import left_aside, refuse_foreign, swap_in
+from .keyword import KeywordIndex
+from .manifest import (
+    CHUNKS,
+    GRAPH,
+    KEYWORD,
+    OFFSETS,
+    SENTENCE_OFFSETS,
+    SENTENCE_SCALES,
+    SENTENCE_SPANS,
+    SENTENCE_VECTORS,
+    SLOTS,
+    VECTORS,
+    Manifest,
+)
+from .sentence_store import SentenceStore, StoredSentences
+from .storage import OpenFile, VectorRows
+
+
+class ChunkStore(Sequence[Chunk]):
+    """The passages of an index, read from chunks.jsonl and parsed when asked for."""
+
+    def __init__(self, file: OpenFile | None, offsets: np.ndarray) -> None:
+        self._file, self._offsets = file, offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Chunk]: ...
+    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self) or self._file is None:
+            raise IndexError(i)
+        start, end = int(self._offsets[i]), int(self._offsets[i + 1])
+        return Chunk.from_json(json.loads(self._file.read(start, end - start)))
+
+    def __iter__(self) -> Iterator[Chunk]:
+        if self._file is None:
+            return iter(())
+        data = self._file.read(0, int(self._offsets[-1]))  # one read for a whole pass (builds)
+        return (Chunk.from_json(json.loads(line)) for line in data.splitlines())
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    index_dir: Path
+    manifest: Manifest
+    vectors: Any  # faiss.Index to search: exact over all vectors, or the HNSW graph
+    chunks: ChunkStore
+    keyword: KeywordIndex
+    exact: VectorRows  # the exact vectors (vectors.npy), read on demand
+    slots: np.ndarray | None = None  # HNSW only: the row of each graph node, -1 where it is dead
+    sentences: SentenceStore | None = None  # each passage's sentences and vectors, when stored
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest.embedder.name
+
+    def all_vectors(self) -> np.ndarray:
+        return self.exact.all()
+
+    def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
+
+        An HNSW index's candidates are re-scored with the exact vectors (ann.search), so scores are always
+        exact inner products.
+        """
+        import faiss
+
+        # One thread: threads cost a single query more than they give (10-40x on this VM). The setting
+        # is per calling thread, so it is made here, in whichever thread serves the question.
+        faiss.omp_set_num_threads(1)
+        if self.slots is None:  # "flat-ip": exact search over all vectors
+            return cast(tuple[np.ndarray, np.ndarray], self.vectors.search(queries, depth))
+        return ann.search(self.vectors, self.slots, self.exact, queries, depth)
+
+
+def _check_folder(index_dir: Path) -> None:
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexLoadError(f"{index_dir} is a file, not an index folder - pass a folder with --index")
+    if not index_dir.is_dir():
+        raise IndexLoadError(f"no index at {index_dir}/ - {build_hint(index_dir)} to build it")
+
+
+_FD_DIR = Path("/proc/self/fd")  # Linux: a held descriptor as a folder path
+LOAD_ATTEMPTS = 5  # loads in a row that may each be overtaken by a build swapping a new index in
+
+
+class _Swapped(IndexLoadError):
+    """A build swapped another index in while this load read the previous one: load again."""
+
+
+def load_index(index_dir: Path, *, verify: bool = False) -> LoadedIndex:
+    """Load and check an index: every file from one build, even while builds swap new ones in.
+
+    Sizes are always checked and small files hashed; `verify` hashes every file (`rag info --verify`).
+    A load overtaken by a swap is made again (up to LOAD_ATTEMPTS); any other failure once more.
+    """
+    for attempt in range(1, LOAD_ATTEMPTS + 1):
+        try:
+            return _load_once(index_dir, verify)
+        except _Swapped:
+            if attempt == LOAD_ATTEMPTS:
+                raise
+        except IndexLoadError:
+            if not index_dir.exists() and (aside := left_aside(index_dir)):
+                return replace(_load_once(aside, verify), index_dir=index_dir)
+            if attempt > 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _held(index_dir: Path) -> Iterator[Path]:
+    """The index folder opened once; yields the path to read its files through.
+
+    On Linux that is /proc/self/fd/N/: every name resolves in the folder held open, so a build swapping
+    another folder in (and deleting this one) cannot hand a later read a file of another build; a
+    read of a file deleted meanwhile fails, and the load is made again. Elsewhere it is index_dir
+    itself, and a load during which the folder was replaced is refused (and made again) at the end.
+    Messages name index_dir, never the /proc path.
+    """
+    _check_folder(index_dir)
+    try:
+        fd = os.open(index_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):  # gone since the check: a fallback swap
+        raise _Swapped(f"no index at {index_dir}/ - {build_hint(index_dir)} to build it") from None
+    except OSError as exc:
+        raise IndexLoadError(
+            f"{index_dir}/ cannot be read ({exc.strerror}) - check its permissions"
+        ) from None
+    try:
+        held = os.fstat(fd)
+        through = _FD_DIR / str(fd)
+        root = through if through.is_dir() and os.stat(through).st_ino == held.st_ino else index_dir
+        try:
+            yield root
+        except IndexLoadError as exc:
+            if not _same_folder(index_dir, held):
+                raise _Swapped(str(exc)) from None
+            raise
+        if root == index_dir and not _same_folder(index_dir, held):
+            raise _Swapped(f"{index_dir}/ was replaced by a build while it was read - load it again")
+    finally:
+        os.close(fd)
+
+
+def _same_folder(index_dir: Path, held: os.stat_result) -> bool:
+    try:
+        now = os.stat(index_dir)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
+    with _held(index_dir) as root:
+        return _load_from(index_dir, root, verify)
+
+
+def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
+    """Load the index whose files are read through `root` (see _held); messages name index_dir."""
+    import faiss
+
+    m = manifest_io.read(index_dir, root=root)
+    files, count, dim, index_type = m.files, m.chunk_count, m.embedder.dim, m.index_type
+    names = [VECTORS, CHUNKS, OFFSETS] + ([GRAPH, SLOTS] if index_type == "hnsw-ip" else [])
+    names += m.sentence_files
+    for name in names:
+        problem = storage.check(root / name, files.get(name, {}), full=verify, shown=index_dir / name)
+        if problem:
+            raise IndexLoadError(f"{problem} - {build_hint(index_dir)} to rebuild the index")
+    damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
+    try:
+        exact = VectorRows(root / VECTORS, count, dim)
+        offsets = np.load(root / OFFSETS)
+        chunk_file = OpenFile(root / CHUNKS)
+        size = os.fstat(chunk_file.fd).st_size
+        slots = sentences = None
+        if m.sentences is not None:
+            paths = {"offsets": SENTENCE_OFFSETS, "spans": SENTENCE_SPANS, "vectors": SENTENCE_VECTORS}
+            paths |= {"scales": SENTENCE_SCALES}
+            sentences = SentenceStore.open(
+                {key: root / name for key, name in paths.items()},
+                count,
+                int(m.sentences["count"]),
+                dim,
+                str(m.sentences["encoding"]),
+            )
+        if index_type == "hnsw-ip":
+            vectors = ann.read_graph(root / GRAPH)
+            slots = np.load(root / SLOTS)
+    except (OSError, ValueError, RuntimeError) as exc:  # faiss raises RuntimeError
+        raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
+    if offsets.shape != (count + 1,) or (count and (offsets[0] != 0 or offsets[-1] != size)):
+        raise IndexLoadError(damaged)
+    if slots is not None:
+        live = np.sort(slots[slots >= 0])
+        if slots.shape != (vectors.ntotal,) or not np.array_equal(live, np.arange(count)):
+            raise IndexLoadError(damaged)
+    else:
+        vectors = faiss.IndexFlatIP(dim)
+        if count:
+            vectors.add(exact.all())
+        if vectors.ntotal != count:
+            raise IndexLoadError(damaged)
+    if vectors.d != dim:
+        raise IndexLoadError(damaged)
+    keyword = KeywordIndex.load(root / KEYWORD, verify=verify, shown_dir=index_dir / KEYWORD)
+    if len(keyword) != count:
+        raise IndexLoadError(
+            f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {build_hint(index_dir)}"
+        )
+    chunks = ChunkStore(chunk_file if size else None, offsets)
+    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots, sentences)
+
+
+def write_index(
+    index_dir: Path,
+    vectors: np.ndarray,
+    chunks: Sequence[Chunk],
+    keyword: KeywordIndex,
+    manifest: Manifest,
+    *,
+    previous: LoadedIndex | None = None,
+    previous_rows: np.ndarray | None = None,
+    sentences: StoredSentences | None = None,
+) -> None:
+    """Write a complete index into a sibling folder, manifest last, then swap it in atomically.
+
+    For an HNSW index, `previous` (an index of the same model, loaded for this build: its graph is
+    extended in place) and `previous_rows` (each new row's row in it, or -1) let the previous graph
+    grow instead of being built again. `sentences`: each passage's sentences, stored beside them.
+    """
+    import faiss
+
+    if len(vectors) != len(chunks):
+        raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
+    tmp = index_dir.parent / f".{index_dir.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        files = {}
+
+        def put(name: str, data: bytes | Callable[[BinaryIO], object]) -> None:
+            storage.write_synced(tmp / name, data)
+            files[name] = storage.record(tmp / name)
+
+        put(VECTORS, storage.npy_writer(vectors))
+        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
+        put(CHUNKS, storage.parts_writer(lines))
+        offsets = np.cumsum([0, *map(len, lines)], dtype=np.int64)
+        del lines
+        put(OFFSETS, storage.npy_writer(offsets))
+        if manifest.index_type == "hnsw-ip":
+            graph = ann.grow(vectors, _graph_of(previous), previous_rows)
+            slots, serialized = graph.slots, faiss.serialize_index(graph.index)
+            del graph
+            put(GRAPH, storage.parts_writer([serialized.data]))
+            del serialized
+            put(SLOTS, storage.npy_writer(slots))
+        if sentences is not None:
+            if len(sentences.offsets) != len(chunks) + 1:
+                raise ValueError(
+                    f"sentences of {len(sentences.offsets) - 1} passages for {len(chunks)} chunks"
+                )
+            put(SENTENCE_OFFSETS, storage.npy_writer(sentences.offsets))
+            put(SENTENCE_SPANS, storage.npy_writer(sentences.spans))
+            put(SENTENCE_VECTORS, storage.npy_writer(sentences.vectors))
+            if sentences.scales is not None:
+                put(SENTENCE_SCALES, storage.npy_writer(sentences.scales))
+            manifest = replace(manifest, sentences={"count": sentences.count, "encoding": sentences.encoding})
+        else:
+            manifest = replace(manifest, sentences=None)
+        keyword.save(tmp / KEYWORD)
+        manifest_io.write(tmp, manifest.with_files(files))
+        storage.fsync_path(tmp)
+        refuse_foreign(index_dir)  # checked again: a file saved into it during the build would be lost
+        swap_in(tmp, index_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _graph_of(previous: LoadedIndex | None) -> ann.Graph | None:
+    if previous is None or previous.slots is None:
+        return None
+    return ann.Graph(previous.vectors, previous.slots, previous.manifest.hnsw)

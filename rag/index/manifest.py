@@ -1,0 +1,303 @@
+"""The index manifest (manifest.json): the one module that reads or writes it.
+
+A frozen `Manifest` says what an index folder holds: the format version, the embedder (name, dim,
+fingerprint, precision), the chunking parameters, each article's file hash and passage count, the
+counts, the vector index type (and HNSW graph parameters), the keyword index parameters, library
+versions, the stored sentences (count and vector encoding; absent in an index built without them, which
+is still format 3 and read as before), and the size + sha256 of every other file. `to_json` writes the
+same JSON, key for key and in the same order, as every format-3 index holds; `read` parses and checks one, and says what to run
+when it cannot be used. Pattern: vicinity's BaseArgs.dump/load, plus the version it lacks.
+It does not check the other files (index_folder.py, storage.py) or decide what to rebuild (build.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import ChunkParams
+from ..errors import IndexLoadError, build_hint
+from . import storage
+
+FORMAT_VERSION = 3
+NAME = "manifest.json"
+INDEX_TYPES = ("flat-ip", "hnsw-ip")  # exact inner product, or an HNSW graph re-scored exactly
+# The other files of an index folder (index_folder.py says what each holds); the manifest records them.
+VECTORS = "vectors.npy"
+GRAPH = "vectors.hnsw.faiss"
+SLOTS = "vectors.slots.npy"
+CHUNKS = "chunks.jsonl"
+OFFSETS = "chunks.offsets.npy"
+KEYWORD = "keyword"
+# Each passage's sentences (sentence_store.py), in indexes built with them ("sentences" in the manifest).
+SENTENCE_OFFSETS = "sentences.offsets.npy"
+SENTENCE_SPANS = "sentences.spans.npy"
+SENTENCE_VECTORS = "sentences.vectors.npy"
+SENTENCE_SCALES = "sentences.scales.npy"  # int8 vectors only
+SENTENCE_FILES = (SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS, SENTENCE_SCALES)
+SENTENCE_ENCODINGS = ("int8", "fp16")
+
+
+class ManifestError(ValueError):
+    """What is wrong inside a manifest (a field missing or of the wrong kind); read() adds where and the fix."""
+
+
+_KINDS: dict[type, str] = {str: "a string", int: "a whole number", Mapping: "an object"}
+
+
+def _get(obj: Mapping[str, Any], key: str, kind: type, where: str = "") -> Any:
+    """obj[key] checked to be a `kind`; ManifestError naming the field otherwise."""
+    name = f"{where}.{key}" if where else key
+    if not isinstance(obj, Mapping):
+        raise ManifestError(f"{where or 'the manifest'} is not an object")
+    if key not in obj:
+        raise ManifestError(f"{name} is missing")
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ManifestError(f"{name} is {value!r}, not {_KINDS.get(kind, kind.__name__)}")
+    return value
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """The model that embedded the passages; questions must be embedded by the same one."""
+
+    name: str
+    dim: int
+    fingerprint: str  # a hash of the model's files (embed.py)
+    precision: str = "fp32"  # what the passages were embedded in: "fp32" | "bf16"
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> EmbedderInfo:
+        where = "embedder"
+        precision = _get(obj, "precision", str, where) if "precision" in obj else "fp32"
+        return cls(
+            _get(obj, "name", str, where),
+            _get(obj, "dim", int, where),
+            _get(obj, "fingerprint", str, where),
+            precision,
+        )
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """One indexed article: its file (path relative to the corpus, sha256) and what was read from it."""
+
+    path: str
+    sha256: str
+    chunks: int  # passages it yielded
+    title: str = ""
+    title_source: str = ""
+    author: str = ""
+    url: str = ""
+    recurring: str = ""  # digest of the lines it shares with other articles (clean.py); "" for none
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "sha256": self.sha256,
+            "title": self.title,
+            "title_source": self.title_source,
+            "author": self.author,
+            "url": self.url,
+            "chunks": self.chunks,
+        }
+        return out | ({"recurring": self.recurring} if self.recurring else {})
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], article_id: str = "") -> ArticleRecord:
+        where = f"articles[{article_id!r}]"
+        text = {
+            k: _get(obj, k, str, where)
+            for k in ("title", "title_source", "author", "url", "recurring")
+            if k in obj
+        }
+        return cls(
+            _get(obj, "path", str, where),
+            _get(obj, "sha256", str, where),
+            _get(obj, "chunks", int, where),
+            **text,
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index folder holds and how it was built (see the module docstring)."""
+
+    embedder: EmbedderInfo
+    chunking: ChunkParams
+    articles: Mapping[str, ArticleRecord]  # article id -> record, in corpus order
+    chunk_count: int  # passages in the index (counts.chunks)
+    index_type: str = "flat-ip"
+    hnsw: Mapping[str, Any] | None = None  # the graph's parameters (ann.HNSW), for "hnsw-ip"
+    keyword: Mapping[str, Any] = field(default_factory=dict)  # keyword.KEYWORD_MANIFEST
+    pipeline: int = 0  # plan.PIPELINE_VERSION: the cleaning and chunking code's version
+    created: str = field(default_factory=_now)
+    versions: Mapping[str, str] = field(default_factory=dict)  # library versions
+    bench: Mapping[str, Any] | None = None  # how the bench generated the index, for its indexes only
+    # {"count": sentences, "encoding": "int8" | "fp16"} when the sentences are stored; None: split and
+    # embedded per question (indexes built before they were stored)
+    sentences: Mapping[str, Any] | None = None
+    files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> storage.record()
+    format: int = FORMAT_VERSION
+
+    @property
+    def article_count(self) -> int:
+        return len(self.articles)
+
+    def with_files(self, files: Mapping[str, Mapping[str, Any]]) -> Manifest:
+        """The manifest to write beside these files (their storage.record()s), in this format."""
+        return replace(self, files=dict(files), format=FORMAT_VERSION)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest.json object; key order as every format-3 index has it."""
+        out: dict[str, Any] = {
+            "created": self.created,
+            "pipeline": self.pipeline,
+            "embedder": self.embedder.to_json(),
+            "chunking": self.chunking.to_json(),
+            "index_type": self.index_type,
+        }
+        if self.hnsw is not None:
+            out["hnsw"] = dict(self.hnsw)
+        out["keyword"] = dict(self.keyword)
+        out["articles"] = {aid: record.to_json() for aid, record in self.articles.items()}
+        out["counts"] = {"articles": self.article_count, "chunks": self.chunk_count}
+        out["versions"] = dict(self.versions)
+        if self.bench is not None:
+            out["bench"] = dict(self.bench)
+        if self.sentences is not None:
+            out["sentences"] = dict(self.sentences)
+        return out | {"format": self.format, "files": {name: dict(r) for name, r in self.files.items()}}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Manifest:
+        """The manifest of a parsed manifest.json; ManifestError naming the first field that is wrong."""
+        if not isinstance(obj, Mapping):
+            raise ManifestError("it is not a JSON object")
+        counts = _get(obj, "counts", Mapping)
+        chunking = _get(obj, "chunking", Mapping)
+        try:
+            params = ChunkParams(**chunking)
+        except TypeError:
+            raise ManifestError(f"chunking has unknown fields ({', '.join(sorted(chunking))})") from None
+        articles = _get(obj, "articles", Mapping)
+        optional = {
+            name: _get(obj, name, kind)
+            for name, kind in (("created", str), ("pipeline", int), ("index_type", str), ("keyword", Mapping))
+            if name in obj
+        }
+        optional |= {
+            name: _get(obj, name, Mapping)
+            for name in ("hnsw", "versions", "bench", "sentences")
+            if name in obj
+        }
+        optional.setdefault("created", "")  # not "now": a manifest without a date has none
+        manifest = cls(
+            embedder=EmbedderInfo.from_json(_get(obj, "embedder", Mapping)),
+            chunking=params,
+            articles={str(aid): ArticleRecord.from_json(rec, str(aid)) for aid, rec in articles.items()},
+            chunk_count=_get(counts, "chunks", int, "counts"),
+            files=_get(obj, "files", Mapping),
+            format=_get(obj, "format", int),
+            **optional,
+        )
+        if "articles" in counts and _get(counts, "articles", int, "counts") != manifest.article_count:
+            raise ManifestError(
+                f"counts.articles is {counts['articles']} but {manifest.article_count} articles are listed"
+            )
+        return manifest
+
+    def validate(self) -> None:
+        """ManifestError when the fields cannot describe an index this rag reads."""
+        if self.format != FORMAT_VERSION:
+            raise ManifestError(f"format is {self.format}, this rag reads format {FORMAT_VERSION}")
+        if self.embedder.dim <= 0:
+            raise ManifestError(f"embedder.dim is {self.embedder.dim}, not a positive number")
+        if self.chunk_count < 0:
+            raise ManifestError(f"counts.chunks is {self.chunk_count}")
+        if self.index_type not in INDEX_TYPES:
+            raise ManifestError(f"index_type is {self.index_type!r}, not one of {', '.join(INDEX_TYPES)}")
+        for name, record in self.files.items():
+            if not isinstance(record, Mapping):
+                raise ManifestError(f"files[{name!r}] is not an object")
+        if self.sentences is not None:
+            count = _get(self.sentences, "count", int, "sentences")
+            encoding = _get(self.sentences, "encoding", str, "sentences")
+            if count < 0 or encoding not in SENTENCE_ENCODINGS:
+                raise ManifestError(f"sentences is {dict(self.sentences)!r}")
+
+    @property
+    def sentence_files(self) -> list[str]:
+        """The stored-sentence files this index has (none for an index without stored sentences)."""
+        if self.sentences is None:
+            return []
+        int8 = self.sentences.get("encoding") == "int8"
+        return [name for name in SENTENCE_FILES if int8 or name != SENTENCE_SCALES]
+
+    def dumps(self) -> bytes:
+        """The bytes of manifest.json."""
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False).encode()
+
+
+def write(folder: Path, manifest: Manifest) -> None:
+    """Write folder/manifest.json, synced (the index folder writes it last)."""
+    storage.write_synced(folder / NAME, manifest.dumps())
+
+
+def read(index_dir: Path, *, root: Path | None = None) -> Manifest:
+    """The manifest of index_dir, parsed and checked; IndexLoadError naming the problem and the fix.
+
+    `root` is where to read it from when that is not index_dir itself (a held folder, index_folder._held);
+    messages name index_dir.
+    """
+    path = index_dir / NAME
+    hint = build_hint(index_dir)
+    damaged = f"{path} is damaged - {hint} to rebuild the index"
+    try:
+        text = ((root or index_dir) / NAME).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IndexLoadError(f"{index_dir}/ has no {NAME}, so it is not a complete index - {hint}") from None
+    except (OSError, ValueError):
+        raise IndexLoadError(damaged) from None
+    try:
+        obj = json.loads(text)
+        version = int(obj["format"])
+    except (ValueError, KeyError, TypeError):
+        raise IndexLoadError(damaged) from None
+    if version > FORMAT_VERSION:
+        raise IndexLoadError(
+            f"{index_dir}/ has index format {version}, this rag reads format {FORMAT_VERSION} - upgrade rag,"
+            f" or {hint} to rebuild it in format {FORMAT_VERSION}"
+        )
+    if version < FORMAT_VERSION:
+        raise IndexLoadError(f"{index_dir}/ has the old index format {version} - {hint} to rebuild it")
+    try:
+        manifest = Manifest.from_json(obj)
+        manifest.validate()
+    except ManifestError as exc:
+        raise IndexLoadError(f"{path} is damaged ({exc}) - {hint} to rebuild the index") from None
+    return manifest
+
+
+def older_format_fingerprint(index_dir: Path, version: int) -> str | None:
+    """The embedder fingerprint in index_dir's manifest if it is of the older format `version`, else None
+    (a build reuses such an index's vectors instead of re-embedding them)."""
+    try:
+        obj = json.loads((index_dir / NAME).read_text(encoding="utf-8"))
+        if obj.get("format") != version:
+            return None
+        return str(obj["embedder"]["fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

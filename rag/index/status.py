@@ -1,0 +1,109 @@
+"""Is the index there, sound, and up to date with the corpus? (`rag info`, the app's Library tab.)
+
+Compares each corpus file's path and sha256 with the manifest; reads no model and embeds nothing. A
+file's hash is remembered while its stat stays the same (ingest.hash_path).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import RagError
+from ..ingest.read import discover_paths, forget_hashes, hash_path
+from .index_folder import load_index
+from .manifest import EmbedderInfo, Manifest
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    index_dir: Path
+    corpus_dir: Path
+    manifest: Manifest | None = None  # None when the index cannot be loaded (see problem)
+    problem: str = ""  # the index cannot be used: why, and what to run
+    new: tuple[str, ...] = ()  # corpus paths not in the index
+    changed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # indexed paths no longer in the corpus
+    corpus_problem: str = ""
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.problem or self.new or self.changed or self.missing)
+
+    def lines(self) -> list[str]:
+        m = self.manifest
+        if self.problem or m is None:
+            return [f"index: {self.problem}"]
+        e = m.embedder
+        out = [
+            f"index: {self.index_dir}/ (format {m.format}, {m.index_type}, built {m.created or '?'})",
+            f"model: {e.name} ({e.dim}-d, fingerprint {e.fingerprint[:12]}, passages in {e.precision})",
+            f"questions embedded with: {question_backend(e)}",
+            f"chunking: {', '.join(f'{k}={v}' for k, v in m.chunking.to_json().items())}",
+            f"articles: {m.article_count}, passages: {m.chunk_count}",
+        ]
+        if self.corpus_problem:
+            out.append(f"corpus: {self.corpus_problem}")
+        elif self.stale:
+            parts = [
+                f"{len(v)} {name}"
+                for name, v in (("new", self.new), ("changed", self.changed), ("removed", self.missing))
+                if v
+            ]
+            out.append(f'stale against {self.corpus_dir}/: {", ".join(parts)} - run "rag build"')
+        else:
+            out.append(f"up to date with {self.corpus_dir}/")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "index_dir": str(self.index_dir),
+            "corpus_dir": str(self.corpus_dir),
+            "problem": self.problem,
+            "stale": self.stale,
+            "new": list(self.new),
+            "changed": list(self.changed),
+            "removed": list(self.missing),
+            "corpus_problem": self.corpus_problem,
+            "manifest": {k: v for k, v in m.to_json().items() if k != "articles"} if m else {},
+            "articles": {aid: record.to_json() for aid, record in m.articles.items()} if m else {},
+        }
+
+
+def question_backend(embedder: EmbedderInfo) -> str:
+    """How `rag search` and the app will embed questions for an index built with this embedder."""
+    from .onnx_embed import NO_EXPORT, export_dir, read_export
+
+    if read_export(embedder.fingerprint) is not None:
+        return f"onnxruntime ({export_dir(embedder.fingerprint)})"
+    return NO_EXPORT
+
+
+def index_status(
+    corpus_dir: Path, index_dir: Path, manifest: Manifest | None = None, *, verify: bool = False
+) -> IndexStatus:
+    """Compare the index with the corpus files; the index is loaded (and checked; `verify` hashes every
+    file) unless the caller already holds it and passes its manifest."""
+    if manifest is None:
+        try:
+            manifest = load_index(index_dir, verify=verify).manifest
+        except RagError as exc:
+            return IndexStatus(index_dir, corpus_dir, problem=str(exc))
+    indexed = {record.path: record.sha256 for record in manifest.articles.values()}
+    try:
+        paths = {rel: os.path.join(corpus_dir, rel) for rel in discover_paths(corpus_dir)}
+        current = {rel: hash_path(path) for rel, path in paths.items()}
+        forget_hashes(corpus_dir, set(paths.values()))  # articles since removed
+    except (RagError, OSError) as exc:
+        return IndexStatus(index_dir, corpus_dir, manifest, corpus_problem=str(exc))
+    return IndexStatus(
+        index_dir,
+        corpus_dir,
+        manifest,
+        new=tuple(sorted(set(current) - set(indexed))),
+        changed=tuple(sorted(p for p in current if p in indexed and current[p] != indexed[p])),
+        missing=tuple(sorted(set(indexed) - set(current))),
+    )

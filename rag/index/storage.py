@@ -1,0 +1,146 @@
+"""Index files on disk: synced writes, size + sha256 records, the checks made when loading, and reads.
+
+Every index file is recorded as {"bytes", "sha256"} when written. Loading always checks sizes (a
+truncated or half-written file is caught at once) and hashes files up to HASH_UP_TO bytes; bigger files
+(vectors and passages at hundreds of thousands of passages) are hashed only on request (`rag info
+--verify`), because hashing gigabytes would cost seconds on every start. Files are read with pread(2)
+through a descriptor held open (OpenFile, VectorRows), and large arrays are written without a copy.
+It knows files, not what an index folder holds (index_folder.py) or what the manifest says (manifest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import IndexLoadError
+
+HASH_UP_TO = 64 << 20
+
+
+def record(path: Path) -> dict[str, Any]:
+    """{"bytes", "sha256"} of a file, read block-wise."""
+    with path.open("rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        size = fh.tell()
+    return {"bytes": size, "sha256": digest}
+
+
+def check(path: Path, expected: Mapping[str, Any], *, full: bool = False, shown: Path | None = None) -> str:
+    """ "" when the file matches its record, else what is wrong (missing, truncated or corrupted).
+
+    `shown` is the name messages give the file when `path` is not it (a path through a held folder).
+    """
+    shown = shown or path
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{shown} is missing"
+    if size != expected.get("bytes"):
+        return f"{shown} is truncated or corrupted ({size} bytes, expected {expected.get('bytes')})"
+    try:
+        if (full or size <= HASH_UP_TO) and record(path)["sha256"] != expected.get("sha256"):
+            return f"{shown} is truncated or corrupted (its sha256 differs from the one recorded)"
+    except OSError:
+        return f"{shown} is missing"
+    return ""
+
+
+def write_synced(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
+    """Write bytes, or let `data(fh)` write (large arrays go to the file without a copy in memory)."""
+    with path.open("wb") as fh:
+        if callable(data):
+            data(fh)
+        else:
+            fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or folder (a folder's entries are on disk only after this)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class OpenFile:
+    """A file held open and read with pread(2): what is read lands in the page cache, not in this
+    process's resident memory (a memory map would count every page touched), and the descriptor keeps
+    reading the same file after a rebuild swaps the folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.fd)
+
+    def read(self, start: int, length: int) -> bytes:
+        data = os.pread(self.fd, length, start)
+        if len(data) != length:
+            raise IndexLoadError(f"index file read short ({len(data)} of {length} bytes) - rebuild the index")
+        return data
+
+    def read_into(self, array: np.ndarray, start: int) -> None:
+        view, done = array.reshape(-1).view(np.uint8).data, 0
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done : done + (256 << 20)]], start + done)
+            if got <= 0:
+                raise IndexLoadError("index file read short - rebuild the index")
+            done += got
+
+
+class VectorRows:
+    """The exact float32 vectors in vectors.npy, read row by row on demand (or all at once for builds)."""
+
+    def __init__(self, path: Path, count: int, dim: int) -> None:
+        self.count, self.dim = count, dim
+        self._file = OpenFile(path)
+        with open(self._file.fd, "rb", closefd=False) as fh:  # the header of the very file held open
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            self._start = fh.tell()
+        if shape != (count, dim) or fortran or dtype != np.dtype("<f4"):
+            raise ValueError(f"vectors.npy holds {shape} {dtype}, expected ({count}, {dim}) float32")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        width = 4 * self.dim
+        for i, row in enumerate(rows.tolist()):
+            out[i] = np.frombuffer(self._file.read(self._start + row * width, width), dtype=np.float32)
+        return out
+
+    def all(self) -> np.ndarray:
+        out = np.empty((self.count, self.dim), dtype=np.float32)
+        self._file.read_into(out, self._start)
+        return out
+
+
+def npy_writer(array: np.ndarray) -> Callable[[BinaryIO], object]:
+    """Writes an array as .npy through the file object (np.save would use tofile(), whose errors lose
+    the errno, e.g. "No space left on device")."""
+    array = np.ascontiguousarray(array)
+
+    def write(fh: BinaryIO) -> None:
+        np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
+        if array.size:  # memoryview cannot cast an empty shape
+            fh.write(array.data.cast("B"))
+
+    return write
+
+
+def parts_writer(parts: Sequence[bytes | memoryview]) -> Callable[[BinaryIO], object]:
+    """Writes the parts one after another (no joined copy of a large file in memory)."""
+    return lambda fh: fh.writelines(parts)

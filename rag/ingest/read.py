@@ -1,0 +1,352 @@
+"""Read articles from the corpus folder: find files, validate them, parse optional front matter.
+
+Turns each `.txt`/`.md` file into an `Article` whose blocks come from `clean.classify`, and each
+`.html`/`.htm`/`.pdf` file into one whose text is the extracted text (extract.py), written to its
+copy when the article is read for a build: citations count characters of the copy.
+It refuses, with a one-line error naming the file and the fix, anything that is not a readable
+article (empty, whitespace only, binary, not UTF-8, too large, front matter that does not parse or
+uses YAML aliases, a PDF without text or with a password, a page without article text). A title the
+user corrected in the Library (titles.py) wins over the rest. It also gathers the evidence of lines
+that recur across articles, which clean.py takes for furniture.
+It does not decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import CorpusError
+from ..types import Article, Block
+from . import clean
+from .extract import EXTRACTED_SUFFIXES, extracted_text, text_copy_path, write_copy
+from .lines import line_keys
+from .titles import title_from_filename, title_override, with_title
+
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
+MAX_ARTICLE_BYTES = 10 * 1024 * 1024
+MAX_ARTICLE_LINES = 200_000  # a long book chapter has a few thousand; 10 MiB of prose ~ 50,000 lines
+
+_FRONT_MATTER = re.compile(
+    r"\A---[ \t]*(?:\r\n|\r|\n)(.*?)(?:(?<=\n)|(?<=\r))(?:---|\.\.\.)[ \t]*(?:\r\n|\r|\n|\Z)", re.S
+)
+MAX_FRONT_MATTER_CHARS = 16 * 1024  # titles, authors, urls, tags: a few hundred characters in practice
+MAX_FRONT_MATTER_DEPTH = 8
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """yaml.SafeLoader without aliases (one 344-byte "billion laughs" expands to gigabytes) and with a
+    bounded nesting depth, so front matter costs memory in proportion to its size."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in front matter", event.start_mark
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_FRONT_MATTER_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_FRONT_MATTER_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def discover(corpus_dir: Path) -> list[Path]:
+    """Article files under corpus_dir (recursive, hidden files skipped), sorted by relative path."""
+    return [corpus_dir / rel for rel in discover_paths(corpus_dir)]
+
+
+def discover_paths(corpus_dir: Path) -> list[str]:
+    """discover() as corpus-relative POSIX paths: the same files, without a Path object per file.
+
+    Like Path.rglob it does not descend into symlinked folders or unreadable ones, and it keeps
+    symlinks to files; hidden folders are not entered at all.
+    """
+    if not corpus_dir.exists():
+        raise CorpusError(
+            f"corpus folder {corpus_dir}/ does not exist - create it and add articles (.txt, .md, .html, .pdf)"
+        )
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"{corpus_dir} is not a folder - pass the folder that holds the articles")
+    root = os.fspath(corpus_dir)
+    found = []
+    for folder, dirs, names in os.walk(root, onerror=_unreadable):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel_dir = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        for name in names:
+            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                continue
+            if _is_file(os.path.join(folder, name)):
+                found.append(prefix + name)
+    return sorted(found)
+
+
+def _unreadable(exc: OSError) -> None:
+    """os.walk's onerror: a folder that cannot be listed fails discovery instead of vanishing (its
+    articles would otherwise be dropped from the index as if removed)."""
+    raise CorpusError(
+        f"{exc.filename}/ cannot be read ({exc.strerror}) - fix its permissions, or move it out of the corpus"
+    ) from None
+
+
+def _is_file(path: str) -> bool:
+    """Path.is_file(): False for what is missing or a broken or looping link, an error for the rest
+    (a file that cannot be looked at must fail the build, not vanish from the corpus)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
+
+
+def article_id_for(rel_path: str) -> str:
+    """Stable id of an article: its corpus-relative path without the suffix."""
+    return rel_path.rsplit(".", 1)[0] if "." in rel_path.rsplit("/", 1)[-1] else rel_path
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+_hashes: dict[str, tuple[tuple[int, int, int, int], str]] = {}  # path -> (stat stamp, sha256)
+SETTLED_NS = 2_000_000_000  # a file untouched for this long is trusted by its stat (see hash_path)
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def hash_path(path: str | Path) -> str:
+    """article_sha256 of a file (its bytes' sha256, with the user's title if set), the bytes' hash
+    remembered for this process while the file's stat stays the same.
+
+    Status checks call this for every article each time the app shows the library; at a million
+    passages re-reading the corpus took most of the app's start. The stamp includes the inode change
+    time, which programs cannot set back (restoring an mtime with `touch -r` or `cp -p` changes it). A
+    file changed in the last two seconds, or while it was read, is not remembered: a second write
+    within the filesystem's timestamp granularity could leave its stat as it was (git's "racy" case).
+    """
+    key = os.fspath(path)
+    before = _stamp(os.stat(key))
+    title = title_override(Path(key))
+    known = _hashes.get(key)
+    if known is not None and known[0] == before:
+        return with_title(known[1], title)
+    with open(key, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        after = os.fstat(fh.fileno())
+    if _stamp(after) == before and time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) > SETTLED_NS:
+        _hashes[key] = (before, digest)
+    else:
+        _hashes.pop(key, None)
+    return with_title(digest, title)
+
+
+def forget_hashes(folder: Path, keep: set[str]) -> None:
+    """Drop remembered hashes of files under `folder` other than `keep` (paths as hash_path got them)."""
+    prefix = os.path.join(os.fspath(folder), "")
+    for key in [k for k in _hashes if k.startswith(prefix) and k not in keep]:
+        _hashes.pop(key, None)
+
+
+def read_article(
+    corpus_dir: Path,
+    path: Path,
+    data: bytes | None = None,
+    common: frozenset[str] = frozenset(),
+    *,
+    keep_copy: bool = True,
+) -> Article:
+    """Read (unless `data` holds the file's bytes already), validate and classify one article file.
+
+    `common` holds the keys of lines that recur across the corpus (recurring_lines). An HTML or PDF
+    article's extracted text is written to its copy (text_copy_path) for citations and the viewer,
+    unless keep_copy is False (a dry run).
+    """
+    rel = path.relative_to(corpus_dir).as_posix()
+    where = f"{corpus_dir.as_posix().rstrip('/')}/{rel}"
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"{where} cannot be read ({exc.strerror}) - check its permissions") from None
+    text, page_title, page_source = article_text(data, rel, where)
+    meta: dict[str, Any] = {}
+    body_start = 0
+    if page_source and keep_copy:
+        write_copy(text_copy_path(corpus_dir, rel), text)
+    else:
+        meta, body_start = parse_front_matter(text, where)
+    user_title = title_override(path)
+    title = str(meta.get("title") or "").strip() or page_title
+    blocks, detected_title, title_source, author = clean.classify(text, body_start, title, common)
+    if body_start:
+        blocks = (Block("front_matter", 0, body_start), *blocks)
+    if not any(b.kind in ("paragraph", "bio") for b in blocks):
+        raise CorpusError(f"{where} has no text besides headings and boilerplate - add the article's text")
+    if title:
+        title_source = "front_matter" if meta.get("title") else page_source
+    else:
+        title = detected_title or title_from_filename(rel)
+        if not detected_title:
+            title_source = "filename"
+    if user_title:
+        title, title_source = user_title, "user"
+    return Article(
+        article_id=str(meta.get("id") or article_id_for(rel)),
+        path=rel,
+        text=text,
+        sha256=article_sha256(path, data),
+        title=title,
+        title_source=title_source,
+        author=str(meta.get("author") or author or "").strip(),
+        url=str(meta.get("url") or "").strip(),
+        blocks=blocks,
+    )
+
+
+def article_text(data: bytes, rel: str, where: str) -> tuple[str, str, str]:
+    """(text, title found in the page, "html" | "pdf" | "" for a text file) of an article's bytes."""
+    if not rel.lower().endswith(EXTRACTED_SUFFIXES):
+        return decode_article(data, where), "", ""
+    text, title = extracted_text(data, rel, where)
+    return text, title, "pdf" if rel.lower().endswith(".pdf") else "html"
+
+
+def recurring_lines(corpus_dir: Path, paths: list[Path]) -> frozenset[str]:
+    """Keys of the lines that occur in two or more articles (a site's menu, footer, newsletter box)."""
+    counts: dict[str, int] = {}
+    seen: set[str] = set()
+    for path in paths:
+        found = _file_keys(corpus_dir, path)
+        if found is None or found[0] in seen:  # the same text twice is no evidence of furniture
+            continue
+        seen.add(found[0])
+        for k in found[1]:
+            counts[k] = counts.get(k, 0) + 1
+    return frozenset(k for k, n in counts.items() if n >= 2)
+
+
+def recurring_digest(corpus_dir: Path, path: Path, common: frozenset[str]) -> str:
+    """A digest of which of an article's lines recur across the corpus ('' for none): when it changes,
+    the article is cleaned again although its bytes did not change."""
+    found = _file_keys(corpus_dir, path)
+    shared = sorted(found[1] & common) if found else []
+    return hashlib.sha256("\n".join(shared).encode()).hexdigest()[:16] if shared else ""
+
+
+_keys: dict[str, tuple[tuple[int, int, int, int], tuple[str, frozenset[str]]]] = {}  # path -> (stamp, keys)
+
+
+def _file_keys(corpus_dir: Path, path: Path) -> tuple[str, frozenset[str]] | None:
+    """(sha256 of the article's text, line_keys of it), remembered for this process while the
+    file's stat stays the same (a rebuild in the app reads only what changed); None if unreadable."""
+    key = os.fspath(path)
+    try:
+        stamp = _stamp(os.stat(key))
+        known = _keys.get(key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        text = _text_for_keys(corpus_dir, path, path.read_bytes())
+    except (OSError, UnicodeDecodeError, CorpusError):
+        return None  # the build reports it when it reads the article
+    found = (hashlib.sha256(text.encode()).hexdigest(), frozenset(line_keys(text)))
+    if len(_keys) >= 100_000:
+        _keys.clear()
+    _keys[key] = (stamp, found)
+    return found
+
+
+def _text_for_keys(corpus_dir: Path, path: Path, data: bytes) -> str:
+    rel = path.relative_to(corpus_dir).as_posix()
+    copy = text_copy_path(corpus_dir, rel)
+    if rel.lower().endswith(EXTRACTED_SUFFIXES) and _newer(copy, path):
+        return copy.read_text(encoding="utf-8")  # extracting every page again costs seconds
+    return article_text(data, rel, rel)[0]
+
+
+def _newer(copy: Path, source: Path) -> bool:
+    try:
+        return copy.stat().st_mtime_ns > source.stat().st_mtime_ns
+    except OSError:
+        return False
+
+
+def article_sha256(path: Path, data: bytes) -> str:
+    """An article's fingerprint: the sha256 of its bytes, and of the user's title when one is set, so
+    that correcting a title makes the article 'changed' and the next build re-indexes it."""
+    return with_title(file_sha256(data), title_override(path))
+
+
+def decode_article(data: bytes, where: str) -> str:
+    """UTF-8 text of an article file, or a one-line CorpusError saying what is wrong with it."""
+    if not data:
+        raise CorpusError(f"{where} is empty - add the article's text or remove the file")
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise CorpusError(
+            f"{where} is {len(data) / 1e6:.1f} MB; the limit is {MAX_ARTICLE_BYTES // 2**20} MiB"
+            " - split it into several articles"
+        )
+    if b"\x00" in data:
+        raise CorpusError(f"{where} contains NUL bytes, so it looks binary - save the article as plain text")
+    lines = max(data.count(b"\n"), data.count(b"\r"))
+    if lines > MAX_ARTICLE_LINES:  # cleaning costs per line: millions of lines would take minutes and GBs
+        raise CorpusError(
+            f"{where} has {lines:,} lines; the limit is {MAX_ARTICLE_LINES:,} - split it into several articles"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{where} is not valid UTF-8 (byte {exc.start}) - re-save it as UTF-8 text"
+        ) from None
+    if not text.strip():
+        raise CorpusError(f"{where} holds only whitespace - add the article's text or remove the file")
+    return text
+
+
+def parse_front_matter(text: str, where: str) -> tuple[dict[str, Any], int]:
+    """(metadata, offset where the body starts); ({}, 0) when the file has no front matter."""
+    offset = 1 if text.startswith("\ufeff") else 0
+    m = _FRONT_MATTER.match(text, offset)
+    if not m:
+        return {}, 0
+    if len(m.group(1)) > MAX_FRONT_MATTER_CHARS:
+        raise CorpusError(
+            f"{where}: front matter is {len(m.group(1))} characters; the limit is {MAX_FRONT_MATTER_CHARS}"
+            " - keep only title, author, url and the like between the --- lines"
+        )
+    try:
+        meta = yaml.load(m.group(1), Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "YAML error"
+        raise CorpusError(
+            f"{where}: front matter does not parse{line} ({problem}) - fix the YAML between the --- lines"
+        ) from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise CorpusError(
+            f"{where}: front matter is not a set of 'key: value' lines - e.g. 'title: My title'"
+        )
+    return meta, m.end()
