@@ -7,8 +7,8 @@ sentences are described by rag/answer/features.py and labelled three ways: hits 
 judges it), or lies in a quote's paragraph, or is a sentence a reader accepts (the accept labels).
 Logistic regression (L2, numpy/scipy) is fitted; the label, the regularisation, the stopping threshold and
 the minimum number of sentences are chosen by 5-fold cross-validation over train questions, maximising
-the harmonic mean of reader recall and reader precision measured exactly as
-`rag eval` does. The abstention is a second logistic regression on evidence features (abstain.py), its
+the harmonic mean of answer recall and precision (`--objective reader`: reader recall and precision,
+by the accept labels) measured exactly as `rag eval` does. The abstention is a second logistic regression on evidence features (abstain.py), its
 threshold chosen by cross-validation too. The test split is never read. Prints the cross-validated
 figures; `rag eval eval/queries.jsonl` then reports train and test with the fitted weights.
 """
@@ -147,9 +147,10 @@ def folds_of(items: list[Item]) -> list[int]:
     return [root[it.q.qid] % FOLDS for it in items]
 
 
-def cv_composer(items: list[Item], objective: str = "reader") -> tuple[str, float, float, int, list[float]]:
+def cv_composer(items: list[Item], objective: str = "quotes") -> tuple[str, float, float, int, list[float]]:
     """The label, regularisation, floor and minimum sentences with the best cross-validated answers: the
-    harmonic mean of reader recall and precision (the accept labels), ties broken by reader recall."""
+    harmonic mean of recall and precision (by the quotes, or with objective "reader" by the accept
+    labels), ties broken by recall."""
     fold = folds_of(items)
     best = None
     for label, c in [(lb, c) for lb in ("hit", "relevant", "accepted") for c in (0.1, 0.3, 1.0, 3.0, 10.0)]:
@@ -211,8 +212,8 @@ def cv_abstain(items: list[Item]) -> tuple[float, float, dict[str, float]]:
 
 
 def main(argv: list[str]) -> None:
-    objective = "reader"
-    if "--objective" in argv:  # reader (default): the accept labels; quotes: the quote-and-paragraph rules
+    objective = "quotes"
+    if "--objective" in argv:  # quotes (default): the quote-and-paragraph rules; reader: the accept labels
         at = argv.index("--objective")
         objective, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
     query_file = Path(argv[0]) if argv else ROOT / "eval" / "queries.jsonl"
