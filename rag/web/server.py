@@ -3,8 +3,9 @@
     rag serve [--corpus DIR] [--index DIR] [--host 127.0.0.1] [--port 7860] [--auth USER:PASSWORD] [--no-watch]
     python app.py ... (`make run`) and python -m rag.web ... are `rag serve` with the same flags (cli.py)
 
-Builds or refreshes the index first when it is missing or stale, then serves on 127.0.0.1 (another host
-only when asked). What it guards: a login when asked (the article route too), the corpus and index
+Builds or refreshes the index first when it is missing or articles were added or removed, then serves
+on 127.0.0.1 (another host only when asked); articles changed in place are found by hashing them in
+the background, and indexed while the index as it was answers. What it guards: a login when asked (the article route too), the corpus and index
 folders blocked from Gradio's file serving, the Blocks marked launched so Gradio checks that a file named
 in a request was uploaded, upload size, and Gradio's per-session memory kept bounded. Citations open
 `/article`, the article as text with the cited span marked (render.py).
@@ -12,6 +13,8 @@ in a request was uploaded, upload size, and Gradio's per-session memory kept bou
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 from typing import Any
@@ -23,9 +26,41 @@ from rag.config import Settings
 from rag.errors import RagError
 
 
+def import_gradio() -> Any:
+    """gradio, imported without rewriting its type stubs: on every import, Gradio parses the source of
+    each of its ~80 component classes and rewrites its .pyi file (an editor's aid; half of the 3-7 s
+    `import gradio` took here). The stubs are left as they are; nothing at run time reads them."""
+    if "gradio" not in sys.modules:
+        sys.meta_path.insert(0, _NoStubs())
+    import gradio
+
+    return gradio
+
+
+class _NoStubs(importlib.abc.MetaPathFinder):
+    """Finds gradio.component_meta as usual, then replaces its create_or_modify_pyi with a no-op."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "gradio.component_meta":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            if hasattr(module, "create_or_modify_pyi"):
+                module.create_or_modify_pyi = lambda *args, **kwargs: None
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
 def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any:
     """A FastAPI app serving the UI at / and the article viewer at /article."""
-    import gradio as gr
+    gr = import_gradio()
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, PlainTextResponse
     from starlette.routing import Mount
@@ -154,6 +189,7 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
     # What is loaded now (the index manifest alone is ~100,000 objects at a million passages) lives as
     # long as the process: keep it out of the garbage collector's full passes, which ran during requests.
     gc.freeze()
+    assistant.check_contents_later(say=lambda line: print(line, flush=True))
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
