@@ -128,7 +128,56 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
 
     demo._queue.pending_messages_per_session = LRUCache(KEPT_SESSIONS * 2)  # Gradio keeps 2,000 (~20 kB each)
     _prune_finished_sessions(app, demo)
+    _session_config_on_demand()
     return mounted
+
+
+def _session_config_on_demand() -> None:
+    """Gradio's sessions work out each block's configuration when made, for deep links only.
+
+    Every API call is a session of its own, and the page's 79 blocks took ~10 ms of each /search call
+    (most of the queue API's overhead). The page has no deep link button: a session now works them out
+    the first time they are read, from the same blocks, so a deep link would get what it got before.
+    """
+    from gradio import state_holder
+
+    if issubclass(state_holder.SessionState, _OnDemandSession):
+        return
+    base = state_holder.SessionState
+
+    class Session(_OnDemandSession, base):  # type: ignore[misc, valid-type]
+        pass
+
+    state_holder.SessionState = Session  # type: ignore[misc]
+
+
+class _OnDemandSession:
+    """SessionState's __init__ without its configuration copy; `config_values` made when first read."""
+
+    def __init__(self, blocks: Any) -> None:
+        from copy import copy
+
+        self._blocks = blocks
+        self.blocks_config = copy(blocks.default_config)
+        self._config_values: dict[int, Any] | None = None
+        self.state_data: dict[int, Any] = {}
+        self._state_ttl: dict[int, Any] = {}
+        self.is_closed = False
+        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
+
+    @property
+    def config_values(self) -> dict[int, Any]:
+        if self._config_values is None:
+            self._config_values = {
+                k: self.blocks_config.config_for_block(k, [], v)
+                for k, v in self.blocks_config.blocks.items()
+                if k in self._blocks.blocks
+            }
+        return self._config_values
+
+    @config_values.setter
+    def config_values(self, value: dict[int, Any]) -> None:
+        self._config_values = value
 
 
 KEPT_SESSIONS = 200
@@ -163,6 +212,9 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
     Returns the exit code: 2 for a malformed --auth, 1 when no index can be served."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Gradio asks matplotlib for its backend around every event; unset, finding it imported pyplot
+    # (about a second) during the first answer. A server draws off-screen (the Evaluate tab's plot).
+    os.environ.setdefault("MPLBACKEND", "agg")
     auth = None
     if settings.auth:
         user, sep, password = settings.auth.partition(":")
