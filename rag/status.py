@@ -105,16 +105,17 @@ def index_status(
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     indexed = {record.path: record.sha256 for record in manifest.articles.values()}
     try:
-        paths = {rel: os.path.join(corpus_dir, rel) for rel in discover_paths(corpus_dir)}
         if not contents:
+            found = set(discover_paths(corpus_dir))
             return IndexStatus(
                 index_dir,
                 corpus_dir,
                 manifest,
-                new=tuple(sorted(set(paths) - set(indexed))),
-                missing=tuple(sorted(set(indexed) - set(paths))),
+                new=tuple(sorted(found - indexed.keys())),
+                missing=tuple(sorted(indexed.keys() - found)),
                 contents_checked=False,
             )
+        paths = {rel: os.path.join(corpus_dir, rel) for rel in discover_paths(corpus_dir)}
         current = {rel: hash_path(path) for rel, path in paths.items()}
         forget_hashes(corpus_dir, set(paths.values()))  # articles since removed
     except (RagError, OSError) as exc:

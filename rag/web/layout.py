@@ -133,8 +133,18 @@ def build_ui(assistant: Assistant) -> Any:
                     sources = gr.HTML("", elem_id="sources", label="Sources")
             outputs = [chat, sources, viewer, question]
             inputs = [question, chat, k, mode, generative, within]
-            ask_button.click(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
-            question.submit(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
+            import os
+
+            exp = os.environ.get("RAG_EXP", "")
+            ev: dict[str, Any] = {"api_visibility": "private"}
+            if "queue" in exp:
+                ev["queue"] = False
+            if "progress" in exp:
+                ev["show_progress"] = "hidden"
+            if "minimal" in exp:
+                ev["show_progress"] = "minimal"
+            ask_button.click(bind(on_ask, assistant), inputs, outputs, **ev)
+            question.submit(bind(on_ask, assistant), inputs, outputs, **ev)
             examples.load_input_event.then(bind(on_ask, assistant), inputs, outputs, api_visibility="private")
             # The conversation survives a reload: kept in this browser's storage, never on the server.
             saved = gr.BrowserState([], storage_key="rag-conversation")

@@ -222,6 +222,11 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
             print("error: --auth must be USER:PASSWORD", file=sys.stderr)
             return 2
         auth = (user, password)
+    # gradio takes seconds to import and the index seconds to load (at a million passages): side by side
+    import threading
+
+    importing = threading.Thread(target=import_gradio, name="rag-import-gradio", daemon=True)
+    importing.start()
     assistant = Assistant(settings)
     try:
         ensure_index(assistant)
@@ -229,6 +234,7 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    importing.join()
     import gc
 
     import uvicorn
