@@ -12,6 +12,7 @@ It parses no input and renders nothing (cli.py, rag/web/).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
+CHECKED = "articles compared with the index"  # the line check_contents_later says when it is done
 
 
 @dataclass
@@ -343,17 +345,25 @@ class Assistant:
         return check
 
     def _check_contents(self, say: Say) -> None:
+        import os
+
+        started = time.perf_counter()
+        with contextlib.suppress(AttributeError, OSError):  # Linux: this thread only, behind answers
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         try:
             status = self.status()
             self.checked_status = status
-            if status.stale:
-                found = (
-                    status.problem
-                    or f"{len(status.changed)} changed, {len(status.new)} new and"
-                    f" {len(status.missing)} removed article(s) since it was built"
-                )
-                say(f"index: {found} - indexing them while the index as it was answers")
-                self.rebuild_soon()
+            took = f"{CHECKED} in {time.perf_counter() - started:.1f} s"
+            if not status.stale:
+                say(f"index: {took}: up to date")
+                return
+            found = (
+                status.problem
+                or f"{len(status.changed)} changed, {len(status.new)} new and"
+                f" {len(status.missing)} removed article(s) since it was built"
+            )
+            say(f"index: {took}: {found} - indexing them while the index as it was answers")
+            self.rebuild_soon()
         except Exception:  # a bug: the index still answers; the Library's own check will say more
             log.exception("checking the articles against the index failed")
 

@@ -230,7 +230,7 @@ def test_the_app_answers_before_hashing_the_articles_and_still_rebuilds_a_change
     gate.set()
     check.join(120)
     assert a.checked_status is not None and a.checked_status.changed == (ARTICLE,)
-    assert len(said) == 1 and "1 changed" in said[0]
+    assert len(said) == 1 and "1 changed" in said[0] and "articles compared with the index in" in said[0]
     a.wait_for_rebuild()
     assert not a.rebuild_state.error
     hits = a.search(word, k=3, mode="keyword")
