@@ -145,6 +145,9 @@ class AppServer:
         deadline = self.started + timeout
         while time.perf_counter() < deadline:
             if CHECKED in self.log_path.read_text(errors="replace"):
+                if self.conn is not None:  # idle past uvicorn's keep-alive (5 s): the server closed it
+                    self.conn.close()
+                    self.conn = None
                 return time.perf_counter() - self.started
             if self.proc.poll() is not None:
                 raise RagError(f"rag serve exited with code {self.proc.returncode} (log: {self.log_path})")
