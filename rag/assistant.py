@@ -12,6 +12,7 @@ It parses no input and renders nothing (cli.py, rag/web/).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
+CHECKED = "articles compared with the index"  # the line check_contents_later says when it is done
 
 
 @dataclass
@@ -70,6 +72,10 @@ class Assistant:
         self.rebuild_state = RebuildState()
         self._again = False  # another rebuild is due once the running one ends
         self.problem = ""  # shown in the UI, e.g. an article that stops the index from being refreshed
+        # ensure_index compared paths only: the articles' contents are still to be compared (in the
+        # background, check_contents_later), and what that check found
+        self.contents_due = False
+        self.checked_status: IndexStatus | None = None
 
     # ---- Settings into objects ---------------------------------------------------------------------
 
@@ -188,10 +194,11 @@ class Assistant:
         """The serving index's articles by article_id (path, title, sha256): only these are shown."""
         return self.retriever.index.manifest.articles
 
-    def status(self, *, verify: bool = False) -> IndexStatus:
-        """The serving index against the corpus (loads the index from disk only when none serves yet)."""
+    def status(self, *, verify: bool = False, contents: bool = True) -> IndexStatus:
+        """The serving index against the corpus (loads the index from disk only when none serves yet);
+        `contents=False`: the articles' paths only, no file read (status.index_status)."""
         serving = self._retriever.index.manifest if self._retriever is not None else None
-        return index_status(self.corpus_dir, self.index_dir, serving, verify=verify)
+        return index_status(self.corpus_dir, self.index_dir, serving, verify=verify, contents=contents)
 
     def evaluate(
         self,
@@ -292,8 +299,10 @@ class Assistant:
         return report
 
     def ensure_index(self, say: Say, warn: Say) -> None:
-        """Build or refresh the index when it is missing or stale (before serving); if a refresh fails
-        while an older index loads, serve that one and keep the reason in `problem`."""
+        """Build or refresh the index when it is missing, damaged or its articles were added or removed
+        (before serving); articles changed in place are left to `check_contents_later`, which hashes
+        them in the background and rebuilds while this index answers. If a refresh fails while an
+        older index loads, serve that one and keep the reason in `problem`."""
         from .index.onnx_embed import read_export
 
         # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of
@@ -303,11 +312,14 @@ class Assistant:
             serving = True
         except RagError:
             serving = False
-        status = self.status()
+        # Paths only: hashing every article (1.4 GB at a million passages) took seconds before the
+        # first answer, and an article edited in place is as well rebuilt in the background.
+        status = self.status(contents=False)
         if not status.stale:
             if status.manifest is not None and read_export(status.manifest.embedder.fingerprint) is None:
                 say("exporting the model for torch-free questions (once per machine)")
                 self.build_now()  # an up-to-date build only makes the export
+            self.contents_due = True
             return
         say(f"index: {status.problem or 'stale against ' + str(self.corpus_dir) + '/'} - building")
         try:
@@ -321,6 +333,39 @@ class Assistant:
                 f"The index could not be refreshed: {exc}. Questions are answered from the index as it was."
             )
             warn(f"warning: {exc} - serving the index as it was")
+
+    def check_contents_later(self, say: Say) -> threading.Thread | None:
+        """The articles' contents against the index, when ensure_index left them unchecked: hashed in a
+        background thread (returned), which starts a rebuild when one changed since the index was built."""
+        if not self.contents_due:
+            return None
+        self.contents_due = False
+        check = threading.Thread(target=self._check_contents, args=(say,), name="rag-check", daemon=True)
+        check.start()
+        return check
+
+    def _check_contents(self, say: Say) -> None:
+        import os
+
+        started = time.perf_counter()
+        with contextlib.suppress(AttributeError, OSError):  # Linux: this thread only, behind answers
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        try:
+            status = self.status()
+            self.checked_status = status
+            took = f"{CHECKED} in {time.perf_counter() - started:.1f} s"
+            if not status.stale:
+                say(f"index: {took}: up to date")
+                return
+            found = (
+                status.problem
+                or f"{len(status.changed)} changed, {len(status.new)} new and"
+                f" {len(status.missing)} removed article(s) since it was built"
+            )
+            say(f"index: {took}: {found} - indexing them while the index as it was answers")
+            self.rebuild_soon()
+        except Exception:  # a bug: the index still answers; the Library's own check will say more
+            log.exception("checking the articles against the index failed")
 
     def start_rebuild(self) -> bool:
         """Start a background rebuild; False if one is already running."""

@@ -140,9 +140,9 @@ def eval_(
 )
 @click.option(
     "--parts",
-    default="latency,recall,http,memory,coldstart,build,rebuild",
-    help="What to measure, a comma-separated subset of latency,recall,http,memory,coldstart,build,rebuild"
-    " and scale-rebuild (rebuilds of a generated corpus at each non-seed scale; not in the default).",
+    default="latency,recall,http,memory,coldstart,browser,build,rebuild",
+    help="What to measure, a comma-separated subset of latency,recall,http,memory,coldstart,browser,build,"
+    "rebuild and scale-rebuild (rebuilds of a generated corpus at each non-seed scale; not in the default).",
 )
 @click.option(
     "--queries",

@@ -254,3 +254,24 @@ def test_asking_within_one_article_cites_only_it_and_a_gone_article_falls_back(a
     assert handlers.article_choices(assistant, "gone")["value"] == ""  # removed meanwhile: back to all
     history, *_ = handlers.on_ask(assistant, "trust?", [], 5, "hybrid", False, "gone")
     assert history[1]["content"].startswith("⚠️") and "no longer in the index" in history[1]["content"]
+
+
+def test_a_session_works_out_the_page_config_only_when_read(assistant: Assistant):
+    """Each API call is a session; Gradio's made a copy of all 79 blocks' configuration for each (read
+    only by deep links). Ours makes it when read, equal to Gradio's, and the queue API still answers."""
+    from fastapi.testclient import TestClient
+    from gradio import state_holder
+    from starlette.routing import Mount
+
+    app = server.create_app(assistant)
+    demo = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "state_holder")).blocks
+    ours = state_holder.SessionState(demo)
+    gradios = next(c for c in type(ours).__mro__ if c.__module__ == "gradio.state_holder")(demo)
+    assert ours._config_values is None  # nothing worked out when the session was made
+    assert set(vars(gradios)) - {"config_values"} <= set(vars(ours))
+    assert ours.config_values == gradios.config_values and len(ours.config_values) == len(demo.blocks)
+    with TestClient(app) as client:
+        body = {"data": ["how do I avoid being clingy?", 3, "hybrid"]}
+        event = client.post("/gradio_api/call/search", json=body).json()["event_id"]
+        stream = client.get(f"/gradio_api/call/search/{event}").text
+        assert "event: complete" in stream and "clingy" in stream

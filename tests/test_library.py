@@ -88,3 +88,24 @@ def test_list_articles_states(tmp_path: Path):
     a.write_text("Changed text. Yes.")
     status = index_status(corpus, tmp_path / "i", manifest)
     assert {r.path: r.state for r in list_articles(status)}["a.txt"] == "changed"
+
+
+def test_a_status_of_paths_only_reads_no_article(tmp_path: Path, monkeypatch):
+    corpus = tmp_path / "c"
+    a = add_file(corpus, "a.txt", b"Alpha text. More.")
+    add_file(corpus, "b.txt", b"Beta text. More.")
+    from rag.index import status as status_module
+    from rag.ingest.read import file_sha256
+
+    record = ArticleRecord("a.txt", file_sha256(a.read_bytes()), chunks=1, title="A")
+    gone = ArticleRecord("gone.txt", file_sha256(b"x"), chunks=1, title="Gone")
+    manifest = Manifest(EmbedderInfo("m", 8, "f"), ChunkParams(), {"a": record, "gone": gone}, chunk_count=2)
+    a.write_text("Changed text. Yes.")
+    read: list[str] = []
+    real_hash = status_module.hash_path
+    monkeypatch.setattr(status_module, "hash_path", lambda p: read.append(str(p)) or real_hash(p))
+    quick = index_status(corpus, tmp_path / "i", manifest, contents=False)
+    assert (quick.new, quick.missing, quick.changed) == (("b.txt",), ("gone.txt",), ())
+    assert quick.stale and not quick.contents_checked and read == []
+    full = index_status(corpus, tmp_path / "i", manifest)
+    assert full.changed == ("a.txt",) and full.contents_checked and len(read) == 2

@@ -146,6 +146,8 @@ def _rewrite(index_dir: Path, edit) -> None:
         (lambda m: m.update(index_type="ivf-pq"), "index_type is 'ivf-pq', not one of flat-ip, hnsw-ip"),
         (lambda m: m["chunking"].update(stride=3), "chunking has unknown fields"),
         (lambda m: next(iter(m["articles"].values())).pop("sha256"), "].sha256 is missing"),
+        (lambda m: next(iter(m["articles"].values())).update(chunks=True), "].chunks is True, not a whole"),
+        (lambda m: next(iter(m["articles"].values())).update(title=7), "].title is 7, not a string"),
         (lambda m: m.pop("files"), "files is missing"),
     ],
 )

@@ -193,3 +193,46 @@ def test_millions_of_short_lines_are_refused_before_any_cleaning(tmp_path: Path)
     path.write_bytes(b"ab\r" * (MAX_ARTICLE_LINES + 1))  # old-Mac line ends count too
     with pytest.raises(CorpusError, match="lines; the limit"):
         read_article(corpus, path)
+
+
+def test_the_app_answers_before_hashing_the_articles_and_still_rebuilds_a_changed_one(
+    tmp_path: Path, seed_index, monkeypatch
+):
+    """The start compares the articles' paths only; their hashes are compared in the background, and an
+    article changed while the app was down is found there and indexed while the old index answers."""
+    import threading
+
+    from rag.index import status
+
+    corpus_src, index_src = seed_index
+    shutil.copytree(corpus_src, tmp_path / "corpus")
+    shutil.copytree(index_src, tmp_path / "index")
+    word = "Zanzibarian"
+    path = tmp_path / "corpus" / ARTICLE
+    path.write_text(path.read_text(encoding="utf-8") + f"\n\nA {word} proverb says wait.\n", encoding="utf-8")
+    gate, hashed = threading.Event(), []
+    real_hash = status.hash_path
+
+    def slow_hash(p: str) -> str:  # as if the corpus took long to read
+        gate.wait(120)
+        hashed.append(p)
+        return real_hash(p)
+
+    monkeypatch.setattr(status, "hash_path", slow_hash)
+    a = Assistant(replace(Settings(), corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"))
+    server.ensure_index(a)  # returns although no article could be hashed
+    said: list[str] = []
+    check = a.check_contents_later(said.append)
+    assert check is not None and check.is_alive()
+    assert a.search("how do I avoid being clingy?", k=1)  # the index answers during the check
+    assert not any(word in p.chunk.text for p in a.search(word, k=3, mode="keyword"))
+    assert hashed == [] and a.checked_status is None
+    gate.set()
+    check.join(120)
+    assert a.checked_status is not None and a.checked_status.changed == (ARTICLE,)
+    assert len(said) == 1 and "1 changed" in said[0] and "articles compared with the index in" in said[0]
+    a.wait_for_rebuild()
+    assert not a.rebuild_state.error
+    hits = a.search(word, k=3, mode="keyword")
+    assert hits and word in hits[0].chunk.text
+    assert not a.status().stale

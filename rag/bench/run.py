@@ -1,7 +1,7 @@
 """`rag bench`: what is measured at which scale, in which order, into one report.
 
-`run_bench` measures every selected part (latency, recall, http, memory, coldstart, build, rebuild,
-scale-rebuild) at every selected scale (the seed corpus; synthetic indexes of 100k and 1M passages) and
+`run_bench` measures every selected part (latency, recall, http, memory, coldstart, browser, build,
+rebuild, scale-rebuild) at every selected scale (the seed corpus; synthetic indexes of 100k and 1M passages) and
 saves the report after each part, with the machine's load beside each figure; a failed part is recorded
 and the run goes on. The measurements themselves live in inprocess.py, processes.py and builds.py.
 It changes no index it did not make, except that it builds the seed index when that is missing or
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RagError
+from .browser import browser_figure
 from .builds import build_figures, rebuild_figures, scale_rebuild_figures, seed_rebuild_figures
 from .inprocess import ask_figure, disk_figure, latency_figures, recall_figure
 from .processes import (
@@ -196,6 +197,10 @@ def _seed(run: _Run) -> None:
         run.part("seed: cold start, rag search", cold_search_figure, c.corpus_dir, c.index_dir, questions[0])
         run.part("seed: cold start, app", cold_app_figure, c.corpus_dir, c.index_dir, questions[0])
     _one_scale(run, "seed", passages, c.corpus_dir, c.index_dir, questions)
+    if "browser" in c.parts:
+        log_path = run.out_path.with_name(f"{run.out_path.stem}-app-browser.log")
+        args = (c.corpus_dir, c.index_dir, questions[: c.queries], log_path)
+        run.part("seed: browser round trip", browser_figure, *args)
     if "rebuild" in c.parts:
         run.part("seed: rebuild", seed_rebuild_figures, c.corpus_dir, c.index_dir, c.precision)
 

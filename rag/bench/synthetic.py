@@ -109,7 +109,7 @@ def write_scale_index(
     from ..index.index_folder import write_index
     from ..index.keyword import KEYWORD_MANIFEST, KeywordIndex
     from ..index.plan import PIPELINE_VERSION
-    from ..index.sentence_store import ENCODING, StoredSentences, encode, split_passage
+    from ..index.sentence_store import split_passage
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -127,17 +127,8 @@ def write_scale_index(
     )
     say(f"{n:,} passages: splitting sentences ({time.perf_counter() - started:.0f} s so far)")
     spans = [np.asarray(split_passage(t), dtype=np.int32).reshape(-1, 3) for t in texts]
-    rows, scales = encode(random_unit_vectors(sum(map(len, spans)), vectors.shape[1], rng), ENCODING)
-    ends = np.cumsum([0, *map(len, spans)])
-    sentences = StoredSentences.gather(
-        [
-            (sp, rows[a:b], None if scales is None else scales[a:b])
-            for sp, a, b in zip(spans, ends[:-1].tolist(), ends[1:].tolist(), strict=True)
-        ],
-        vectors.shape[1],
-        ENCODING,
-    )
-    del spans, rows, scales
+    sentences = _random_sentences(spans, vectors.shape[1], rng)
+    del spans
     chosen = choose_index_type(n, index_type)
     description = {
         "passages": n,
@@ -170,6 +161,27 @@ def write_scale_index(
     description["seconds_to_make"] = round(time.perf_counter() - started, 1)
     say(f"{n:,} passages: made in {description['seconds_to_make']:.0f} s")
     return description
+
+
+def _random_sentences(spans: list[np.ndarray], dim: int, rng: np.random.Generator) -> Any:
+    """StoredSentences of these spans with random unit vectors, encoded 100,000 rows at a time: the
+    5.3 million sentences of 1M passages took 8 GB as float32 and three times that while encoded."""
+    from ..index.sentence_store import ENCODING, StoredSentences, encode
+
+    total = sum(map(len, spans))
+    rows: np.ndarray | None = None
+    scales: np.ndarray | None = np.empty(total, np.float32) if ENCODING == "int8" else None
+    for start in range(0, total, 100_000):  # the same draws as random_unit_vectors(total, dim, rng)
+        block, block_scales = encode(random_unit_vectors(min(100_000, total - start), dim, rng), ENCODING)
+        if rows is None:
+            rows = np.empty((total, dim), block.dtype)
+        rows[start : start + len(block)] = block
+        if scales is not None and block_scales is not None:
+            scales[start : start + len(block)] = block_scales
+    offsets = np.cumsum([0, *map(len, spans)], dtype=np.int64)
+    spans_all = np.concatenate(spans) if spans else np.zeros((0, 3), np.int32)
+    rows = rows if rows is not None else np.zeros((0, dim), np.int8)
+    return StoredSentences(offsets, spans_all.astype(np.int32).reshape(-1, 3), rows, scales, ENCODING)
 
 
 def _write_articles(

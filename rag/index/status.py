@@ -1,7 +1,9 @@
 """Is the index there, sound, and up to date with the corpus? (`rag info`, the app's Library tab.)
 
 Compares each corpus file's path and sha256 with the manifest; reads no model and embeds nothing. A
-file's hash is remembered while its stat stays the same (ingest.hash_path).
+file's hash is remembered while its stat stays the same (ingest.hash_path). `contents=False` compares
+the paths alone (no file is read): what the app checks before its first answer, the hashes following in
+the background (Assistant.ensure_index).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class IndexStatus:
     changed: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()  # indexed paths no longer in the corpus
     corpus_problem: str = ""
+    contents_checked: bool = True  # False: only the paths were compared, `changed` is not known
 
     @property
     def stale(self) -> bool:
@@ -53,6 +56,8 @@ class IndexStatus:
                 if v
             ]
             out.append(f'stale against {self.corpus_dir}/: {", ".join(parts)} - run "rag build"')
+        elif not self.contents_checked:
+            out.append(f"the same articles as {self.corpus_dir}/ (their contents not compared)")
         else:
             out.append(f"up to date with {self.corpus_dir}/")
         return out
@@ -83,10 +88,16 @@ def question_backend(embedder: EmbedderInfo) -> str:
 
 
 def index_status(
-    corpus_dir: Path, index_dir: Path, manifest: Manifest | None = None, *, verify: bool = False
+    corpus_dir: Path,
+    index_dir: Path,
+    manifest: Manifest | None = None,
+    *,
+    verify: bool = False,
+    contents: bool = True,
 ) -> IndexStatus:
     """Compare the index with the corpus files; the index is loaded (and checked; `verify` hashes every
-    file) unless the caller already holds it and passes its manifest."""
+    file) unless the caller already holds it and passes its manifest. `contents=False` compares the
+    paths only: new and removed articles are found, changed ones are not looked for."""
     if manifest is None:
         try:
             manifest = load_index(index_dir, verify=verify).manifest
@@ -94,6 +105,16 @@ def index_status(
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     indexed = {record.path: record.sha256 for record in manifest.articles.values()}
     try:
+        if not contents:
+            found = set(discover_paths(corpus_dir))
+            return IndexStatus(
+                index_dir,
+                corpus_dir,
+                manifest,
+                new=tuple(sorted(found - indexed.keys())),
+                missing=tuple(sorted(indexed.keys() - found)),
+                contents_checked=False,
+            )
         paths = {rel: os.path.join(corpus_dir, rel) for rel in discover_paths(corpus_dir)}
         current = {rel: hash_path(path) for rel, path in paths.items()}
         forget_hashes(corpus_dir, set(paths.values()))  # articles since removed

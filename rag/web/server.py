@@ -3,8 +3,9 @@
     rag serve [--corpus DIR] [--index DIR] [--host 127.0.0.1] [--port 7860] [--auth USER:PASSWORD] [--no-watch]
     python app.py ... (`make run`) and python -m rag.web ... are `rag serve` with the same flags (cli.py)
 
-Builds or refreshes the index first when it is missing or stale, then serves on 127.0.0.1 (another host
-only when asked). What it guards: a login when asked (the article route too), the corpus and index
+Builds or refreshes the index first when it is missing or articles were added or removed, then serves
+on 127.0.0.1 (another host only when asked); articles changed in place are found by hashing them in
+the background, and indexed while the index as it was answers. What it guards: a login when asked (the article route too), the corpus and index
 folders blocked from Gradio's file serving, the Blocks marked launched so Gradio checks that a file named
 in a request was uploaded, upload size, and Gradio's per-session memory kept bounded. Citations open
 `/article`, the article as text with the cited span marked (render.py).
@@ -12,6 +13,8 @@ in a request was uploaded, upload size, and Gradio's per-session memory kept bou
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 from typing import Any
@@ -23,9 +26,41 @@ from rag.config import Settings
 from rag.errors import RagError
 
 
+def import_gradio() -> Any:
+    """gradio, imported without rewriting its type stubs: on every import, Gradio parses the source of
+    each of its ~80 component classes and rewrites its .pyi file (an editor's aid; half of the 3-7 s
+    `import gradio` took here). The stubs are left as they are; nothing at run time reads them."""
+    if "gradio" not in sys.modules:
+        sys.meta_path.insert(0, _NoStubs())
+    import gradio
+
+    return gradio
+
+
+class _NoStubs(importlib.abc.MetaPathFinder):
+    """Finds gradio.component_meta as usual, then replaces its create_or_modify_pyi with a no-op."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "gradio.component_meta":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            if hasattr(module, "create_or_modify_pyi"):
+                module.create_or_modify_pyi = lambda *args, **kwargs: None
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
 def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any:
     """A FastAPI app serving the UI at / and the article viewer at /article."""
-    import gradio as gr
+    gr = import_gradio()
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, PlainTextResponse
     from starlette.routing import Mount
@@ -93,7 +128,56 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
 
     demo._queue.pending_messages_per_session = LRUCache(KEPT_SESSIONS * 2)  # Gradio keeps 2,000 (~20 kB each)
     _prune_finished_sessions(app, demo)
+    _session_config_on_demand()
     return mounted
+
+
+def _session_config_on_demand() -> None:
+    """Gradio's sessions work out each block's configuration when made, for deep links only.
+
+    Every API call is a session of its own, and the page's 79 blocks took ~10 ms of each /search call
+    (most of the queue API's overhead). The page has no deep link button: a session now works them out
+    the first time they are read, from the same blocks, so a deep link would get what it got before.
+    """
+    from gradio import state_holder
+
+    if issubclass(state_holder.SessionState, _OnDemandSession):
+        return
+    base = state_holder.SessionState
+
+    class Session(_OnDemandSession, base):  # type: ignore[misc, valid-type]
+        pass
+
+    state_holder.SessionState = Session  # type: ignore[misc]
+
+
+class _OnDemandSession:
+    """SessionState's __init__ without its configuration copy; `config_values` made when first read."""
+
+    def __init__(self, blocks: Any) -> None:
+        from copy import copy
+
+        self._blocks = blocks
+        self.blocks_config = copy(blocks.default_config)
+        self._config_values: dict[int, Any] | None = None
+        self.state_data: dict[int, Any] = {}
+        self._state_ttl: dict[int, Any] = {}
+        self.is_closed = False
+        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
+
+    @property
+    def config_values(self) -> dict[int, Any]:
+        if self._config_values is None:
+            self._config_values = {
+                k: self.blocks_config.config_for_block(k, [], v)
+                for k, v in self.blocks_config.blocks.items()
+                if k in self._blocks.blocks
+            }
+        return self._config_values
+
+    @config_values.setter
+    def config_values(self, value: dict[int, Any]) -> None:
+        self._config_values = value
 
 
 KEPT_SESSIONS = 200
@@ -128,6 +212,9 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
     Returns the exit code: 2 for a malformed --auth, 1 when no index can be served."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Gradio asks matplotlib for its backend around every event; unset, finding it imported pyplot
+    # (about a second) during the first answer. A server draws off-screen (the Evaluate tab's plot).
+    os.environ.setdefault("MPLBACKEND", "agg")
     auth = None
     if settings.auth:
         user, sep, password = settings.auth.partition(":")
@@ -135,6 +222,11 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
             print("error: --auth must be USER:PASSWORD", file=sys.stderr)
             return 2
         auth = (user, password)
+    # gradio takes seconds to import and the index seconds to load (at a million passages): side by side
+    import threading
+
+    importing = threading.Thread(target=import_gradio, name="rag-import-gradio", daemon=True)
+    importing.start()
     assistant = Assistant(settings)
     try:
         ensure_index(assistant)
@@ -142,6 +234,7 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    importing.join()
     import gc
 
     import uvicorn
@@ -154,6 +247,7 @@ def serve(settings: Settings, *, watch: bool = True) -> int:
     # What is loaded now (the index manifest alone is ~100,000 objects at a million passages) lives as
     # long as the process: keep it out of the garbage collector's full passes, which ran during requests.
     gc.freeze()
+    assistant.check_contents_later(say=lambda line: print(line, flush=True))
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
