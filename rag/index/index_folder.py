@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -135,6 +136,10 @@ def _check_folder(index_dir: Path) -> None:
 
 _FD_DIR = Path("/proc/self/fd")  # Linux: a held descriptor as a folder path
 LOAD_ATTEMPTS = 5  # loads in a row that may each be overtaken by a build swapping a new index in
+# One load at a time per process: numpy reads .npy headers with ast.literal_eval, and CPython 3.11 before
+# 3.11.8 can fail two ast calls in different threads at once ("AST constructor recursion depth mismatch",
+# python/cpython#106905); loads are rare (start, and once per rebuild), so serialising them costs nothing.
+_LOADING = threading.Lock()
 
 
 class _Swapped(IndexLoadError):
@@ -149,7 +154,8 @@ def load_index(index_dir: Path, *, verify: bool = False) -> LoadedIndex:
     """
     for attempt in range(1, LOAD_ATTEMPTS + 1):
         try:
-            return _load_once(index_dir, verify)
+            with _LOADING:
+                return _load_once(index_dir, verify)
         except _Swapped:
             if attempt == LOAD_ATTEMPTS:
                 raise
