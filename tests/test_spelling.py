@@ -51,3 +51,11 @@ def test_known_unknown_and_contracted_words_stay(speller: Speller):
         speller.correct("instagram doesnt trust") == "instagram doesnt trust"
     )  # no close word; a contraction
     assert speller.correct("clingy") == "clingy"  # the corpus holds it, though the model does not
+
+
+def test_acronyms_mixed_case_and_names_stay(speller: Speller):
+    # "TRUTS", "tRust" and "Mistery" would each be one edit from a known word; a name inside the
+    # question and an acronym are not misspellings a corrector can tell apart
+    assert speller.correct("is TRUTS about tRust") == "is TRUTS about tRust"
+    assert speller.correct("what did Mistery say") == "what did Mistery say"
+    assert speller.correct("Mistery and trust") == "Mystery and trust"  # the first word may be a misspelling

@@ -5,7 +5,9 @@ keyword index (the corpus) knows it. It is replaced by the closest word the mode
 edit (two for words longer than five letters; a swap of two neighbouring letters is one edit), with the
 same first letter; words the corpus holds are preferred, then the model's more frequent words (its
 vocabulary lists them first). Words with no close match are left as they are, so a real word the model
-does not know ("instagram") is not mangled. It does not decide anything about the answer.
+does not know ("instagram") is not mangled; nor are acronyms and mixed-case words ("IBP", "aPKCz") or a
+capitalised word after the question's first (a name): no corrector can tell those from misspellings.
+It does not decide anything about the answer.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ class Speller:
 
         def fix(m: re.Match[str]) -> str:
             word = m.group(0)
+            if not word[1:].islower() or (word[0].isupper() and m.start() > 0):
+                return word  # an acronym or mixed case (IBP, aPKCz, ComYMV) or a name inside the question
             fixed = self._fix(word.lower())
             if fixed == word.lower():
                 return word
