@@ -12,6 +12,7 @@ import pytest
 
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
+from rag.index import append
 from rag.index import manifest as manifest_io
 from rag.index.build import build
 from rag.index.index_folder import LoadedIndex, load_index
@@ -158,3 +159,27 @@ def test_a_format_4_manifest_without_its_segments_is_a_one_line_error(tmp_path: 
     (index / manifest_io.NAME).write_text(json.dumps(obj), encoding="utf-8")
     with pytest.raises(IndexLoadError, match=r"is damaged \(format is 4 but segments is None\) - run"):
         load_index(index)
+
+
+def test_an_hnsw_change_links_the_graph_and_searches_its_new_passages_exactly(tmp_path: Path, monkeypatch):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 40, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+    graph = os.stat(index / manifest_io.GRAPH).st_ino
+    _edit(corpus, "a0007.txt", "one")
+    report = build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+
+    loaded = load_index(index)
+    assert os.stat(index / manifest_io.GRAPH).st_ino == graph  # linked: not written again
+    assert loaded.tail is not None and 0 < len(loaded.tail[0]) <= report.segment
+    new_row = int(loaded.tail[0][0])
+    scores, rows = loaded.dense_search(loaded.exact.take(np.array([new_row])), 5)
+    assert rows[0, 0] == new_row and scores[0, 0] == pytest.approx(1.0, abs=1e-5)  # found without a node
+
+    monkeypatch.setattr(append, "MAX_TAIL", 0)  # past the tail's limit the graph takes it in
+    _edit(corpus, "a0009.txt", "two")
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+    again = load_index(index)
+    assert os.stat(index / manifest_io.GRAPH).st_ino != graph and again.tail is None
+    assert again.slots is not None and loaded.slots is not None and len(again.slots) > len(loaded.slots)
+    _assert_same(again, _full(corpus, tmp_path / "full", "hnsw"))

@@ -110,7 +110,9 @@ def extension(previous: Graph, previous_rows: np.ndarray) -> tuple[np.ndarray, l
     if any((previous.params or {}).get(name) != HNSW[name] for name in GRAPH_PARAMS):
         return None
     live = previous.slots >= 0
-    slot_of_row = np.full(int(live.sum()), -1, dtype=np.int64)  # every row has one live node
+    # every row has at most one live node (none: a row of the tail, searched exactly; see search)
+    size = max(int(previous.slots.max(initial=-1)), int(previous_rows.max(initial=-1))) + 1
+    slot_of_row = np.full(size, -1, dtype=np.int64)
     slot_of_row[previous.slots[live]] = np.flatnonzero(live)
     slots = np.full(len(previous.slots), -1, dtype=np.int64)
     claimed = np.zeros(len(previous.slots), dtype=bool)
@@ -141,15 +143,23 @@ def extend(
 
 
 def search(
-    graph: Any, slots: np.ndarray, exact: Rows, queries: np.ndarray, depth: int
+    graph: Any,
+    slots: np.ndarray,
+    exact: Rows,
+    queries: np.ndarray,
+    depth: int,
+    tail: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
 
     The graph's candidates (HNSW["refine"] of them at least) are re-scored with the exact vectors, so
     scores are exact inner products and the quantisation only decides which rows are candidates.
+    `tail` (rows, their vectors): rows appended since the graph was written, which have no node; every
+    one of them is a candidate.
     """
-    live = max(len(exact), 1)  # every row has exactly one live node (checked on load)
-    wanted = min(max(depth, HNSW["refine"]), len(exact))
+    tail_rows, tail_vectors = tail if tail is not None else (np.zeros(0, np.int64), None)
+    live = max(len(exact) - len(tail_rows), 1)  # the other rows have exactly one live node (checked on load)
+    wanted = min(max(depth, HNSW["refine"]), live)
     fetched = min(int(wanted * len(slots) / live) + 1, len(slots))  # room for dead nodes
     _, nodes = graph.search(queries, fetched)
     scores = np.full((len(queries), depth), -np.inf, dtype=np.float32)
@@ -158,6 +168,9 @@ def search(
         found = np.sort(slots[found[found >= 0]])
         found = found[found >= 0]  # sorted rows: the reads of vectors.npy go forward
         scores_found = exact.take(found) @ queries[qi]
+        if tail_vectors is not None and len(tail_rows):
+            found = np.concatenate([found, tail_rows])
+            scores_found = np.concatenate([scores_found, tail_vectors @ queries[qi]])
         order = np.argsort(-scores_found, kind="stable")[:depth]
         scores[qi, : len(order)] = scores_found[order]
         rows[qi, : len(order)] = found[order]

@@ -36,6 +36,9 @@ from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, sp
 
 MAX_SEGMENTS = 16  # appended segments (besides the base) before a build compacts them into one
 MAX_DEAD_ROWS = 0.2  # share of stored rows that no passage uses any more before a build compacts
+# Passages without a graph node (searched exactly, ann.search) before a build adds them to the graph and
+# writes it again: at 384-d, 10,000 rows cost a question about 2 ms and 15 MB of memory.
+MAX_TAIL = 10_000
 
 Embed = Callable[[list[str]], tuple[np.ndarray, float]]  # texts -> (unit vectors, seconds)
 
@@ -124,19 +127,42 @@ def append(
         previous, chunks, reusable[1], embed_sentences
     )
     keyword = KeywordIndex.updated(previous.keyword, keys, {row: c.embed_text for row, c in fresh})
-    grown = None
+    grown, slots = None, None
     if graph is not None:
-        in_segment = np.full(len(new_rows), -1, dtype=np.int64)
-        in_segment[[r for r, _ in fresh]] = np.arange(len(fresh))
-        grown = ann.extend(graph, previous_rows, lambda rows: vectors[in_segment[rows]])
-        assert grown is not None  # ann.extension said it would
+        planned = ann.extension(graph, previous_rows)
+        assert planned is not None  # checked above, and nothing changed the graph since
+        slots, tail = planned
+        if len(tail) > MAX_TAIL:  # the graph takes the tail in, and is written again
+            in_segment = np.full(len(new_rows), -1, dtype=np.int64)
+            in_segment[[r for r, _ in fresh]] = np.arange(len(fresh))
+
+            def take(rows: np.ndarray) -> np.ndarray:
+                out = np.empty((len(rows), vectors.shape[1]), np.float32)
+                here = in_segment[rows] >= 0
+                out[here] = vectors[in_segment[rows[here]]]
+                out[~here] = previous.exact.take(previous_rows[rows[~here]])  # rows of the old tail
+                return out
+
+            grown = ann.extend(graph, previous_rows, take)
+            assert grown is not None
+            slots = None
     total_sentences = int(prev.sentences["count"]) + sentences.count  # type: ignore[index]
     offsets = previous.sentences.offsets  # type: ignore[union-attr]
     live_sentences = sentences.count + sum(
         int(offsets[ranges[a][1]] - offsets[ranges[a][0]]) for a in unchanged
     )
     _write(
-        index_dir, previous, manifest, vectors, chunks, sentences, new_rows, keyword, grown, total_sentences
+        index_dir,
+        previous,
+        manifest,
+        vectors,
+        chunks,
+        sentences,
+        new_rows,
+        keyword,
+        grown,
+        slots,
+        total_sentences,
     )
     return Appended(
         embedded=embedded,
@@ -226,10 +252,12 @@ def _write(
     rows: np.ndarray,
     keyword: KeywordIndex,
     graph: ann.Graph | None,
+    slots: np.ndarray | None,
     total_sentences: int,
 ) -> None:
     """The new folder: the previous segments' files linked, the new segment and the small files written,
-    manifest last; then swapped in."""
+    manifest last; then swapped in. With `slots` (each node's new row) the graph file is linked too; with
+    `graph` it is written again."""
     import faiss
 
     prev = previous.manifest
@@ -239,6 +267,7 @@ def _write(
     number = 1 + max((int(s["prefix"][len(SEGMENT_PREFIX) : -1]) for s in segments[1:]), default=0)
     prefix = f"{SEGMENT_PREFIX}{number}."
     linked = [name for s in segments for name in prev.segment_files(s["prefix"])]
+    linked += [GRAPH] if slots is not None else []
     tmp = index_dir.parent / f".{index_dir.name}.building-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -267,6 +296,8 @@ def _write(
             put(GRAPH, storage.parts_writer([serialized.data]))
             del serialized
             put(SLOTS, storage.npy_writer(graph.slots))
+        if slots is not None:
+            put(SLOTS, storage.npy_writer(slots))
         keyword.save(tmp / KEYWORD)
         segments.append({"prefix": prefix, "rows": len(chunks), "sentences": sentences.count})
         manifest = replace(

@@ -75,6 +75,7 @@ class LoadedIndex:
     slots: np.ndarray | None = None  # HNSW only: the row of each graph node, -1 where it is dead
     sentences: SentenceStore | SegmentedSentences | None = None  # each passage's sentences, when stored
     layout: Layout | None = None  # format 4: where each passage is stored (segments.py)
+    tail: tuple[np.ndarray, np.ndarray] | None = None  # format 4 HNSW: rows without a node, their vectors
 
     @property
     def model_name(self) -> str:
@@ -96,7 +97,7 @@ class LoadedIndex:
         faiss.omp_set_num_threads(1)
         if self.slots is None:  # "flat-ip": exact search over all vectors
             return cast(tuple[np.ndarray, np.ndarray], self.vectors.search(queries, depth))
-        return ann.search(self.vectors, self.slots, self.exact, queries, depth)
+        return ann.search(self.vectors, self.slots, self.exact, queries, depth, self.tail)
 
 
 def _check_folder(index_dir: Path) -> None:
@@ -268,7 +269,7 @@ def _searchable(
 
     count, dim = m.chunk_count, m.embedder.dim
     damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
-    slots = None
+    slots = tail = None
     if m.index_type == "hnsw-ip":
         try:
             vectors = ann.read_graph(root / GRAPH)
@@ -277,8 +278,15 @@ def _searchable(
             raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
     if slots is not None:
         live = np.sort(slots[slots >= 0])
-        if slots.shape != (vectors.ntotal,) or not np.array_equal(live, np.arange(count)):
+        if slots.shape != (vectors.ntotal,):
             raise IndexLoadError(damaged)
+        if layout is not None and len(live) and (live[-1] >= count or np.any(np.diff(live) == 0)):
+            raise IndexLoadError(damaged)  # format 4: rows appended since the graph was written have none
+        if layout is None and not np.array_equal(live, np.arange(count)):
+            raise IndexLoadError(damaged)
+        if len(live) < count:
+            rows = np.setdiff1d(np.arange(count, dtype=np.int64), live)
+            tail = (rows, exact.take(rows))
     else:
         vectors = faiss.IndexFlatIP(dim)
         if count:
@@ -292,7 +300,7 @@ def _searchable(
         raise IndexLoadError(
             f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {build_hint(index_dir)}"
         )
-    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots, sentences, layout)
+    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots, sentences, layout, tail)
 
 
 def write_index(
