@@ -276,10 +276,15 @@ class Assistant:
     # ---- building ----------------------------------------------------------------------------------
 
     def build(
-        self, *, dry_run: bool = False, embedder: SentenceTransformerEmbedder | None = None, **progress: Any
+        self,
+        *,
+        dry_run: bool = False,
+        embedder: SentenceTransformerEmbedder | None = None,
+        compact: bool = False,
+        **progress: Any,
     ) -> BuildReport:
         """Build or refresh the index with the settings' model, chunking and index type in this thread
-        (progress: `progress=True` for a bar, or `on_progress=callback`)."""
+        (progress: `progress=True` for a bar, or `on_progress=callback`); `compact` writes it whole."""
         s = self.settings
         return build(
             self.corpus_dir,
@@ -288,6 +293,7 @@ class Assistant:
             s.chunking,
             dry_run=dry_run,
             index_type=s.index_type,
+            compact=compact,
             **progress,
         )
 

@@ -78,6 +78,9 @@ def main() -> None:
     "Passage embedding precision: bf16 where the CPU has it (auto, default; or $RAG_PRECISION).",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be done, change nothing.")
+@click.option(
+    "--compact", is_flag=True, help="Write the whole index again as one segment (changes are appended)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--watch", is_flag=True, help="Keep running: build again whenever articles change on disk (Ctrl-C stops)."
@@ -91,6 +94,7 @@ def build(
     index_type: str | None,
     precision: str | None,
     dry_run: bool,
+    compact: bool,
     as_json: bool,
     watch: bool,
 ) -> None:
@@ -107,7 +111,7 @@ def build(
 
     def once() -> None:
         try:
-            report = assistant.build(dry_run=dry_run, progress=True, embedder=embedder)
+            report = assistant.build(dry_run=dry_run, progress=True, embedder=embedder, compact=compact)
         except OSError as exc:  # said, and under --watch waited out, like any other failed build
             raise RagError(_write_error(exc, f"{s.index_dir}/")) from None
         if as_json:

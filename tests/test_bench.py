@@ -176,18 +176,26 @@ def test_every_figure_target_is_in_the_table_and_held_to_its_limit():
     assert "scale-rebuild" in bench.PARTS and "scale-rebuild" not in bench.DEFAULT_PARTS
 
 
-def test_scale_rebuild_embeds_only_the_changed_article_then_nothing(tmp_path: Path):
-    n = 300  # three generated articles of 100 paragraphs
-    figures = bench.scale_rebuild_figures(n, "300", tmp_path)
-    first, one, nothing = (f.detail for f in figures)
-    assert [f.scale for f in figures] == ["300"] * 3 and all(f.unit == "s" for f in figures)
-    assert first["wrote"] and first["embedded"] == first["passages"] > n * 0.8
-    assert one["wrote"] and 0 < one["embedded"] <= 3 and one["passages"] >= first["passages"]
-    assert not nothing["wrote"] and nothing["embedded"] == 0
-    again = bench.scale_rebuild_figures(n, "300", tmp_path)  # the corpus is kept: only rebuilds are timed
-    assert again[0].detail["embedded"] <= 3 and again[2].detail["embedded"] == 0
+def test_scale_rebuild_builds_in_steps_then_appends_only_the_changed_article(tmp_path: Path):
+    n = 1000  # nine generated articles of 100 paragraphs, added to the corpus one a build
+    figures = bench.scale_rebuild_figures(n, "1000", tmp_path)
+    steps = [f.detail for f in figures if "first build" in f.name]
+    assert len(steps) == 9 and steps[0]["full_write"] and all(s["segment"] > 0 for s in steps[1:])
+    assert sum(s["embedded"] for s in steps) == steps[-1]["passages"] > n * 0.8
+    by_name = {f.name: f for f in figures}
+    one_figure = by_name["rebuild at scale, 1 article changed, stand-in embedder"]
+    one = one_figure.detail
+    assert one["wrote"] and 0 < one["embedded"] <= 3 and one["passages"] >= steps[-1]["passages"]
+    assert one["segment"] > 0 and one["peak_memory_mb"] > 0 and one["written_mb"] > 0
+    rest = by_name["one article changed at 1000, build() minus embedding"]
+    assert rest.target is None and rest.value == one_figure.value - one["embed_seconds"]
+    assert figures[-1].name.startswith("rebuild at scale, nothing changed")
+    assert not figures[-1].detail["wrote"] and figures[-1].detail["embedded"] == 0
+    again = bench.scale_rebuild_figures(n, "1000", tmp_path)  # the corpus is kept: only rebuilds are timed
+    assert "what changed since the last run" in again[0].name and again[0].detail["embedded"] <= 3
+    assert again[-1].detail["embedded"] == 0
     built = manifest.read(next(tmp_path.glob("scale-rebuild-*")) / "index")
-    assert built.embedder.name == bench.RandomEmbedder.name
+    assert built.embedder.name == bench.RandomEmbedder.name and built.segments
 
 
 def test_the_stand_in_embedder_is_stable_and_unit_length():

@@ -73,6 +73,21 @@ EXCHANGE_PHASES = [
     "exchange:before",
     "exchange:after",  # swapped; the temporary folder now holds the old index, not yet deleted
 ]
+# Phases of a build that appends a segment (one article changed, append.py), in order; {seg} is the
+# new segment's file prefix. The previous segments' files are hard-linked, never written.
+APPEND_PHASES = [
+    "link:vectors.npy:before",  # the temporary folder exists, still empty
+    "link:sentences.scales.npy:after",  # the base's files linked
+    "write:{seg}vectors.npy:after",
+    "write:{seg}chunks.jsonl:after",
+    "write:{seg}sentences.scales.npy:after",
+    "write:rows.npy:after",
+    "keyword:before",
+    "keyword:after",
+    "write:manifest.json:after",  # complete; next: fsync, swap
+    "exchange:before",
+    "exchange:after",
+]
 # The two-rename fallback: index -> .index.old-PID, .index.building-PID -> index, old -> building.
 FALLBACK_PHASES = [
     "rename:index->old:before",
@@ -122,6 +137,13 @@ def write_synced(path, data):
     _write(path, data)
     mark(f"write:{path.name}:after")
 rs.write_synced = write_synced
+
+_link = rs.link
+def link(source, target):
+    mark(f"link:{Path(target).name}:before")
+    _link(source, target)
+    mark(f"link:{Path(target).name}:after")
+rs.link = link
 
 _save = rk.KeywordIndex.save
 def save(self, keyword_dir):
@@ -578,3 +600,58 @@ def test_a_failed_build_prints_only_its_error_line(seed_index, tmp_path: Path):
     exit_code, output = _build_with_enospc(corpus, index)
     assert exit_code == 1
     assert output.strip().splitlines() == [_error_line(output)]
+
+
+def _append_round(kills: Kills, marker: str) -> tuple[set[str], set[str]]:
+    """Change one article (a paragraph with `marker` added): the next build appends a segment."""
+    old = _hashes_in(kills.index)
+    path = kills.corpus / "a0007.txt"
+    path.write_text(path.read_text(encoding="utf-8") + f"\nA paragraph of {marker}. It is new.\n", "utf-8")
+    return old, {_sha(p) for p in kills.corpus.glob("*.txt")}
+
+
+def _append_state(index: Path, old: set[str], new: set[str], marker: str) -> str:
+    """'old' or 'new' after a kill, checking the changed article's passages match its manifest record."""
+    loaded = load_index(index)
+    assert len(loaded.chunks) == loaded.vectors.ntotal == loaded.manifest.chunk_count == len(loaded.keyword)
+    hashes = {meta.sha256 for meta in loaded.manifest.articles.values()}
+    assert hashes in (old, new), "the index is neither the old one nor the new one"
+    text = " ".join(c.text for c in loaded.chunks if c.article_id == "a0007")
+    assert (marker in text) == (hashes == new), "the manifest and the passages are of different builds"
+    return "new" if hashes == new else "old"
+
+
+def test_sigkill_in_each_phase_of_an_appending_build(tmp_path: Path):
+    kills = Kills(tmp_path)
+    landed = []
+    for round_, phase in enumerate(APPEND_PHASES * (3 if HEAVY else 1)):
+        segments = load_index(kills.index).manifest.segments
+        phase = phase.format(seg=f"seg{len(segments or [None])}.")
+        marker = f"round {round_}"
+        old, new = _append_round(kills, marker)
+        child = Child(kills.corpus, kills.index, stop=phase)
+        reached = child.wait_for(phase)
+        rc = child.kill()
+        assert reached, f"the build never reached {phase}; it printed {child.seen}\n{child.stderr()}"
+        assert rc == -signal.SIGKILL, f"child ended with {rc} before the kill\n{child.stderr()}"
+        assert not any(m.startswith("write:vectors.npy") for m in child.seen), "it wrote the whole index"
+        state = _append_state(kills.index, old, new, marker)
+        assert state == ("new" if phase == "exchange:after" else "old"), phase
+        landed.append((phase, state))
+        _next_build_finishes(kills.corpus, kills.index)
+        assert load_index(kills.index).manifest.segments, "the next build appended a segment too"
+    _append_round(kills, "calibration")
+    child = Child(kills.corpus, kills.index)
+    assert child.wait_for("done", timeout=120), child.stderr()
+    child.kill()
+    window = child.times[-1]  # from the temporary folder to done: where random kills fall
+    rng = random.Random(11)
+    for round_ in range(30 if HEAVY else 6):
+        marker = f"random {round_}"
+        old, new = _append_round(kills, marker)
+        child = Child(kills.corpus, kills.index, kill_after=rng.uniform(0, window * 1.2))
+        child.wait_for("done", timeout=120)
+        child.kill()
+        landed.append((child.seen[-1] if child.seen else "-", _append_state(kills.index, old, new, marker)))
+        _next_build_finishes(kills.corpus, kills.index)
+    print(f"\nappending builds: {len(landed)} kills survived: {landed}")

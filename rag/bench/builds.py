@@ -8,6 +8,7 @@ real path (reading, cleaning, chunking, the keyword index, the vector index, the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -26,6 +27,7 @@ from .synthetic import RandomEmbedder, write_generated_corpus
 APPENDED = " This sentence was appended by rag bench to change one article."
 PARAGRAPHS = 100  # paragraphs per generated article in the scale-rebuild corpus
 PASSAGES_PER_ARTICLE = 114  # what the chunker makes of PARAGRAPHS of them (1,003,200 from 8,800 articles)
+STEPS = 10  # the scale-rebuild corpus is built in this many parts, so no build holds all of it at once
 
 
 def _subset(beir: Any, n: int) -> Any:
@@ -161,23 +163,54 @@ def rebuild_figures(
 def scale_rebuild_figures(n: int, scale: str, cache_dir: Path, say: Say = quiet) -> list[Figure]:
     """A build of a generated corpus of about n passages, then one article changed, then nothing changed.
 
-    The corpus and index stay under cache_dir, so a second run times only the rebuilds (its first figure
-    is then whatever changed since the last run: the one article).
+    The corpus is generated once and added to the corpus folder in STEPS parts, a build after each (the
+    first writes the index, the others append segments), so the first build's memory is that of a
+    part, not of all n passages at once. The corpus and index stay under cache_dir, so a second run
+    times only the rebuilds (its first figure is then whatever changed since the last run: the one article).
+    Each figure's detail has the build's peak memory and the bytes it wrote.
     """
     articles = max(1, -(-n // PASSAGES_PER_ARTICLE))
     root = cache_dir / f"scale-rebuild-{articles}x{PARAGRAPHS}"
-    corpus_dir, index_dir = root / "corpus", root / "index"
-    if not corpus_dir.is_dir():
-        say(f"scale rebuild: writing {articles:,} articles of {PARAGRAPHS} paragraphs to {corpus_dir}")
+    corpus_dir, index_dir, pending = root / "corpus", root / "index", root / "corpus.pending"
+    if not corpus_dir.is_dir() and not pending.is_dir():
+        say(f"scale rebuild: writing {articles:,} articles of {PARAGRAPHS} paragraphs to {pending}")
         partial = root / "corpus.partial"
         shutil.rmtree(partial, ignore_errors=True)
         write_generated_corpus(partial, articles, PARAGRAPHS)
-        partial.rename(corpus_dir)
-    figures = [_timed_build(corpus_dir, index_dir, "first build (or what changed since)", scale, say)]
+        partial.rename(pending)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    figures = []
+    waiting = sorted(pending.glob("*.txt")) if pending.is_dir() else []
+    step = max(1, -(-articles // STEPS))
+    for start in range(0, len(waiting), step):  # resumed where an interrupted run stopped
+        for path in waiting[start : start + step]:
+            path.rename(corpus_dir / path.name)
+        what = f"first build, articles {start + 1:,}-{min(start + step, len(waiting)):,} of {len(waiting):,}"
+        figures.append(_timed_build(corpus_dir, index_dir, what, scale, say))
+    if pending.is_dir():
+        pending.rmdir()
+    if not figures:
+        figures.append(_timed_build(corpus_dir, index_dir, "what changed since the last run", scale, say))
     article = sorted(corpus_dir.glob("*.txt"))[min(7, articles - 1)]
     with article.open("a", encoding="utf-8") as fh:
         fh.write(f"\nOne more paragraph, at {time.time()}.\n")
-    figures.append(_timed_build(corpus_dir, index_dir, "1 article changed", scale, say))
+    one = _timed_build(corpus_dir, index_dir, "1 article changed", scale, say)
+    figures.append(one)
+    target = "1m" if scale == "1m" else ""
+    rest = one.value - one.detail["embed_seconds"]
+    name = f"one article changed at {scale}, build() minus embedding"
+    figures.append(
+        Figure(name, scale, rest, "s", f"rebuild_one_changed_{target}_s" if target else None, one.detail)
+    )
+    name = f"one article changed at {scale}, peak memory (VmHWM)"
+    memory = one.detail["peak_memory_mb"]
+    figures.append(
+        Figure(name, scale, memory, "MB", f"rebuild_one_changed_{target}_mb" if target else None, {})
+    )
+    name = f"one article changed at {scale}, bytes written"
+    figures.append(
+        Figure(name, scale, one.detail["written_mb"], "MB", None, {"segment": one.detail["segment"]})
+    )
     figures.append(_timed_build(corpus_dir, index_dir, "nothing changed", scale, say))
     return figures
 
@@ -188,9 +221,39 @@ def _timed_build(corpus_dir: Path, index_dir: Path, what: str, scale: str, say: 
 
     embedder = RandomEmbedder()
     say(f"scale rebuild: {what}")
+    _reset_peak_memory()
+    written = _bytes_written()
     started = time.perf_counter()
     report = build(corpus_dir, index_dir, embedder, ChunkParams())
     seconds = time.perf_counter() - started
     detail = {k: v for k, v in report.to_json().items() if k not in ("unchanged", "changed", "added")}
     detail |= {"embedder": f"{embedder.name} (a stand-in: each text hashed to a random unit vector)"}
+    detail |= {
+        "peak_memory_mb": _peak_memory_mb(),
+        "written_mb": round((_bytes_written() - written) / 1e6, 1),
+    }
     return Figure(f"rebuild at scale, {what}, stand-in embedder", scale, seconds, "s", None, detail)
+
+
+def _reset_peak_memory() -> None:
+    """Start VmHWM afresh (Linux: writing 5 to clear_refs), so it is the peak of what follows."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_memory_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) * 1024 / 1e6, 1)
+    return math.nan
+
+
+def _bytes_written() -> int:
+    """Bytes this process has passed to write(2) and the like (/proc/self/io wchar)."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

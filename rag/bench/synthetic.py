@@ -218,7 +218,7 @@ def _write_articles(
 def scale_key(n: int, real: RealPassages, embedder_meta: EmbedderInfo) -> str:
     """What a cached scale index depends on: passages, model, generator, index format and graph shape."""
     from ..index.ann import HNSW, choose_index_type
-    from ..index.manifest import FORMAT_VERSION
+    from ..index.manifest import BASE_FORMAT
 
     index_type = choose_index_type(n)
     fields = {
@@ -227,7 +227,7 @@ def scale_key(n: int, real: RealPassages, embedder_meta: EmbedderInfo) -> str:
         "vectors": hashlib.sha256(real.vectors.tobytes()).hexdigest()[:16],
         "embedder": embedder_meta.fingerprint,
         "generator": GENERATOR_VERSION,
-        "format": FORMAT_VERSION,
+        "format": BASE_FORMAT,  # the format of a full write, which makes the cached index
         "index_type": index_type,
         # what shapes the graph; search-time settings (efSearch, refine) apply when it is loaded
         "hnsw": {k: HNSW.get(k) for k in ("M", "efConstruction", "storage")}

@@ -12,7 +12,7 @@ It does not read or write the index folder (index_folder.py) or the exact vector
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import INDEX_TYPES
 from ..errors import IndexLoadError
-from .storage import VectorRows
+from .storage import Rows
 
 # Exact search while it is fast enough; HNSW (graph) search beyond that size.
 HNSW_FROM = 50_000  # exact search costs ~6.5 ms at 100k passages (here), HNSW + re-scoring ~1-2 ms
@@ -97,44 +97,69 @@ def grow(vectors: np.ndarray, previous: Graph | None, previous_rows: np.ndarray 
     `previous_rows` holds each new row's row in the previous index, or -1. The previous graph is
     extended in place (build() loaded it for itself, nobody searches it).
     """
-    usable = (
-        previous is not None
-        and previous_rows is not None
-        and all((previous.params or {}).get(name) == HNSW[name] for name in GRAPH_PARAMS)
-    )
-    if usable:
-        assert previous is not None and previous_rows is not None
-        live = previous.slots >= 0
-        slot_of_row = np.full(int(live.sum()), -1, dtype=np.int64)  # every row has one live node
-        slot_of_row[previous.slots[live]] = np.flatnonzero(live)
-        slots = np.full(len(previous.slots), -1, dtype=np.int64)
-        claimed = np.zeros(len(previous.slots), dtype=bool)
-        fresh = []
-        for row, old_row in enumerate(previous_rows.tolist()):
-            slot = slot_of_row[old_row] if old_row >= 0 else -1
-            if slot >= 0 and not claimed[slot]:
-                slots[slot], claimed[slot] = row, True
-            else:
-                fresh.append(row)
-        dead = (len(slots) - len(vectors) + len(fresh)) / max(len(slots) + len(fresh), 1)
-        if dead <= MAX_DEAD:
-            if fresh:
-                with _all_cores():
-                    previous.index.add(vectors[fresh])
-            return Graph(previous.index, np.concatenate([slots, np.asarray(fresh, dtype=np.int64)]))
+    if previous is not None and previous_rows is not None:
+        grown = extend(previous, previous_rows, lambda rows: vectors[rows])
+        if grown is not None:
+            return grown
     return Graph(hnsw_index(vectors), np.arange(len(vectors), dtype=np.int64))
 
 
+def extension(previous: Graph, previous_rows: np.ndarray) -> tuple[np.ndarray, list[int]] | None:
+    """(each node's new row or -1, the rows that need a node) for extending the previous graph, or None
+    when a fresh graph is due (other parameters, or over MAX_DEAD dead nodes). Changes nothing."""
+    if any((previous.params or {}).get(name) != HNSW[name] for name in GRAPH_PARAMS):
+        return None
+    live = previous.slots >= 0
+    # every row has at most one live node (none: a row of the tail, searched exactly; see search)
+    size = max(int(previous.slots.max(initial=-1)), int(previous_rows.max(initial=-1))) + 1
+    slot_of_row = np.full(size, -1, dtype=np.int64)
+    slot_of_row[previous.slots[live]] = np.flatnonzero(live)
+    slots = np.full(len(previous.slots), -1, dtype=np.int64)
+    claimed = np.zeros(len(previous.slots), dtype=bool)
+    fresh = []
+    for row, old_row in enumerate(previous_rows.tolist()):
+        slot = slot_of_row[old_row] if old_row >= 0 else -1
+        if slot >= 0 and not claimed[slot]:
+            slots[slot], claimed[slot] = row, True
+        else:
+            fresh.append(row)
+    dead = (len(slots) - len(previous_rows) + len(fresh)) / max(len(slots) + len(fresh), 1)
+    return None if dead > MAX_DEAD else (slots, fresh)
+
+
+def extend(
+    previous: Graph, previous_rows: np.ndarray, take: Callable[[np.ndarray], np.ndarray]
+) -> Graph | None:
+    """The previous graph extended in place with the rows it lacks (`take(rows)` gives their vectors),
+    or None, untouched, when a fresh graph is due (see extension)."""
+    planned = extension(previous, previous_rows)
+    if planned is None:
+        return None
+    slots, fresh = planned
+    if fresh:
+        with _all_cores():
+            previous.index.add(take(np.asarray(fresh, dtype=np.int64)))
+    return Graph(previous.index, np.concatenate([slots, np.asarray(fresh, dtype=np.int64)]))
+
+
 def search(
-    graph: Any, slots: np.ndarray, exact: VectorRows, queries: np.ndarray, depth: int
+    graph: Any,
+    slots: np.ndarray,
+    exact: Rows,
+    queries: np.ndarray,
+    depth: int,
+    tail: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
 
     The graph's candidates (HNSW["refine"] of them at least) are re-scored with the exact vectors, so
     scores are exact inner products and the quantisation only decides which rows are candidates.
+    `tail` (rows, their vectors): rows appended since the graph was written, which have no node; every
+    one of them is a candidate.
     """
-    live = max(len(exact), 1)  # every row has exactly one live node (checked on load)
-    wanted = min(max(depth, HNSW["refine"]), len(exact))
+    tail_rows, tail_vectors = tail if tail is not None else (np.zeros(0, np.int64), None)
+    live = max(len(exact) - len(tail_rows), 1)  # the other rows have exactly one live node (checked on load)
+    wanted = min(max(depth, HNSW["refine"]), live)
     fetched = min(int(wanted * len(slots) / live) + 1, len(slots))  # room for dead nodes
     _, nodes = graph.search(queries, fetched)
     scores = np.full((len(queries), depth), -np.inf, dtype=np.float32)
@@ -143,6 +168,9 @@ def search(
         found = np.sort(slots[found[found >= 0]])
         found = found[found >= 0]  # sorted rows: the reads of vectors.npy go forward
         scores_found = exact.take(found) @ queries[qi]
+        if tail_vectors is not None and len(tail_rows):
+            found = np.concatenate([found, tail_rows])
+            scores_found = np.concatenate([scores_found, tail_vectors @ queries[qi]])
         order = np.argsort(-scores_found, kind="stable")[:depth]
         scores[qi, : len(order)] = scores_found[order]
         rows[qi, : len(order)] = found[order]

@@ -31,11 +31,12 @@ from ..ingest.read import discover
 from ..types import Chunk
 from . import manifest
 from .ann import HNSW, choose_index_type
+from .append import Embed, append, why_full
 from .embed import Embedder
 from .folder_swap import build_lock, refuse_foreign
 from .index_folder import LoadedIndex, write_index
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
-from .manifest import CHUNKS, FORMAT_VERSION, EmbedderInfo, Manifest
+from .manifest import BASE_FORMAT, CHUNKS, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
 from .plan import PIPELINE_VERSION, Plan, full_rebuild_reason, load_previous, plan_build, renames
 from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
@@ -65,6 +66,8 @@ class BuildReport:
     embed_seconds: float = 0.0
     dry_run: bool = False
     wrote: bool = False
+    segment: int = 0  # passages written as a new segment (append.py); 0 for a full write
+    full_write: str = ""  # why the whole index was written (nothing when a segment was appended)
 
     @property
     def up_to_date(self) -> bool:
@@ -95,6 +98,8 @@ class BuildReport:
             passage_seconds = self.embed_seconds - self.sentence_seconds
             rate = f", {self.embedded / passage_seconds:.1f} passages/s" if passage_seconds > 0 else ""
             out.append(f"built in {self.seconds:.2f} s (embedding {self.embed_seconds:.2f} s{rate})")
+            if self.segment or not self.full_write:
+                out.append(f"wrote a segment of {self.segment} passages; the other files are linked")
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -115,6 +120,8 @@ class BuildReport:
             "embed_seconds": round(self.embed_seconds, 3),
             "dry_run": self.dry_run,
             "wrote": self.wrote,
+            "segment": self.segment,
+            "full_write": self.full_write,
         }
 
 
@@ -128,10 +135,12 @@ def build(
     progress: bool = False,
     on_progress: Callable[[float, str], None] | None = None,
     index_type: str = "auto",
+    compact: bool = False,
 ) -> BuildReport:
     """Bring index_dir up to date with corpus_dir; the previous index keeps serving until the swap.
 
-    `progress` shows a terminal progress bar; `on_progress(fraction, stage)` reports to a UI.
+    `progress` shows a terminal progress bar; `on_progress(fraction, stage)` reports to a UI. A change
+    to an index is written as a segment (append.py) unless a full write is due or `compact` asks for one.
     """
     report_progress = on_progress or (lambda fraction, stage: None)
     started = time.perf_counter()
@@ -166,10 +175,33 @@ def build(
             reused=plan.passages,
             dry_run=dry_run,
         )
-        if previous and report.up_to_date:  # decided from file hashes: no passage or vector is read
-            if not dry_run:
+        if previous and report.up_to_date and not (compact and previous.manifest.segments):
+            if not dry_run:  # decided from file hashes: no passage or vector is read
                 ensure_export(embedder)  # a no-op once the question model is exported
             return replace(report, seconds=time.perf_counter() - started)
+        why = why_full(previous, full, compact)
+        if not dry_run and previous is not None and not why:
+            report_progress(0.05, "writing a segment")
+            embed_passages, embed_sentences = _embedders(embedder, progress, report_progress)
+            dim = previous.manifest.embedder.dim
+            new_manifest = _manifest(embedder, dim, params, plan, chosen_type, plan.passages)
+            done = append(index_dir, previous, plan, new_manifest, embed_passages, embed_sentences)
+            if done is not None:
+                report_progress(0.97, "exporting the question model")
+                ensure_export(embedder)
+                return replace(
+                    report,
+                    wrote=True,
+                    embedded=done.embedded,
+                    reused=plan.passages - done.embedded,
+                    sentences=done.sentences,
+                    sentences_embedded=done.sentences_embedded,
+                    sentence_seconds=done.sentence_seconds,
+                    embed_seconds=done.embed_seconds,
+                    segment=done.segment_rows,
+                    seconds=time.perf_counter() - started,
+                )
+            why = "too many dead rows or graph nodes: compacting"
 
         chunks = plan.materialize(previous)
         same_model = previous is not None and previous.manifest.embedder.fingerprint == embedder.fingerprint
@@ -182,7 +214,7 @@ def build(
         elif previous is None and not dry_run:
             old_vectors, old_rows = _format2_vectors(index_dir, embedder.fingerprint)
             if old_rows:
-                full = f"index format 2 -> {FORMAT_VERSION}: rewritten, its vectors reused"
+                full = f"index format 2 -> {BASE_FORMAT}: rewritten, its vectors reused"
         keys = [text_key(c.embed_text) for c in chunks]  # the keyword index's row keys too
         source = np.array([old_rows.get(k, -1) for k in keys], dtype=np.int64)  # -1: embed it
         to_embed = {
@@ -238,12 +270,34 @@ def build(
         return replace(
             report,
             wrote=True,
+            full_write=why or "a full write",
             sentences=sentences.count,
             sentences_embedded=sentences_embedded,
             sentence_seconds=sentence_seconds,
             embed_seconds=embed_seconds,
             seconds=time.perf_counter() - started,
         )
+
+
+def _embedders(
+    embedder: Embedder, progress: bool, report: Callable[[float, str], None]
+) -> tuple[Embed, Embed]:
+    """(embed passages, embed sentences) for an appending build: a few texts go through the ONNX export."""
+
+    def passages(texts: list[str]) -> tuple[np.ndarray, float]:
+        runner = (small_batch_embedder(embedder) if len(texts) <= QUICK_EMBED_MAX else None) or embedder
+        started = time.perf_counter()
+        runner.load()
+        return _embed_in_slices(runner, texts, progress, report), time.perf_counter() - started
+
+    def sentences(texts: list[str]) -> tuple[np.ndarray, float]:
+        runner = (small_batch_embedder(embedder) if len(texts) <= QUICK_EMBED_MAX * 8 else None) or embedder
+        started = time.perf_counter()
+        runner.load()
+        report(0.6, f"embedding {len(texts)} sentences")
+        return runner.embed(texts, progress=progress and len(texts) >= 64), time.perf_counter() - started
+
+    return passages, sentences
 
 
 def _sentences(

@@ -14,6 +14,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,19 @@ from pathlib import Path
 
 from ..errors import BuildLockedError, ForeignFolderError, IndexLoadError
 from . import storage
-from .manifest import CHUNKS, GRAPH, KEYWORD, NAME, OFFSETS, SENTENCE_FILES, SLOTS, VECTORS
+from .manifest import (
+    CHUNKS,
+    GRAPH,
+    KEYWORD,
+    NAME,
+    OFFSETS,
+    ROWS,
+    SEGMENT_FILES,
+    SEGMENT_PREFIX,
+    SENTENCE_FILES,
+    SLOTS,
+    VECTORS,
+)
 
 _RENAME_EXCHANGE = 2
 
@@ -103,8 +116,11 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 # Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
 _OWN_NAMES = frozenset(
-    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, "vectors.faiss"} | set(SENTENCE_FILES)
+    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, ROWS, "vectors.faiss"} | set(SENTENCE_FILES)
 )
+_SEGMENT_NAME = re.compile(
+    rf"{SEGMENT_PREFIX}[0-9]+\.({'|'.join(re.escape(name) for name in SEGMENT_FILES)})"
+)  # an appended segment's files (format 4)
 _KEYWORD_SUFFIXES = (".json", ".npy", ".npz")
 
 
@@ -118,7 +134,9 @@ def refuse_foreign(index_dir: Path) -> None:
         return
     try:
         entries = list(os.scandir(index_dir))
-        foreign = [e.name for e in entries if e.name not in _OWN_NAMES]
+        foreign = [
+            e.name for e in entries if e.name not in _OWN_NAMES and not _SEGMENT_NAME.fullmatch(e.name)
+        ]
         keyword_dir = index_dir / KEYWORD
         if keyword_dir.is_dir() and not keyword_dir.is_symlink():
             foreign += [

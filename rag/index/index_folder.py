@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, cast, overload
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from .manifest import (
     GRAPH,
     KEYWORD,
     OFFSETS,
+    ROWS,
     SENTENCE_OFFSETS,
     SENTENCE_SCALES,
     SENTENCE_SPANS,
@@ -59,38 +60,9 @@ from .manifest import (
     VECTORS,
     Manifest,
 )
+from .segments import ChunkStore, Layout, SegmentedSentences, SegmentedVectors, segment_paths
 from .sentence_store import SentenceStore, StoredSentences
 from .storage import OpenFile, VectorRows
-
-
-class ChunkStore(Sequence[Chunk]):
-    """The passages of an index, read from chunks.jsonl and parsed when asked for."""
-
-    def __init__(self, file: OpenFile | None, offsets: np.ndarray) -> None:
-        self._file, self._offsets = file, offsets
-
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
-
-    @overload
-    def __getitem__(self, i: int) -> Chunk: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Chunk]: ...
-    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self) or self._file is None:
-            raise IndexError(i)
-        start, end = int(self._offsets[i]), int(self._offsets[i + 1])
-        return Chunk.from_json(json.loads(self._file.read(start, end - start)))
-
-    def __iter__(self) -> Iterator[Chunk]:
-        if self._file is None:
-            return iter(())
-        data = self._file.read(0, int(self._offsets[-1]))  # one read for a whole pass (builds)
-        return (Chunk.from_json(json.loads(line)) for line in data.splitlines())
 
 
 @dataclass(frozen=True)
@@ -100,9 +72,11 @@ class LoadedIndex:
     vectors: Any  # faiss.Index to search: exact over all vectors, or the HNSW graph
     chunks: ChunkStore
     keyword: KeywordIndex
-    exact: VectorRows  # the exact vectors (vectors.npy), read on demand
+    exact: VectorRows | SegmentedVectors  # the exact vectors (vectors.npy), read on demand
     slots: np.ndarray | None = None  # HNSW only: the row of each graph node, -1 where it is dead
-    sentences: SentenceStore | None = None  # each passage's sentences and vectors, when stored
+    sentences: SentenceStore | SegmentedSentences | None = None  # each passage's sentences, when stored
+    layout: Layout | None = None  # format 4: where each passage is stored (segments.py)
+    tail: tuple[np.ndarray, np.ndarray] | None = None  # format 4 HNSW: rows without a node, their vectors
 
     @property
     def model_name(self) -> str:
@@ -124,7 +98,7 @@ class LoadedIndex:
         faiss.omp_set_num_threads(1)
         if self.slots is None:  # "flat-ip": exact search over all vectors
             return cast(tuple[np.ndarray, np.ndarray], self.vectors.search(queries, depth))
-        return ann.search(self.vectors, self.slots, self.exact, queries, depth)
+        return ann.search(self.vectors, self.slots, self.exact, queries, depth, self.tail)
 
 
 def _check_folder(index_dir: Path) -> None:
@@ -217,23 +191,26 @@ def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
 
 def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
     """Load the index whose files are read through `root` (see _held); messages name index_dir."""
-    import faiss
-
     m = manifest_io.read(index_dir, root=root)
     files, count, dim, index_type = m.files, m.chunk_count, m.embedder.dim, m.index_type
-    names = [VECTORS, CHUNKS, OFFSETS] + ([GRAPH, SLOTS] if index_type == "hnsw-ip" else [])
-    names += m.sentence_files
+    graph_files = [GRAPH, SLOTS] if index_type == "hnsw-ip" else []
+    if m.segments is None:
+        names = [VECTORS, CHUNKS, OFFSETS, *graph_files, *m.sentence_files]
+    else:
+        names = [ROWS, *graph_files, *(n for s in m.segments for n in m.segment_files(s["prefix"]))]
     for name in names:
         problem = storage.check(root / name, files.get(name, {}), full=verify, shown=index_dir / name)
         if problem:
             raise IndexLoadError(f"{problem} - {build_hint(index_dir)} to rebuild the index")
     damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
+    if m.segments is not None:
+        return _load_segments(index_dir, root, m, verify)
     try:
         exact = VectorRows(root / VECTORS, count, dim)
         offsets = np.load(root / OFFSETS)
         chunk_file = OpenFile(root / CHUNKS)
         size = os.fstat(chunk_file.fd).st_size
-        slots = sentences = None
+        sentences = None
         if m.sentences is not None:
             paths = {"offsets": SENTENCE_OFFSETS, "spans": SENTENCE_SPANS, "vectors": SENTENCE_VECTORS}
             paths |= {"scales": SENTENCE_SCALES}
@@ -244,17 +221,78 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
                 dim,
                 str(m.sentences["encoding"]),
             )
-        if index_type == "hnsw-ip":
-            vectors = ann.read_graph(root / GRAPH)
-            slots = np.load(root / SLOTS)
-    except (OSError, ValueError, RuntimeError) as exc:  # faiss raises RuntimeError
+    except (OSError, ValueError) as exc:
         raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
     if offsets.shape != (count + 1,) or (count and (offsets[0] != 0 or offsets[-1] != size)):
         raise IndexLoadError(damaged)
+    chunks = ChunkStore([chunk_file if size else None], [offsets])
+    return _searchable(index_dir, root, m, exact, chunks, sentences, verify)
+
+
+def _load_segments(index_dir: Path, root: Path, m: Manifest, verify: bool) -> LoadedIndex:
+    """Load a format-4 index: each segment's files, and rows.npy mapping passages to their rows."""
+    damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
+    assert m.segments is not None and m.sentences is not None
+    parts, files, offsets, stores = [], [], [], []
+    try:
+        layout = Layout.of(m, np.load(root / ROWS))
+        for segment in m.segments:
+            paths, rows = segment_paths(root, segment["prefix"]), segment["rows"]
+            parts.append(VectorRows(paths["vectors"], rows, m.embedder.dim))
+            offsets.append(np.load(paths["offsets"]))
+            files.append(OpenFile(paths["chunks"]))
+            size = os.fstat(files[-1].fd).st_size
+            if offsets[-1].shape != (rows + 1,) or (
+                rows and (offsets[-1][0] != 0 or offsets[-1][-1] != size)
+            ):
+                raise IndexLoadError(damaged)
+            store_paths = {"offsets": paths["sentence_offsets"], "spans": paths["spans"]}
+            store_paths |= {"vectors": paths["sentence_vectors"], "scales": paths["scales"]}
+            stores.append(
+                SentenceStore.open(
+                    store_paths, rows, segment["sentences"], m.embedder.dim, str(m.sentences["encoding"])
+                )
+            )
+    except (OSError, ValueError) as exc:
+        raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
+    chunks = ChunkStore(files, offsets, layout)
+    exact = SegmentedVectors(parts, layout, m.embedder.dim)
+    return _searchable(index_dir, root, m, exact, chunks, SegmentedSentences(stores, layout), verify, layout)
+
+
+def _searchable(
+    index_dir: Path,
+    root: Path,
+    m: Manifest,
+    exact: VectorRows | SegmentedVectors,
+    chunks: ChunkStore,
+    sentences: SentenceStore | SegmentedSentences | None,
+    verify: bool,
+    layout: Layout | None = None,
+) -> LoadedIndex:
+    """The loaded index, with its dense search (the graph, or all vectors) and keyword index."""
+    import faiss
+
+    count, dim = m.chunk_count, m.embedder.dim
+    damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
+    slots = tail = None
+    if m.index_type == "hnsw-ip":
+        try:
+            vectors = ann.read_graph(root / GRAPH)
+            slots = np.load(root / SLOTS)
+        except (OSError, ValueError, RuntimeError) as exc:  # faiss raises RuntimeError
+            raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
     if slots is not None:
         live = np.sort(slots[slots >= 0])
-        if slots.shape != (vectors.ntotal,) or not np.array_equal(live, np.arange(count)):
+        if slots.shape != (vectors.ntotal,):
             raise IndexLoadError(damaged)
+        if layout is not None and len(live) and (live[-1] >= count or np.any(np.diff(live) == 0)):
+            raise IndexLoadError(damaged)  # format 4: rows appended since the graph was written have none
+        if layout is None and not np.array_equal(live, np.arange(count)):
+            raise IndexLoadError(damaged)
+        if len(live) < count:
+            rows = np.setdiff1d(np.arange(count, dtype=np.int64), live)
+            tail = (rows, exact.take(rows))
     else:
         vectors = faiss.IndexFlatIP(dim)
         if count:
@@ -268,8 +306,7 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
         raise IndexLoadError(
             f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {build_hint(index_dir)}"
         )
-    chunks = ChunkStore(chunk_file if size else None, offsets)
-    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots, sentences)
+    return LoadedIndex(index_dir, m, vectors, chunks, keyword, exact, slots, sentences, layout, tail)
 
 
 def write_index(

@@ -22,6 +22,7 @@ import os
 import threading
 import weakref
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -162,6 +163,28 @@ class KeywordIndex:
             "keyword index: %d passages, %d tokenised, %d cached", len(keys), tokenized, len(keys) - tokenized
         )
         return index
+
+    @classmethod
+    def updated(cls, previous: KeywordIndex, keys: list[str], texts: Mapping[int, str]) -> KeywordIndex:
+        """The index of rows with these text keys, where only rows whose text `previous` does not hold
+        need their text in `texts` (row -> text): an appending build has no other rows' texts at hand."""
+        if previous._bm25 is None:
+            raise ValueError("the previous keyword index has no terms to update")
+        vocab, offsets, ids, tokenized = _reuse_tokens(previous, keys, texts)
+        index = cls(
+            _bm25_from_ids(offsets, ids, vocab, previous.k1, previous.b),
+            len(keys),
+            previous.k1,
+            previous.b,
+            tokens=(keys, offsets, ids),
+        )
+        index.tokenized = tokenized
+        return index
+
+    @property
+    def has_terms(self) -> bool:
+        """False when no passage has a single token (bm25s cannot index that)."""
+        return self._bm25 is not None
 
     def __len__(self) -> int:
         return self._count
@@ -313,7 +336,7 @@ class KeywordIndex:
 
 
 def _reuse_tokens(
-    previous: KeywordIndex, keys: list[str], texts: list[str]
+    previous: KeywordIndex, keys: list[str], texts: Sequence[str] | Mapping[int, str]
 ) -> tuple[dict[str, int], np.ndarray, np.ndarray, int]:
     """(vocab, offsets, ids, texts tokenised): rows whose text the previous index holds copy its token
     ids; the others are tokenised and their new tokens appended to its vocabulary."""
@@ -324,7 +347,7 @@ def _reuse_tokens(
     todo = np.flatnonzero(source < 0)
     fresh = [
         np.array([vocab.setdefault(t, len(vocab)) for t in row], dtype=np.int32)
-        for row in tokenize([texts[i] for i in todo])
+        for row in tokenize([texts[i] for i in todo.tolist()])
     ]
     lengths = np.zeros(len(keys), dtype=np.int64)
     reused = np.flatnonzero(source >= 0)

@@ -4,7 +4,10 @@ A frozen `Manifest` says what an index folder holds: the format version, the emb
 fingerprint, precision), the chunking parameters, each article's file hash and passage count, the
 counts, the vector index type (and HNSW graph parameters), the keyword index parameters, library
 versions, the stored sentences (count and vector encoding; absent in an index built without them, which
-is still format 3 and read as before), and the size + sha256 of every other file. `to_json` writes the
+is still format 3 and read as before), and the size + sha256 of every other file. A full build writes
+format 3; a build that appended a segment (segments.py: the passages of changed articles in files of
+their own, the others' files hard-linked) writes format 4, whose "segments" lists each segment's file
+prefix, rows and sentences; a rag that reads only format 3 refuses it with its one-line error. `to_json` writes the
 same JSON, key for key and in the same order, as every format-3 index holds; `read` parses and checks one, and says what to run
 when it cannot be used. Pattern: vicinity's BaseArgs.dump/load, plus the version it lacks.
 It does not check the other files (index_folder.py, storage.py) or decide what to rebuild (build.py).
@@ -23,7 +26,8 @@ from ..config import ChunkParams
 from ..errors import IndexLoadError, build_hint
 from . import storage
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # the newest format this rag reads: 4 has appended segments
+BASE_FORMAT = 3  # what a full build writes (no segments); still read
 NAME = "manifest.json"
 INDEX_TYPES = ("flat-ip", "hnsw-ip")  # exact inner product, or an HNSW graph re-scored exactly
 # The other files of an index folder (index_folder.py says what each holds); the manifest records them.
@@ -40,6 +44,11 @@ SENTENCE_VECTORS = "sentences.vectors.npy"
 SENTENCE_SCALES = "sentences.scales.npy"  # int8 vectors only
 SENTENCE_FILES = (SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS, SENTENCE_SCALES)
 SENTENCE_ENCODINGS = ("int8", "fp16")
+# Format 4: the files of one segment's passages, each named with the segment's prefix ("" for the base,
+# whose files keep the names above; "seg1." ... for appended ones), and the passage -> physical row map.
+SEGMENT_FILES = (VECTORS, CHUNKS, OFFSETS, *SENTENCE_FILES)
+ROWS = "rows.npy"
+SEGMENT_PREFIX = "seg"
 
 
 class ManifestError(ValueError):
@@ -155,16 +164,20 @@ class Manifest:
     # {"count": sentences, "encoding": "int8" | "fp16"} when the sentences are stored; None: split and
     # embedded per question (indexes built before they were stored)
     sentences: Mapping[str, Any] | None = None
+    # format 4: [{"prefix", "rows", "sentences"}] of the base and each appended segment, in physical row
+    # order; None for format 3 (one segment, the base, whose rows are the passages in order)
+    segments: tuple[Mapping[str, Any], ...] | None = None
     files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> storage.record()
-    format: int = FORMAT_VERSION
+    format: int = BASE_FORMAT
 
     @property
     def article_count(self) -> int:
         return len(self.articles)
 
     def with_files(self, files: Mapping[str, Mapping[str, Any]]) -> Manifest:
-        """The manifest to write beside these files (their storage.record()s), in this format."""
-        return replace(self, files=dict(files), format=FORMAT_VERSION)
+        """The manifest to write beside these files (their storage.record()s): format 4 with segments,
+        else 3."""
+        return replace(self, files=dict(files), format=FORMAT_VERSION if self.segments else BASE_FORMAT)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest.json object; key order as every format-3 index has it."""
@@ -185,6 +198,8 @@ class Manifest:
             out["bench"] = dict(self.bench)
         if self.sentences is not None:
             out["sentences"] = dict(self.sentences)
+        if self.segments is not None:
+            out["segments"] = [dict(s) for s in self.segments]
         return out | {"format": self.format, "files": {name: dict(r) for name, r in self.files.items()}}
 
     @classmethod
@@ -209,6 +224,18 @@ class Manifest:
             for name in ("hnsw", "versions", "bench", "sentences")
             if name in obj
         }
+        if "segments" in obj:
+            segments = obj["segments"]
+            if not isinstance(segments, list) or not segments:
+                raise ManifestError(f"segments is {segments!r}, not a list of segments")
+            optional["segments"] = tuple(
+                {
+                    "prefix": _get(seg, "prefix", str, f"segments[{i}]"),
+                    "rows": _get(seg, "rows", int, f"segments[{i}]"),
+                    "sentences": _get(seg, "sentences", int, f"segments[{i}]"),
+                }
+                for i, seg in enumerate(segments)
+            )
         optional.setdefault("created", "")  # not "now": a manifest without a date has none
         manifest = cls(
             embedder=EmbedderInfo.from_json(_get(obj, "embedder", Mapping)),
@@ -227,8 +254,24 @@ class Manifest:
 
     def validate(self) -> None:
         """ManifestError when the fields cannot describe an index this rag reads."""
-        if self.format != FORMAT_VERSION:
+        if self.format not in (BASE_FORMAT, FORMAT_VERSION):
             raise ManifestError(f"format is {self.format}, this rag reads format {FORMAT_VERSION}")
+        if (self.format == FORMAT_VERSION) != (self.segments is not None):
+            raise ManifestError(f"format is {self.format} but segments is {self.segments!r}")
+        if self.segments is not None:
+            if self.sentences is None:
+                raise ManifestError("segments without stored sentences")
+            prefixes = [s["prefix"] for s in self.segments]
+            if (
+                prefixes[0] != ""
+                or len(set(prefixes)) != len(prefixes)
+                or any(
+                    not p.startswith(SEGMENT_PREFIX) or not p.endswith(".") or "/" in p for p in prefixes[1:]
+                )
+            ):
+                raise ManifestError(f"segments has the prefixes {prefixes}")
+            if any(s["rows"] < 0 or s["sentences"] < 0 for s in self.segments):
+                raise ManifestError("segments has a negative count")
         if self.embedder.dim <= 0:
             raise ManifestError(f"embedder.dim is {self.embedder.dim}, not a positive number")
         if self.chunk_count < 0:
@@ -251,6 +294,15 @@ class Manifest:
             return []
         int8 = self.sentences.get("encoding") == "int8"
         return [name for name in SENTENCE_FILES if int8 or name != SENTENCE_SCALES]
+
+    @property
+    def physical_rows(self) -> int:
+        """Rows stored in the segments' files: the passages, plus dead rows in format 4."""
+        return sum(s["rows"] for s in self.segments) if self.segments else self.chunk_count
+
+    def segment_files(self, prefix: str) -> list[str]:
+        """The names of one segment's files (format 4; prefix "" is the base)."""
+        return [prefix + name for name in (VECTORS, CHUNKS, OFFSETS, *self.sentence_files)]
 
     def dumps(self) -> bytes:
         """The bytes of manifest.json."""
@@ -287,7 +339,7 @@ def read(index_dir: Path, *, root: Path | None = None) -> Manifest:
             f"{index_dir}/ has index format {version}, this rag reads format {FORMAT_VERSION} - upgrade rag,"
             f" or {hint} to rebuild it in format {FORMAT_VERSION}"
         )
-    if version < FORMAT_VERSION:
+    if version < BASE_FORMAT:
         raise IndexLoadError(f"{index_dir}/ has the old index format {version} - {hint} to rebuild it")
     try:
         manifest = Manifest.from_json(obj)

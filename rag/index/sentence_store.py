@@ -174,6 +174,12 @@ class SentenceStore:
         scales = self._scales.rows(start, stop) if self._scales is not None else None
         return spans, decode(self._vectors.rows(start, stop), scales)
 
+    def encoded_passage(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Passage `row`'s (spans, encoded rows, scales), as stored: what an appending build reuses."""
+        start, stop = int(self.offsets[row]), int(self.offsets[row + 1])
+        scales = self._scales.rows(start, stop) if self._scales is not None else None
+        return self._spans.rows(start, stop), self._vectors.rows(start, stop), scales
+
     def encoded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """All (spans, encoded rows, scales), as stored: what a build reuses."""
         return (

@@ -15,7 +15,7 @@ import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -53,14 +53,23 @@ def check(path: Path, expected: Mapping[str, Any], *, full: bool = False, shown:
 
 
 def write_synced(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
-    """Write bytes, or let `data(fh)` write (large arrays go to the file without a copy in memory)."""
-    with path.open("wb") as fh:
+    """Write bytes, or let `data(fh)` write (large arrays go to the file without a copy in memory).
+
+    The file must not exist: index files are written once, into a fresh folder, and may be hard-linked
+    into the next index (append.py), so rewriting one in place would change a previous index too.
+    """
+    with path.open("xb") as fh:
         if callable(data):
             data(fh)
         else:
             fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def link(source: Path, target: Path) -> None:
+    """Hard-link a finished index file into a new folder: the bytes are shared, never copied or changed."""
+    os.link(source, target)
 
 
 def fsync_path(path: Path) -> None:
@@ -94,6 +103,17 @@ class OpenFile:
             if got <= 0:
                 raise IndexLoadError("index file read short - rebuild the index")
             done += got
+
+
+class Rows(Protocol):
+    """Exact vectors by passage row: VectorRows (one file) or segments.SegmentedVectors."""
+
+    count: int
+    dim: int
+
+    def __len__(self) -> int: ...
+    def take(self, rows: np.ndarray) -> np.ndarray: ...
+    def all(self) -> np.ndarray: ...
 
 
 class VectorRows:

@@ -1,0 +1,313 @@
+"""An incremental build that writes only what changed: a new segment, the rest hard-linked (format 4).
+
+When a few articles of an index change, build() comes here instead of rewriting the index: the passages
+of changed and added articles go into a new segment's files (segments.py), the new index folder
+hard-links every file of the previous segments, and only the small files are written again (rows.npy,
+the graph's slots, the keyword index, the manifest). Unchanged articles' passages are not read at all:
+their rows follow from the previous manifest (articles in corpus order, each with its passage count).
+The folder is still written beside the index and swapped in whole (folder_swap.py), so a build killed at
+any moment leaves the old index or the new one. `why_full` says when a full write (which compacts the
+segments into one base, format 3) is due instead: too many segments or dead rows, another model or
+encoding, or `rag build --compact`.
+It does not plan the build or embed (build.py), or own the format (manifest.py, index_folder.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ann, storage
+from . import manifest as manifest_io
+from .folder_swap import refuse_foreign, swap_in
+from .index_folder import LoadedIndex
+from .keyword import KeywordIndex, text_key
+from .manifest import GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
+from .plan import Plan
+from .segments import segment_paths
+from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
+
+MAX_SEGMENTS = 16  # appended segments (besides the base) before a build compacts them into one
+MAX_DEAD_ROWS = 0.2  # share of stored rows that no passage uses any more before a build compacts
+# Passages without a graph node (searched exactly, ann.search) before a build adds them to the graph and
+# writes it again: at 384-d, 10,000 rows cost a question about 2 ms and 15 MB of memory.
+MAX_TAIL = 10_000
+
+Embed = Callable[[list[str]], tuple[np.ndarray, float]]  # texts -> (unit vectors, seconds)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What an appending build did."""
+
+    embedded: int  # passages embedded
+    sentences: int  # sentences of all passages
+    sentences_embedded: int
+    embed_seconds: float  # passages and sentences
+    sentence_seconds: float
+    segment_rows: int  # passages written into the new segment
+
+
+def why_full(previous: LoadedIndex | None, full: str, compact: bool) -> str:
+    """Why this build must write the whole index ("" when it may append a segment)."""
+    if previous is None or full:
+        return full or "no previous index"
+    m = previous.manifest
+    if compact:
+        return "compaction asked for (rag build --compact)"
+    if m.sentences is None or m.sentences.get("encoding") != ENCODING:
+        return "the previous index stores no sentences, or in another encoding"
+    if not previous.keyword.has_terms:
+        return "the previous keyword index is empty"
+    if m.segments is not None and len(m.segments) > MAX_SEGMENTS:
+        return f"{len(m.segments) - 1} segments: compacting them"
+    return ""
+
+
+def append(
+    index_dir: Path,
+    previous: LoadedIndex,
+    plan: Plan,
+    manifest: Manifest,
+    embed_passages: Embed,
+    embed_sentences: Embed,
+) -> Appended | None:
+    """Write the index of `plan` as `previous` plus one segment and swap it in; None (nothing written)
+    when a full write is due: too many dead rows, a graph to build afresh, rows that do not add up."""
+    prev = previous.manifest
+    ranges, at = {}, 0
+    for aid, record in prev.articles.items():  # rows follow the articles, in manifest order
+        ranges[aid] = (at, at + record.chunks)
+        at += record.chunks
+    if at != prev.chunk_count:
+        return None
+    prev_rows = previous.layout.rows if previous.layout is not None else np.arange(at, dtype=np.int64)
+    unchanged = {p for p in plan.parts if isinstance(p, str)}
+    reusable = _reusable(previous, [ranges[aid] for aid in prev.articles if aid not in unchanged])
+    prev_keys = previous.keyword.text_keys()
+
+    stored = prev.physical_rows
+    rows, old_rows, keys, fresh = [], [], [], []  # fresh: (row, chunk) of the new segment's passages
+    for part in plan.parts:
+        if isinstance(part, str):
+            a, b = ranges[part]
+            rows.append(prev_rows[a:b])
+            old_rows.append(np.arange(a, b, dtype=np.int64))
+            keys.extend(prev_keys[a:b])
+            continue
+        for chunk in part:
+            key = text_key(chunk.embed_text)
+            fresh.append((len(keys), chunk))
+            keys.append(key)
+            rows.append(np.array([stored + len(fresh) - 1], dtype=np.int64))
+            old_rows.append(np.array([reusable[0].get(key, -1)], dtype=np.int64))
+    new_rows = np.concatenate([np.zeros(0, np.int64), *rows])
+    previous_rows = np.concatenate([np.zeros(0, np.int64), *old_rows])
+    if (stored + len(fresh) - len(new_rows)) / max(stored + len(fresh), 1) > MAX_DEAD_ROWS:
+        return None
+    graph = None
+    if prev.index_type == "hnsw-ip":
+        assert previous.slots is not None
+        graph = ann.Graph(previous.vectors, previous.slots, prev.hnsw)
+        if ann.extension(graph, previous_rows) is None:
+            return None
+
+    chunks = [c for _, c in fresh]
+    vectors, embedded, seconds = _vectors(
+        previous, chunks, previous_rows[[r for r, _ in fresh]], embed_passages
+    )
+    sentences, sentences_embedded, sentence_seconds = _sentences(
+        previous, chunks, reusable[1], embed_sentences
+    )
+    keyword = KeywordIndex.updated(previous.keyword, keys, {row: c.embed_text for row, c in fresh})
+    grown, slots = None, None
+    if graph is not None:
+        planned = ann.extension(graph, previous_rows)
+        assert planned is not None  # checked above, and nothing changed the graph since
+        slots, tail = planned
+        if len(tail) > MAX_TAIL:  # the graph takes the tail in, and is written again
+            in_segment = np.full(len(new_rows), -1, dtype=np.int64)
+            in_segment[[r for r, _ in fresh]] = np.arange(len(fresh))
+
+            def take(rows: np.ndarray) -> np.ndarray:
+                out = np.empty((len(rows), vectors.shape[1]), np.float32)
+                here = in_segment[rows] >= 0
+                out[here] = vectors[in_segment[rows[here]]]
+                out[~here] = previous.exact.take(previous_rows[rows[~here]])  # rows of the old tail
+                return out
+
+            grown = ann.extend(graph, previous_rows, take)
+            assert grown is not None
+            slots = None
+    total_sentences = int(prev.sentences["count"]) + sentences.count  # type: ignore[index]
+    offsets = previous.sentences.offsets  # type: ignore[union-attr]
+    live_sentences = sentences.count + sum(
+        int(offsets[ranges[a][1]] - offsets[ranges[a][0]]) for a in unchanged
+    )
+    _write(
+        index_dir,
+        previous,
+        manifest,
+        vectors,
+        chunks,
+        sentences,
+        new_rows,
+        keyword,
+        grown,
+        slots,
+        total_sentences,
+    )
+    return Appended(
+        embedded=embedded,
+        sentences=live_sentences,
+        sentences_embedded=sentences_embedded,
+        embed_seconds=seconds + sentence_seconds,
+        sentence_seconds=sentence_seconds,
+        segment_rows=len(fresh),
+    )
+
+
+def _reusable(previous: LoadedIndex, ranges: list[tuple[int, int]]) -> tuple[dict[str, int], dict[str, int]]:
+    """The rows of the previous index's changed and removed articles, by the key of their embedded text
+    (vectors) and of their text (sentences): what an edit or a rename reuses instead of embedding."""
+    by_embed: dict[str, int] = {}
+    by_text: dict[str, int] = {}
+    for a, b in ranges:
+        for row in range(a, b):
+            chunk = previous.chunks[row]
+            by_embed.setdefault(text_key(chunk.embed_text), row)
+            by_text.setdefault(text_key(chunk.text), row)
+    return by_embed, by_text
+
+
+def _vectors(
+    previous: LoadedIndex, chunks: list[Any], sources: np.ndarray, embed: Embed
+) -> tuple[np.ndarray, int, float]:
+    """The new segment's passage vectors: the previous index's where the text is the same, else embedded."""
+    dim = previous.manifest.embedder.dim
+    vectors = np.zeros((len(chunks), dim), np.float32)
+    reused = sources >= 0
+    if reused.any():
+        vectors[reused] = previous.exact.take(sources[reused])
+    todo = {c.embed_text: 0 for c, r in zip(chunks, reused.tolist(), strict=True) if not r}
+    seconds = 0.0
+    if todo:
+        fresh, seconds = embed(list(todo))
+        at = {t: i for i, t in enumerate(todo)}
+        vectors[~reused] = fresh[
+            [at[c.embed_text] for c, r in zip(chunks, reused.tolist(), strict=True) if not r]
+        ]
+    return vectors, len(todo), seconds
+
+
+def _sentences(
+    previous: LoadedIndex, chunks: list[Any], by_text: dict[str, int], embed: Embed
+) -> tuple[StoredSentences, int, float]:
+    """The new segment's sentences: the previous index's rows for a passage of the same text, else split
+    and embedded."""
+    assert previous.sentences is not None
+    dim = previous.manifest.embedder.dim
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+    missing: dict[int, list[tuple[int, int, int]]] = {}
+    for i, chunk in enumerate(chunks):
+        row = by_text.get(text_key(chunk.text), -1)
+        if row >= 0:
+            parts.append(previous.sentences.encoded_passage(row))
+        else:
+            parts.append((np.zeros((0, 3), np.int32), np.zeros((0, dim), np.int8), None))
+            missing[i] = split_passage(chunk.text)
+    texts = {sentence_text(chunks[i].text, s, e): 0 for i, spans in missing.items() for s, e, _ in spans}
+    seconds = 0.0
+    if texts:
+        vectors, seconds = embed(list(texts))
+        rows, scales = encode(vectors, ENCODING)
+        at = {t: j for j, t in enumerate(texts)}
+        for i, spans in missing.items():
+            picked = np.asarray(
+                [at[sentence_text(chunks[i].text, s, e)] for s, e, _ in spans], dtype=np.int64
+            )
+            parts[i] = (
+                np.asarray(spans, dtype=np.int32).reshape(-1, 3),
+                rows[picked],
+                None if scales is None else scales[picked],
+            )
+    embedded = sum(map(len, missing.values()))
+    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
+
+
+def _write(
+    index_dir: Path,
+    previous: LoadedIndex,
+    manifest: Manifest,
+    vectors: np.ndarray,
+    chunks: list[Any],
+    sentences: StoredSentences,
+    rows: np.ndarray,
+    keyword: KeywordIndex,
+    graph: ann.Graph | None,
+    slots: np.ndarray | None,
+    total_sentences: int,
+) -> None:
+    """The new folder: the previous segments' files linked, the new segment and the small files written,
+    manifest last; then swapped in. With `slots` (each node's new row) the graph file is linked too; with
+    `graph` it is written again."""
+    import faiss
+
+    prev = previous.manifest
+    assert prev.sentences is not None  # why_full: only an index with stored sentences is appended to
+    base = {"prefix": "", "rows": prev.chunk_count, "sentences": int(prev.sentences["count"])}
+    segments = list(prev.segments or [base])
+    number = 1 + max((int(s["prefix"][len(SEGMENT_PREFIX) : -1]) for s in segments[1:]), default=0)
+    prefix = f"{SEGMENT_PREFIX}{number}."
+    linked = [name for s in segments for name in prev.segment_files(s["prefix"])]
+    linked += [GRAPH] if slots is not None else []
+    tmp = index_dir.parent / f".{index_dir.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        files = {name: prev.files[name] for name in linked}
+        for name in linked:  # never rewritten: a file is written once, into a fresh folder
+            storage.link(index_dir / name, tmp / name)
+
+        def put(name: str, data: Any) -> None:
+            storage.write_synced(tmp / name, data)
+            files[name] = storage.record(tmp / name)
+
+        paths = {role: path.name for role, path in segment_paths(tmp, prefix).items()}
+        put(paths["vectors"], storage.npy_writer(np.ascontiguousarray(vectors, dtype=np.float32)))
+        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
+        put(paths["chunks"], storage.parts_writer(lines))
+        put(paths["offsets"], storage.npy_writer(np.cumsum([0, *map(len, lines)], dtype=np.int64)))
+        put(paths["sentence_offsets"], storage.npy_writer(sentences.offsets))
+        put(paths["spans"], storage.npy_writer(sentences.spans))
+        put(paths["sentence_vectors"], storage.npy_writer(sentences.vectors))
+        if sentences.scales is not None:
+            put(paths["scales"], storage.npy_writer(sentences.scales))
+        put(ROWS, storage.npy_writer(rows))
+        if graph is not None:
+            serialized = faiss.serialize_index(graph.index)
+            put(GRAPH, storage.parts_writer([serialized.data]))
+            del serialized
+            put(SLOTS, storage.npy_writer(graph.slots))
+        if slots is not None:
+            put(SLOTS, storage.npy_writer(slots))
+        keyword.save(tmp / KEYWORD)
+        segments.append({"prefix": prefix, "rows": len(chunks), "sentences": sentences.count})
+        manifest = replace(
+            manifest,
+            segments=tuple(segments),
+            sentences={"count": total_sentences, "encoding": sentences.encoding},
+        )
+        manifest_io.write(tmp, manifest.with_files(files))
+        storage.fsync_path(tmp)
+        refuse_foreign(index_dir)
+        swap_in(tmp, index_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

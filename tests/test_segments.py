@@ -1,0 +1,185 @@
+"""Appended segments (format 4): a change writes only its passages, searches as a full rebuild does."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import ChunkParams
+from rag.errors import IndexLoadError
+from rag.index import append
+from rag.index import manifest as manifest_io
+from rag.index.build import build
+from rag.index.index_folder import LoadedIndex, load_index
+from rag.index.manifest import Manifest
+
+from .conftest import HashingEmbedder
+from .test_crash import _corpus
+
+BASE_FILES = manifest_io.SEGMENT_FILES  # a full build's passage files: the base segment
+QUERIES = ["trust promises", "space lets desire breathe", "note 0-7", "listen on hard days", "surprises"]
+
+
+def _edit(corpus: Path, name: str, variant: str) -> None:
+    path = corpus / name
+    path.write_text(
+        path.read_text(encoding="utf-8") + f"\nA paragraph added, {variant}. It is new.\n", "utf-8"
+    )
+
+
+def _full(corpus: Path, tmp: Path, index_type: str) -> LoadedIndex:
+    """A full build of a copy of the corpus: what the appended index must search like."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(corpus, tmp / "corpus")
+    build(tmp / "corpus", tmp / "index", HashingEmbedder(), ChunkParams(), index_type=index_type)
+    return load_index(tmp / "index")
+
+
+def _assert_same(got: LoadedIndex, full: LoadedIndex) -> None:
+    assert [c.to_json() for c in got.chunks] == [c.to_json() for c in full.chunks]
+    assert np.array_equal(got.exact.all(), full.exact.all())
+    assert got.sentences is not None and full.sentences is not None
+    for row in range(len(full.chunks)):
+        spans, vectors = got.sentences.passage(row)
+        want_spans, want_vectors = full.sentences.passage(row)
+        assert spans == want_spans and np.array_equal(vectors, want_vectors), row
+    embedder = HashingEmbedder()
+    for query in QUERIES:
+        rows, scores = got.keyword.search(query, 20)
+        want_rows, want_scores = full.keyword.search(query, 20)
+        assert np.array_equal(rows, want_rows) and np.array_equal(scores, want_scores), query
+        vector = embedder.embed([query])
+        found, want = got.dense_search(vector, 10), full.dense_search(vector, 10)
+        if full.slots is None:  # exact search: the same rows and scores
+            assert np.array_equal(found[1], want[1]) and np.allclose(found[0], want[0]), query
+        exact = np.sort(full.exact.all() @ vector[0])[::-1][:10]
+        assert np.allclose(found[0], exact, atol=1e-6), query  # the graph finds the true top 10 here
+
+
+def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 40, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    inodes = {name: os.stat(index / name).st_ino for name in BASE_FILES}
+    _edit(corpus, "a0007.txt", "one")
+
+    report = build(corpus, index, HashingEmbedder(), ChunkParams())
+
+    loaded = load_index(index)
+    article = [c for c in loaded.chunks if c.article_id == "a0007"]
+    assert report.changed == ("a0007",) and report.segment == len(article) and not report.full_write
+    assert {name: os.stat(index / name).st_ino for name in BASE_FILES} == inodes  # linked, not rewritten
+    assert loaded.manifest.format == manifest_io.FORMAT_VERSION == 4
+    assert [s["rows"] for s in loaded.manifest.segments or ()] == [80, len(article)]
+    assert np.load(index / "seg1.chunks.offsets.npy").shape == (len(article) + 1,)
+    written = {p.name for p in index.iterdir() if p.is_file() and os.stat(p).st_ino not in inodes.values()}
+    assert written == {
+        "manifest.json",
+        "rows.npy",
+        *(f"seg1.{name}" for name in manifest_io.SEGMENT_FILES),
+    }
+    assert report.embedded == 1 and report.reused == report.passages - 1  # only the edited passage
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_appended_index_searches_as_a_full_rebuild(tmp_path: Path, index_type: str):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 60, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type=index_type)
+    for step in range(3):
+        _edit(corpus, f"a{step + 7:04d}.txt", f"step {step}")
+        (corpus / f"a{step + 20:04d}.txt").unlink()
+        (corpus / f"a{step + 30:04d}.txt").rename(corpus / f"z{step}.txt")
+        shutil.copy(corpus / "a0040.txt", corpus / f"copy{step}.txt")
+        report = build(corpus, index, HashingEmbedder(), ChunkParams(), index_type=index_type)
+        assert report.segment > 0 and not report.full_write, report.lines()
+        _assert_same(load_index(index), _full(corpus, tmp_path / "full", index_type))
+    assert len(load_index(index).manifest.segments or ()) == 4
+    assert build(corpus, index, HashingEmbedder(), ChunkParams(), index_type=index_type).up_to_date
+
+
+def test_compaction_rewrites_one_base_with_the_same_content(tmp_path: Path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 40, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+    _edit(corpus, "a0001.txt", "one")
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+    assert (index / "seg1.vectors.npy").exists()
+
+    report = build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw", compact=True)
+
+    assert report.wrote and report.full_write and report.embedded == 0
+    loaded = load_index(index)
+    assert loaded.manifest.format == manifest_io.BASE_FORMAT and loaded.manifest.segments is None
+    assert not list(index.glob("seg*")) and not (index / "rows.npy").exists()
+    _assert_same(loaded, _full(corpus, tmp_path / "full", "hnsw"))
+
+
+def test_many_dead_rows_compact_by_themselves(tmp_path: Path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 10, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    _edit(corpus, "a0001.txt", "one")
+    assert build(corpus, index, HashingEmbedder(), ChunkParams()).segment > 0
+    for name in ("a0002.txt", "a0003.txt"):  # 3 of 10 articles changed: over 20% of the rows dead
+        _edit(corpus, name, "two")
+    report = build(corpus, index, HashingEmbedder(), ChunkParams())
+    assert report.full_write and report.segment == 0
+    assert load_index(index).manifest.segments is None
+    _assert_same(load_index(index), _full(corpus, tmp_path / "full", "flat"))
+
+
+def test_a_segmented_manifest_is_checked(tmp_path: Path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 20, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    _edit(corpus, "a0001.txt", "one")
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    (index / "seg1.chunks.jsonl").unlink()
+    with pytest.raises(IndexLoadError, match=r"seg1.chunks.jsonl is missing - .*rag build"):
+        load_index(index)
+    report = build(corpus, index, HashingEmbedder(), ChunkParams())  # an unusable index: rebuilt whole
+    assert report.full_rebuild and load_index(index).manifest.segments is None
+
+
+def test_a_format_4_manifest_without_its_segments_is_a_one_line_error(tmp_path: Path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 20, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    _edit(corpus, "a0001.txt", "one")
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    obj = json.loads((index / manifest_io.NAME).read_text(encoding="utf-8"))
+    assert Manifest.from_json(obj).segments == tuple(obj["segments"])
+    del obj["segments"]
+    (index / manifest_io.NAME).write_text(json.dumps(obj), encoding="utf-8")
+    with pytest.raises(IndexLoadError, match=r"is damaged \(format is 4 but segments is None\) - run"):
+        load_index(index)
+
+
+def test_an_hnsw_change_links_the_graph_and_searches_its_new_passages_exactly(tmp_path: Path, monkeypatch):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 40, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+    graph = os.stat(index / manifest_io.GRAPH).st_ino
+    _edit(corpus, "a0007.txt", "one")
+    report = build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+
+    loaded = load_index(index)
+    assert os.stat(index / manifest_io.GRAPH).st_ino == graph  # linked: not written again
+    assert loaded.tail is not None and 0 < len(loaded.tail[0]) <= report.segment
+    new_row = int(loaded.tail[0][0])
+    scores, rows = loaded.dense_search(loaded.exact.take(np.array([new_row])), 5)
+    assert rows[0, 0] == new_row and scores[0, 0] == pytest.approx(1.0, abs=1e-5)  # found without a node
+
+    monkeypatch.setattr(append, "MAX_TAIL", 0)  # past the tail's limit the graph takes it in
+    _edit(corpus, "a0009.txt", "two")
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type="hnsw")
+    again = load_index(index)
+    assert os.stat(index / manifest_io.GRAPH).st_ino != graph and again.tail is None
+    assert again.slots is not None and loaded.slots is not None and len(again.slots) > len(loaded.slots)
+    _assert_same(again, _full(corpus, tmp_path / "full", "hnsw"))
