@@ -20,6 +20,7 @@ from .inprocess import WARM_UP
 from .processes import app_server
 from .report import Figure, percentile
 
+# Debian's Chromium and ChromeDriver (`make browser`), also driven by tests/browser_support.py
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARGS = (
@@ -28,6 +29,7 @@ ARGS = (
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
+    # Without these, Chromium's own background connections get refused on a closed network.
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

@@ -28,18 +28,16 @@ from .. import __version__
 from ..config import ChunkParams
 from ..errors import CorpusError
 from ..ingest.read import discover
-from ..types import Chunk
-from . import manifest
 from .ann import HNSW, choose_index_type
 from .append import Embed, append, why_full
 from .embed import Embedder
 from .folder_swap import build_lock, refuse_foreign
-from .index_folder import LoadedIndex, write_index
+from .index_folder import write_index
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
-from .manifest import BASE_FORMAT, CHUNKS, EmbedderInfo, Manifest
+from .manifest import BASE_FORMAT, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
 from .plan import PIPELINE_VERSION, Plan, full_rebuild_reason, load_previous, plan_build, renames
-from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
+from .reuse import format2_vectors, gather_sentences, reusable_vectors
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +208,9 @@ def build(
         old_vectors = np.zeros((0, 0), np.float32)
         old_rows: dict[str, int] = {}
         if previous is not None and same_model:
-            old_vectors, old_rows = _reusable_vectors(previous)
+            old_vectors, old_rows = reusable_vectors(previous)
         elif previous is None and not dry_run:
-            old_vectors, old_rows = _format2_vectors(index_dir, embedder.fingerprint)
+            old_vectors, old_rows = format2_vectors(index_dir, embedder.fingerprint)
             if old_rows:
                 full = f"index format 2 -> {BASE_FORMAT}: rewritten, its vectors reused"
         keys = [text_key(c.embed_text) for c in chunks]  # the keyword index's row keys too
@@ -226,20 +224,13 @@ def build(
             return replace(report, seconds=time.perf_counter() - started)
 
         report_progress(0.05, "loading the model" if to_embed else "writing")
-        # A few passages (an edited or added article) go through the ONNX export: it loads in well under
-        # a second, where importing torch and loading the model takes several.
-        runner = small_batch_embedder(embedder) if 0 < len(to_embed) <= QUICK_EMBED_MAX else None
-        runner = runner or embedder
-        if to_embed:
-            runner.load()
-        embed_started = time.perf_counter()
-        fresh = _embed_in_slices(runner, list(to_embed.values()), progress, report_progress)
-        embed_seconds = time.perf_counter() - embed_started
+        embed_passages, embed_sentences = _embedders(embedder, progress, report_progress)
+        fresh, embed_seconds = embed_passages(list(to_embed.values()))
         report_progress(0.95, "writing the index")
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
         reuse_sentences = previous if previous is not None and same_model else None
-        sentences, sentences_embedded, sentence_seconds = _sentences(
-            chunks, reuse_sentences, embedder, dim, progress, report_progress
+        sentences, sentences_embedded, sentence_seconds = gather_sentences(
+            chunks, reuse_sentences, dim, embed_sentences
         )
         embed_seconds += sentence_seconds
         vectors = np.empty((len(keys), dim), np.float32)
@@ -282,15 +273,21 @@ def build(
 def _embedders(
     embedder: Embedder, progress: bool, report: Callable[[float, str], None]
 ) -> tuple[Embed, Embed]:
-    """(embed passages, embed sentences) for an appending build: a few texts go through the ONNX export."""
+    """(embed passages, embed sentences) for a build. A few texts (an edited or added article) go through
+    the ONNX export: it loads in well under a second, where importing torch and loading the model takes
+    several. Nothing to embed loads no model."""
 
     def passages(texts: list[str]) -> tuple[np.ndarray, float]:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32), 0.0
         runner = (small_batch_embedder(embedder) if len(texts) <= QUICK_EMBED_MAX else None) or embedder
         started = time.perf_counter()
         runner.load()
         return _embed_in_slices(runner, texts, progress, report), time.perf_counter() - started
 
     def sentences(texts: list[str]) -> tuple[np.ndarray, float]:
+        if not texts:
+            return np.zeros((0, embedder.dim), dtype=np.float32), 0.0
         runner = (small_batch_embedder(embedder) if len(texts) <= QUICK_EMBED_MAX * 8 else None) or embedder
         started = time.perf_counter()
         runner.load()
@@ -298,54 +295,6 @@ def _embedders(
         return runner.embed(texts, progress=progress and len(texts) >= 64), time.perf_counter() - started
 
     return passages, sentences
-
-
-def _sentences(
-    chunks: list[Chunk],
-    previous: LoadedIndex | None,
-    embedder: Embedder,
-    dim: int,
-    progress: bool,
-    report: Callable[[float, str], None],
-) -> tuple[StoredSentences, int, float]:
-    """Every passage's sentences (spans and encoded vectors), the previous index's reused for a passage
-    whose text is unchanged; (them, sentences embedded, seconds spent embedding)."""
-    old: dict[str, int] = {}
-    stored = previous.sentences if previous is not None else None
-    if stored is not None and stored.encoding == ENCODING:
-        old = {text_key(c.text): row for row, c in enumerate(previous.chunks)}  # type: ignore[union-attr]
-        old_spans, old_rows, old_scales = stored.encoded()
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
-    missing: dict[int, list[tuple[int, int, int]]] = {}  # chunk -> its spans, to embed
-    for i, c in enumerate(chunks):
-        row = old.get(text_key(c.text), -1)
-        if row >= 0 and stored is not None:
-            a, b = int(stored.offsets[row]), int(stored.offsets[row + 1])
-            parts.append((old_spans[a:b], old_rows[a:b], None if old_scales is None else old_scales[a:b]))
-        else:
-            parts.append((np.zeros((0, 3), np.int32), np.zeros((0, dim), np.float32), None))
-            missing[i] = split_passage(c.text)
-    texts = {sentence_text(chunks[i].text, s, e): 0 for i, spans in missing.items() for s, e, _ in spans}
-    seconds, vectors = 0.0, np.zeros((0, dim), np.float32)
-    if texts:
-        # A few sentences (an edited article) go through the ONNX export, as a few passages do.
-        runner = (small_batch_embedder(embedder) if len(texts) <= QUICK_EMBED_MAX * 8 else None) or embedder
-        report(0.6, f"embedding {len(texts)} sentences")
-        started = time.perf_counter()
-        runner.load()
-        vectors = runner.embed(list(texts), progress=progress and len(texts) >= 64)
-        seconds = time.perf_counter() - started
-    rows, scales = encode(vectors, ENCODING)
-    at = {t: j for j, t in enumerate(texts)}
-    for i, spans in missing.items():
-        picked = np.asarray([at[sentence_text(chunks[i].text, s, e)] for s, e, _ in spans], dtype=np.int64)
-        parts[i] = (
-            np.asarray(spans, dtype=np.int32).reshape(-1, 3),
-            rows[picked],
-            None if scales is None else scales[picked],
-        )
-    embedded = sum(map(len, missing.values()))  # a text found twice is embedded once, counted twice
-    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
 
 
 def _embed_in_slices(
@@ -365,41 +314,6 @@ def _embed_in_slices(
         )
         parts.append(embedder.embed(texts[start : start + step]))
     return np.concatenate(parts)
-
-
-def _reusable_vectors(previous: LoadedIndex) -> tuple[np.ndarray, dict[str, int]]:
-    """The previous index's vectors, and each text key's row among them.
-
-    The keys are the keyword index's: text_key of each passage's embedded text.
-    """
-    return previous.all_vectors(), {key: i for i, key in enumerate(previous.keyword.text_keys())}
-
-
-def _format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dict[str, int]]:
-    """The vectors of an index in the previous format (2: vectors.faiss + chunks.jsonl), and each text
-    key's row among them.
-
-    Only a sound index of the same model counts; anything unreadable just means re-embedding.
-    """
-    import json
-
-    nothing: tuple[np.ndarray, dict[str, int]] = (np.zeros((0, 0), np.float32), {})
-    if manifest.older_format_fingerprint(index_dir, 2) != fingerprint:
-        return nothing
-    try:
-        import faiss
-
-        index = faiss.read_index(str(index_dir / "vectors.faiss"))
-        vectors = index.reconstruct_n(0, index.ntotal)
-        lines = (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()  # the same name in format 2
-        if len(lines) != len(vectors):
-            return nothing
-        texts = [Chunk.from_json(json.loads(line)).embed_text for line in lines]
-    except Exception as exc:  # noqa: BLE001 - a damaged old index only costs re-embedding
-        log.info("no vectors reused from %s: %s", index_dir, exc)
-        return nothing
-    log.info("reusing %d vectors from the format-2 index in %s", len(texts), index_dir)
-    return np.asarray(vectors, np.float32), {text_key(t): i for i, t in enumerate(texts)}
 
 
 def _manifest(
