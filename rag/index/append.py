@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..types import Chunk
 from . import ann, storage
 from . import manifest as manifest_io
 from .folder_swap import refuse_foreign, swap_in
@@ -31,16 +31,15 @@ from .index_folder import LoadedIndex
 from .keyword import KeywordIndex, text_key
 from .manifest import GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
 from .plan import Plan
+from .reuse import Embed, Encoded, sentences_of
 from .segments import segment_paths
-from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
+from .sentence_store import ENCODING, StoredSentences
 
 MAX_SEGMENTS = 16  # appended segments (besides the base) before a build compacts them into one
 MAX_DEAD_ROWS = 0.2  # share of stored rows that no passage uses any more before a build compacts
 # Passages without a graph node (searched exactly, ann.search) before a build adds them to the graph and
 # writes it again: at 384-d, 10,000 rows cost a question about 2 ms and 15 MB of memory.
 MAX_TAIL = 10_000
-
-Embed = Callable[[list[str]], tuple[np.ndarray, float]]  # texts -> (unit vectors, seconds)
 
 
 @dataclass(frozen=True)
@@ -210,36 +209,16 @@ def _vectors(
 def _sentences(
     previous: LoadedIndex, chunks: list[Any], by_text: dict[str, int], embed: Embed
 ) -> tuple[StoredSentences, int, float]:
-    """The new segment's sentences: the previous index's rows for a passage of the same text, else split
-    and embedded."""
-    assert previous.sentences is not None
-    dim = previous.manifest.embedder.dim
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
-    missing: dict[int, list[tuple[int, int, int]]] = {}
-    for i, chunk in enumerate(chunks):
+    """The new segment's sentences: the previous index's rows for a passage of the same text (read per
+    passage), else split and embedded."""
+    stored = previous.sentences
+    assert stored is not None
+
+    def reused(chunk: Chunk) -> Encoded | None:
         row = by_text.get(text_key(chunk.text), -1)
-        if row >= 0:
-            parts.append(previous.sentences.encoded_passage(row))
-        else:
-            parts.append((np.zeros((0, 3), np.int32), np.zeros((0, dim), np.int8), None))
-            missing[i] = split_passage(chunk.text)
-    texts = {sentence_text(chunks[i].text, s, e): 0 for i, spans in missing.items() for s, e, _ in spans}
-    seconds = 0.0
-    if texts:
-        vectors, seconds = embed(list(texts))
-        rows, scales = encode(vectors, ENCODING)
-        at = {t: j for j, t in enumerate(texts)}
-        for i, spans in missing.items():
-            picked = np.asarray(
-                [at[sentence_text(chunks[i].text, s, e)] for s, e, _ in spans], dtype=np.int64
-            )
-            parts[i] = (
-                np.asarray(spans, dtype=np.int32).reshape(-1, 3),
-                rows[picked],
-                None if scales is None else scales[picked],
-            )
-    embedded = sum(map(len, missing.values()))
-    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
+        return stored.encoded_passage(row) if row >= 0 else None
+
+    return sentences_of(chunks, reused, previous.manifest.embedder.dim, embed)
 
 
 def _write(

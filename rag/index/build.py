@@ -29,7 +29,7 @@ from ..config import ChunkParams
 from ..errors import CorpusError
 from ..ingest.read import discover
 from .ann import HNSW, choose_index_type
-from .append import Embed, append, why_full
+from .append import append, why_full
 from .embed import Embedder
 from .folder_swap import build_lock, refuse_foreign
 from .index_folder import write_index
@@ -37,7 +37,7 @@ from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
 from .manifest import BASE_FORMAT, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
 from .plan import PIPELINE_VERSION, Plan, full_rebuild_reason, load_previous, plan_build, renames
-from .reuse import format2_vectors, gather_sentences, reusable_vectors
+from .reuse import Embed, format2_vectors, gather_sentences, reusable_vectors
 
 log = logging.getLogger(__name__)
 
@@ -301,8 +301,6 @@ def _embed_in_slices(
     embedder: Embedder, texts: list[str], progress: bool, report: Callable[[float, str], None]
 ) -> np.ndarray:
     """Embed in slices so a UI can show progress (the terminal bar covers the whole run)."""
-    if not texts:  # nothing new: do not load the model
-        return np.zeros((0, 0), dtype=np.float32)
     if progress:
         return embedder.embed(texts, progress=progress and len(texts) >= 64)
     step = 256

@@ -10,19 +10,21 @@ does not decide what changed (plan.py) or write anything (index_folder.py, appen
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..types import Chunk
 from . import manifest
-from .append import Embed
 from .index_folder import LoadedIndex
 from .keyword import text_key
 from .manifest import CHUNKS
 from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
 
 log = logging.getLogger(__name__)
+
+Embed = Callable[[list[str]], tuple[np.ndarray, float]]  # texts -> (unit vectors, seconds)
 
 
 def reusable_vectors(previous: LoadedIndex) -> tuple[np.ndarray, dict[str, int]]:
@@ -60,38 +62,57 @@ def format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dict
     return np.asarray(vectors, np.float32), {text_key(t): i for i, t in enumerate(texts)}
 
 
+Encoded = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # a passage's (spans, encoded rows, scales)
+
+
+def sentences_of(
+    chunks: list[Chunk], stored: Callable[[Chunk], Encoded | None], dim: int, embed_sentences: Embed
+) -> tuple[StoredSentences, int, float]:
+    """Every passage's sentences: `stored(chunk)`'s where the previous index has them, the rest split and
+    embedded (a text found twice is embedded once); (them, sentences embedded, seconds spent embedding)."""
+    parts: list[Encoded] = []
+    missing: dict[int, list[tuple[int, int, int]]] = {}  # chunk -> its spans, to embed
+    for i, c in enumerate(chunks):
+        part = stored(c)
+        if part is None:
+            part = (np.zeros((0, 3), np.int32), np.zeros((0, dim), np.float32), None)  # filled in below
+            missing[i] = split_passage(c.text)
+        parts.append(part)
+    texts = {sentence_text(chunks[i].text, s, e): 0 for i, spans in missing.items() for s, e, _ in spans}
+    seconds = 0.0
+    if texts:
+        vectors, seconds = embed_sentences(list(texts))
+        rows, scales = encode(vectors, ENCODING)
+        at = {t: j for j, t in enumerate(texts)}
+        for i, spans in missing.items():
+            picked = np.asarray(
+                [at[sentence_text(chunks[i].text, s, e)] for s, e, _ in spans], dtype=np.int64
+            )
+            parts[i] = (
+                np.asarray(spans, dtype=np.int32).reshape(-1, 3),
+                rows[picked],
+                None if scales is None else scales[picked],
+            )
+    embedded = sum(map(len, missing.values()))  # a text found twice is embedded once, counted twice
+    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
+
+
 def gather_sentences(
     chunks: list[Chunk], previous: LoadedIndex | None, dim: int, embed_sentences: Embed
 ) -> tuple[StoredSentences, int, float]:
-    """Every passage's sentences (spans and encoded vectors), the previous index's reused for a passage
-    whose text is unchanged; (them, sentences embedded, seconds spent embedding)."""
-    old: dict[str, int] = {}
+    """Every passage's sentences for a full write, the previous index's (read in one pass) reused for a
+    passage whose text is unchanged; (them, sentences embedded, seconds spent embedding)."""
     stored = previous.sentences if previous is not None else None
-    if stored is not None and stored.encoding == ENCODING:
-        old = {text_key(c.text): row for row, c in enumerate(previous.chunks)}  # type: ignore[union-attr]
-        old_spans, old_rows, old_scales = stored.encoded()
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
-    missing: dict[int, list[tuple[int, int, int]]] = {}  # chunk -> its spans, to embed
-    for i, c in enumerate(chunks):
-        row = old.get(text_key(c.text), -1)
-        if row >= 0 and stored is not None:
-            a, b = int(stored.offsets[row]), int(stored.offsets[row + 1])
-            parts.append((old_spans[a:b], old_rows[a:b], None if old_scales is None else old_scales[a:b]))
-        else:
-            parts.append((np.zeros((0, 3), np.int32), np.zeros((0, dim), np.float32), None))
-            missing[i] = split_passage(c.text)
-    texts = {sentence_text(chunks[i].text, s, e): 0 for i, spans in missing.items() for s, e, _ in spans}
-    seconds, vectors = 0.0, np.zeros((0, dim), np.float32)
-    if texts:
-        vectors, seconds = embed_sentences(list(texts))
-    rows, scales = encode(vectors, ENCODING)
-    at = {t: j for j, t in enumerate(texts)}
-    for i, spans in missing.items():
-        picked = np.asarray([at[sentence_text(chunks[i].text, s, e)] for s, e, _ in spans], dtype=np.int64)
-        parts[i] = (
-            np.asarray(spans, dtype=np.int32).reshape(-1, 3),
-            rows[picked],
-            None if scales is None else scales[picked],
-        )
-    embedded = sum(map(len, missing.values()))  # a text found twice is embedded once, counted twice
-    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
+    if previous is None or stored is None or stored.encoding != ENCODING:
+        return sentences_of(chunks, lambda c: None, dim, embed_sentences)
+    old = {text_key(c.text): row for row, c in enumerate(previous.chunks)}
+    spans, rows, scales = stored.encoded()
+
+    def reused(chunk: Chunk) -> Encoded | None:
+        row = old.get(text_key(chunk.text), -1)
+        if row < 0:
+            return None
+        a, b = int(stored.offsets[row]), int(stored.offsets[row + 1])
+        return spans[a:b], rows[a:b], None if scales is None else scales[a:b]
+
+    return sentences_of(chunks, reused, dim, embed_sentences)
