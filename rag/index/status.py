@@ -105,26 +105,16 @@ def index_status(
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     indexed = {record.path: record.sha256 for record in manifest.articles.values()}
     try:
-        if not contents:
-            found = set(discover_paths(corpus_dir))
-            return IndexStatus(
-                index_dir,
-                corpus_dir,
-                manifest,
-                new=tuple(sorted(found - indexed.keys())),
-                missing=tuple(sorted(indexed.keys() - found)),
-                contents_checked=False,
-            )
-        paths = {rel: os.path.join(corpus_dir, rel) for rel in discover_paths(corpus_dir)}
-        current = {rel: hash_path(path) for rel, path in paths.items()}
-        forget_hashes(corpus_dir, set(paths.values()))  # articles since removed
+        found = set(discover_paths(corpus_dir))
+        if contents:  # the paths alone need no join: the start's check, at 1M articles
+            paths = {rel: os.path.join(corpus_dir, rel) for rel in found}
+            current = {rel: hash_path(path) for rel, path in paths.items()}
+            forget_hashes(corpus_dir, set(paths.values()))  # articles since removed
     except (RagError, OSError) as exc:
         return IndexStatus(index_dir, corpus_dir, manifest, corpus_problem=str(exc))
-    return IndexStatus(
-        index_dir,
-        corpus_dir,
-        manifest,
-        new=tuple(sorted(set(current) - set(indexed))),
-        changed=tuple(sorted(p for p in current if p in indexed and current[p] != indexed[p])),
-        missing=tuple(sorted(set(indexed) - set(current))),
-    )
+    new = tuple(sorted(found - indexed.keys()))
+    missing = tuple(sorted(indexed.keys() - found))
+    if not contents:
+        return IndexStatus(index_dir, corpus_dir, manifest, new=new, missing=missing, contents_checked=False)
+    changed = tuple(sorted(p for p in current if p in indexed and current[p] != indexed[p]))
+    return IndexStatus(index_dir, corpus_dir, manifest, new=new, changed=changed, missing=missing)
