@@ -1,16 +1,22 @@
-"""Fit the answer composer's sentence scorer and the abstention on the TRAIN split; write rag/answer/fitted.json.
+"""Fit the answer composer's sentence scorer and the abstention on the TRAIN splits; write rag/answer/fitted.json.
 
-    .venv/bin/python eval/fit_composer.py [eval/queries.jsonl] [--objective reader|quotes]   # after `rag build`
+    .venv/bin/python eval/fit_composer.py [--objective reader|quotes]   # after `rag build`
 
+It reads two query sets (SETS): the seed articles' eval/queries.jsonl and eval/webpages/answers.jsonl,
+questions about the 24 short web pages of eval/webpages/clean (built into build/eval-index/webpages when
+that index is missing or stale), so the scorer learns from two kinds of writing: long prose, and pages with
+a heading per piece of advice. Only their train splits are read; the test splits never are.
 Every train question is read as `rag ask` reads it (follow-ups with their history), its candidate
 sentences are described by rag/answer/features.py and labelled three ways: hits a labelled quote (as answereval.py
 judges it), or lies in a quote's paragraph, or is a sentence a reader accepts (the accept labels).
 Logistic regression (L2, numpy/scipy) is fitted; the label, the regularisation, the stopping threshold and
 the minimum number of sentences are chosen by 5-fold cross-validation over train questions, maximising
-the harmonic mean of answer recall and precision (`--objective reader`: reader recall and precision,
-by the accept labels) measured exactly as `rag eval` does. The abstention is a second logistic regression on evidence features (abstain.py), its
-threshold chosen by cross-validation too. The test split is never read. Prints the cross-validated
-figures; `rag eval eval/queries.jsonl` then reports train and test with the fitted weights.
+the harmonic mean of reader recall and precision (the accept labels: what a reader takes as the answer;
+`--objective quotes`: answer recall and precision by the labelled quotes) measured exactly as `rag eval`
+does. If the rule-based composer (compose.py) scores better on train than the learned one does in
+cross-validation, the composer weights are left empty and `rag ask` uses the rules. The abstention is a
+second logistic regression on evidence features (abstain.py), its threshold chosen by cross-validation too.
+Prints the cross-validated figures; `rag eval` on each query file then reports train and test.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from scipy.optimize import minimize
 from rag.answer import fitted
 from rag.answer.abstain import AbstentionPolicy
 from rag.answer.ask import prepare
-from rag.answer.extractive import _candidates, _section_similarity, select_learned
+from rag.answer.compose import ComposerWeights, relevance
+from rag.answer.extractive import _candidates, _section_similarity, _select, select_learned
 from rag.answer.features import EVIDENCE_FEATURES, SENTENCE_FEATURES, sentence_features
 from rag.assistant import Assistant
 from rag.config import Settings
@@ -34,6 +41,7 @@ from rag.evaluation.queries import Query, QuoteLocator, load_queries
 from rag.search.retrieve import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
+WEB_INDEX = ROOT / "build" / "eval-index" / "webpages"
 FOLDS = 5
 
 
@@ -46,6 +54,7 @@ class Item:
     accepted: np.ndarray  # candidate is a sentence a reader accepts (the query's accept labels)
     vectors: np.ndarray
     evidence: np.ndarray
+    rule: list[int]  # what the rule-based composer (compose.py, learned=False) quotes
 
 
 def gather(
@@ -82,8 +91,21 @@ def gather(
             rel.append(h or (path, paras.of(path, s.start)) in labelled)
             acc.append(any(hits(sp, path, s.start, s.end) for sp in accept))
         e = prep.evidence.vector()
+        rw = ComposerWeights(learned=False)
+        rel_ = relevance(prep.query, ss, cands, rw)
+        where = [ss.sentences[j] for j in cands]
+        rule = _select(rel_, ss.vectors[cands], where, prep.passages, rw, rw.max_sentences, rw.min_sentences)
         items.append(
-            Item(q, x, np.array(hit, bool), np.array(rel, bool), np.array(acc, bool), ss.vectors[cands], e)
+            Item(
+                q,
+                x,
+                np.array(hit, bool),
+                np.array(rel, bool),
+                np.array(acc, bool),
+                ss.vectors[cands],
+                e,
+                rule,
+            )
         )
     return items
 
@@ -114,18 +136,23 @@ def fit_lr(x: np.ndarray, y: np.ndarray, c: float, weight: np.ndarray | None = N
 
 
 def answer_figures(
-    items: list[Item], scores: list[np.ndarray], floor: float, k_min: int
+    items: list[Item], scores: list[np.ndarray] | None, floor: float = 0.0, k_min: int = 2
 ) -> tuple[float, float, float, float]:
     """Answer recall and precision, then reader recall and precision (answereval.py's rules) of the
-    learned selection, abstention off."""
+    learned selection (of the rule-based composer when `scores` is None), abstention off."""
     found, quoted, relevant, accepted_found, accepted, n = 0, 0, 0, 0, 0, 0
-    for it, s in zip(items, scores, strict=True):
+    for n_item, it in enumerate(items):
         if not it.q.answerable:
             continue
         n += 1
-        if len(s) == 0:
+        if scores is None:
+            chosen = it.rule
+        elif len(scores[n_item]) == 0:
             continue
-        chosen = select_learned(s, it.vectors, floor, 3, k_min)
+        else:
+            chosen = select_learned(scores[n_item], it.vectors, floor, 3, k_min)
+        if not chosen:
+            continue
         found += bool(it.hit[chosen].any())
         quoted += len(chosen)
         relevant += int(it.relevant[chosen].sum())
@@ -147,7 +174,7 @@ def folds_of(items: list[Item]) -> list[int]:
     return [root[it.q.qid] % FOLDS for it in items]
 
 
-def cv_composer(items: list[Item], objective: str = "quotes") -> tuple[str, float, float, int, list[float]]:
+def cv_composer(items: list[Item], objective: str = "reader") -> tuple[str, float, float, int, list[float]]:
     """The label, regularisation, floor and minimum sentences with the best cross-validated answers: the
     harmonic mean of recall and precision (by the quotes, or with objective "reader" by the accept
     labels), ties broken by recall."""
@@ -211,18 +238,34 @@ def cv_abstain(items: list[Item]) -> tuple[float, float, dict[str, float]]:
     return c, t, figs
 
 
-def main(argv: list[str]) -> None:
-    objective = "quotes"
-    if "--objective" in argv:  # quotes (default): the quote-and-paragraph rules; reader: the accept labels
-        at = argv.index("--objective")
-        objective, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
-    query_file = Path(argv[0]) if argv else ROOT / "eval" / "queries.jsonl"
-    retriever = Assistant(Settings(corpus_dir=ROOT / "corpus", index_dir=ROOT / "index")).retriever
+# The query sets fitted on (their train splits): the seed articles and the 24 web pages, so the scorer
+# learns from two kinds of writing (long prose; short pages with a heading per piece of advice).
+SETS = (
+    (ROOT / "eval" / "queries.jsonl", ROOT / "corpus", ROOT / "index"),
+    (ROOT / "eval" / "webpages" / "answers.jsonl", ROOT / "eval" / "webpages" / "clean", WEB_INDEX),
+)
+
+
+def train_set(
+    query_file: Path, corpus: Path, index: Path
+) -> tuple[Retriever, list[Query], QuoteLocator, Paragraphs]:
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
+    if assistant.status(contents=True).stale:
+        assistant.build()
+    retriever = assistant.retriever
     queries = [q for q in load_queries(query_file) if q.split == "train"]  # the test split is never read
     articles = {}
     for record in retriever.index.manifest.articles.values():
-        articles[record.path] = (ROOT / "corpus" / record.path).read_text(encoding="utf-8")
-    locator, paras = QuoteLocator(articles), Paragraphs(articles)
+        articles[record.path] = (corpus / record.path).read_text(encoding="utf-8")
+    return retriever, queries, QuoteLocator(articles), Paragraphs(articles)
+
+
+def main(argv: list[str]) -> None:
+    objective = "reader"
+    if "--objective" in argv:  # reader (default): the accept labels; quotes: the quote-and-paragraph rules
+        at = argv.index("--objective")
+        objective, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
+    sets = [train_set(*paths) for paths in SETS]
     # The features do not depend on shipped weights, but what a "what else?" excludes (the previous
     # answer) does: gather with the rule-based composer and abstention, so a refit starts from the same place.
     fitted.COMPOSER.clear()
@@ -230,11 +273,23 @@ def main(argv: list[str]) -> None:
     # Two rounds: the second gathers with the first round's composer, so what "what else?" excludes is
     # what the shipped composer said before.
     for _ in range(2):
-        items = gather(retriever, queries, locator, paras)
+        items = [
+            it
+            for retriever, queries, locator, paras in sets
+            for it in gather(retriever, queries, locator, paras)
+        ]
         label, c, floor, k_min, cv = cv_composer(items, objective)
         tr = [it for it in items if it.q.answerable and len(it.x)]
         w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
         fitted.COMPOSER.update(weights=w.tolist(), threshold=floor, min_sentences=k_min)
+    rule = answer_figures(items, None)
+    r, p = rule[2:] if objective == "reader" else rule[:2]
+    cr, cp = cv[2:4] if objective == "reader" else cv[:2]
+    use_rule = (harmonic(r, p), r) > (harmonic(cr, cp), cr)
+    print(
+        f"rule-based composer on train: recall {rule[0]:.3f} precision {rule[1]:.3f}; reader recall"
+        f" {rule[2]:.3f} precision {rule[3]:.3f} -> {'rule-based' if use_rule else 'learned'} composer"
+    )
     ac, at, acv = cv_abstain(items)
     aw = fit_lr(np.vstack([it.evidence for it in items]), np.array([it.q.answerable for it in items]), ac)
     composer = {
@@ -258,7 +313,7 @@ def main(argv: list[str]) -> None:
         "regularisation": ac,
         "cv_train": acv,
     }
-    fitted.dump(composer, abstain)
+    fitted.dump({} if use_rule else composer, abstain)
     for name, v in zip(SENTENCE_FEATURES, w, strict=True):
         print(f"  {name:24s} {v:+.3f}")
     for name, v in zip(EVIDENCE_FEATURES, aw, strict=True):

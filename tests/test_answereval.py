@@ -116,6 +116,23 @@ def test_committed_set_has_splits_follow_ups_and_near_topic_questions():
     )
 
 
+def test_web_page_questions_are_split_by_site_and_every_label_is_in_the_pages():
+    web = Path(__file__).parent.parent / "eval" / "webpages"
+    queries = load_queries(web / "answers.jsonl")
+    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted((web / "clean").glob("*.md"))}
+    locator = QuoteLocator(pages)
+    site_split: dict[str, set[str]] = {}
+    for q in queries:
+        assert q.split in ("train", "test") and (bool(q.quotes) == q.answerable == bool(q.accept)), q.qid
+        for label in (*q.quotes, *q.accept):
+            assert locator.spans(label), f"{q.qid}: {label!r} is in no page"
+        for span in (s for quote in q.quotes for s in locator.spans(quote)):
+            site_split.setdefault(span.path.split("-")[0], set()).add(q.split)
+    # a site's pages are asked about in one split only: test questions are about pages nothing was fitted on
+    assert all(len(splits) == 1 for splits in site_split.values()), site_split
+    assert {q.split for q in queries if not q.answerable} == {"train", "test"}
+
+
 def test_reader_figures_judge_against_every_accepted_sentence():
     locator = QuoteLocator({"a.md": TEXT})
     paragraphs = Paragraphs({"a.md": TEXT})

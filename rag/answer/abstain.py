@@ -9,7 +9,7 @@ Two pieces of evidence are combined:
   whether the keyword side agrees that the words of the question are there (for a long question, the
   words of its asking sentence, with a threshold of its own).
 The policy abstains when similarity is very low, or when it is only moderate and the keywords do not
-agree. The thresholds were fitted on the train split of the committed query set only (see docs/retrieval.md);
+agree. The thresholds were fitted on the train splits of the committed query sets only (see docs/retrieval.md);
 they are a setting.
 It does not compose answers (extractive.py).
 """
