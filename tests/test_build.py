@@ -190,6 +190,10 @@ def test_hnsw_rebuild_extends_the_graph_and_marks_removed_passages(corpus: Path,
     scores, rows = after.dense_search(query, 5)
     np.testing.assert_allclose(scores[0], np.sort(after.all_vectors() @ query[0])[::-1][:5], rtol=1e-5)
     assert rows[0][0] == 3
+    # the index loaded before (its graph memory-mapped, ann.read_graph) still answers after the swap
+    # replaced its folder: the build grew a graph it read into memory, never the mapped one
+    old_scores, old_rows = before.dense_search(before.all_vectors()[3:4], 5)
+    assert old_rows[0][0] == 3 and before.vectors.ntotal == len(before.chunks)
     # past MAX_DEAD dead nodes the graph is built afresh
     for n in range(4):
         article.write_text(text.replace("Desire needs space.", f"Desire needs space {n}.") + f"\nEdit {n}.\n")

@@ -158,3 +158,8 @@ def test_hnsw_recall_against_exact_search(tmp_path: Path):
     print(f"HNSW recall@10 against exact search: {recall:.3f}")
     assert recall >= 0.95
     np.testing.assert_allclose(index.all_vectors(), vectors, rtol=1e-6)  # the vector cache still works
+    # served graphs are memory-mapped; a build reads it into memory to grow it: both search alike
+    maps = Path("/proc/self/maps")
+    assert not maps.exists() or "vectors.hnsw.faiss" in maps.read_text()
+    in_memory = load_index(tmp_path / "index", map_graph=False)
+    assert np.array_equal(in_memory.dense_search(queries, 10)[1], approx)

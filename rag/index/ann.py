@@ -69,11 +69,17 @@ def hnsw_index(vectors: np.ndarray) -> Any:
     return index
 
 
-def read_graph(path: Path) -> Any:
-    """A graph written by faiss.serialize_index, set up to search (the search depth is not saved with it)."""
+def read_graph(path: Path, mapped: bool = True) -> Any:
+    """A graph written by faiss.serialize_index, set up to search (the search depth is not saved with it).
+
+    `mapped`: memory-mapped rather than read (FAISS's IO_FLAG_MMAP_IFC; the same results, 0.3 s instead
+    of 1.1-3.9 s for the 656 MB graph of a million passages, and pages shared between processes). A
+    mapped graph cannot grow: adding to it aborts the process, so a build that extends it reads it
+    with mapped=False. Index files are never rewritten in place (a build writes a fresh folder), so the
+    mapping stays valid after a swap."""
     import faiss
 
-    index = faiss.read_index(str(path))
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
     cast(Any, index).hnsw.efSearch = HNSW["efSearch"]
     return index
 

@@ -120,22 +120,24 @@ class _Swapped(IndexLoadError):
     """A build swapped another index in while this load read the previous one: load again."""
 
 
-def load_index(index_dir: Path, *, verify: bool = False) -> LoadedIndex:
+def load_index(index_dir: Path, *, verify: bool = False, map_graph: bool = True) -> LoadedIndex:
     """Load and check an index: every file from one build, even while builds swap new ones in.
 
     Sizes are always checked and small files hashed; `verify` hashes every file (`rag info --verify`).
     A load overtaken by a swap is made again (up to LOAD_ATTEMPTS); any other failure once more.
+    `map_graph`: the HNSW graph is memory-mapped, not read (ann.read_graph); a build that will grow
+    the graph loads it with map_graph=False, since a mapped graph cannot take new nodes.
     """
     for attempt in range(1, LOAD_ATTEMPTS + 1):
         try:
             with _LOADING:
-                return _load_once(index_dir, verify)
+                return _load_once(index_dir, verify, map_graph)
         except _Swapped:
             if attempt == LOAD_ATTEMPTS:
                 raise
         except IndexLoadError:
             if not index_dir.exists() and (aside := left_aside(index_dir)):
-                return replace(_load_once(aside, verify), index_dir=index_dir)
+                return replace(_load_once(aside, verify, map_graph), index_dir=index_dir)
             if attempt > 1:
                 raise
     raise AssertionError("unreachable")
@@ -184,12 +186,12 @@ def _same_folder(index_dir: Path, held: os.stat_result) -> bool:
     return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _load_once(index_dir: Path, verify: bool = False) -> LoadedIndex:
+def _load_once(index_dir: Path, verify: bool = False, map_graph: bool = True) -> LoadedIndex:
     with _held(index_dir) as root:
-        return _load_from(index_dir, root, verify)
+        return _load_from(index_dir, root, verify, map_graph)
 
 
-def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
+def _load_from(index_dir: Path, root: Path, verify: bool, map_graph: bool = True) -> LoadedIndex:
     """Load the index whose files are read through `root` (see _held); messages name index_dir."""
     m = manifest_io.read(index_dir, root=root)
     files, count, dim, index_type = m.files, m.chunk_count, m.embedder.dim, m.index_type
@@ -204,7 +206,7 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
             raise IndexLoadError(f"{problem} - {build_hint(index_dir)} to rebuild the index")
     damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
     if m.segments is not None:
-        return _load_segments(index_dir, root, m, verify)
+        return _load_segments(index_dir, root, m, verify, map_graph)
     try:
         exact = VectorRows(root / VECTORS, count, dim)
         offsets = np.load(root / OFFSETS)
@@ -226,10 +228,12 @@ def _load_from(index_dir: Path, root: Path, verify: bool) -> LoadedIndex:
     if offsets.shape != (count + 1,) or (count and (offsets[0] != 0 or offsets[-1] != size)):
         raise IndexLoadError(damaged)
     chunks = ChunkStore([chunk_file if size else None], [offsets])
-    return _searchable(index_dir, root, m, exact, chunks, sentences, verify)
+    return _searchable(index_dir, root, m, exact, chunks, sentences, verify, map_graph=map_graph)
 
 
-def _load_segments(index_dir: Path, root: Path, m: Manifest, verify: bool) -> LoadedIndex:
+def _load_segments(
+    index_dir: Path, root: Path, m: Manifest, verify: bool, map_graph: bool = True
+) -> LoadedIndex:
     """Load a format-4 index: each segment's files, and rows.npy mapping passages to their rows."""
     damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
     assert m.segments is not None and m.sentences is not None
@@ -257,7 +261,8 @@ def _load_segments(index_dir: Path, root: Path, m: Manifest, verify: bool) -> Lo
         raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
     chunks = ChunkStore(files, offsets, layout)
     exact = SegmentedVectors(parts, layout, m.embedder.dim)
-    return _searchable(index_dir, root, m, exact, chunks, SegmentedSentences(stores, layout), verify, layout)
+    sentences = SegmentedSentences(stores, layout)
+    return _searchable(index_dir, root, m, exact, chunks, sentences, verify, layout, map_graph)
 
 
 def _searchable(
@@ -269,6 +274,7 @@ def _searchable(
     sentences: SentenceStore | SegmentedSentences | None,
     verify: bool,
     layout: Layout | None = None,
+    map_graph: bool = True,
 ) -> LoadedIndex:
     """The loaded index, with its dense search (the graph, or all vectors) and keyword index."""
     import faiss
@@ -278,7 +284,7 @@ def _searchable(
     slots = tail = None
     if m.index_type == "hnsw-ip":
         try:
-            vectors = ann.read_graph(root / GRAPH)
+            vectors = ann.read_graph(root / GRAPH, mapped=map_graph)
             slots = np.load(root / SLOTS)
         except (OSError, ValueError, RuntimeError) as exc:  # faiss raises RuntimeError
             raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None

@@ -59,7 +59,7 @@ class Plan:
 
 def load_previous(index_dir: Path) -> tuple[LoadedIndex | None, str]:
     try:
-        return load_index(index_dir), ""
+        return load_index(index_dir, map_graph=False), ""  # a build may grow the graph (ann.extend)
     except IndexLoadError as exc:
         if not index_dir.exists():
             return None, "no index yet"
