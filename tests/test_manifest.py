@@ -15,6 +15,7 @@ from rag.index import manifest
 from rag.index.build import build
 from rag.index.index_folder import load_index
 from rag.index.manifest import FORMAT_VERSION, ArticleRecord, EmbedderInfo, Manifest
+from rag.index.status import index_status
 
 # A manifest as the code before manifest.py wrote it (an HNSW index, an article with recurring lines);
 # abridged: two articles, fewer library versions.
@@ -145,9 +146,6 @@ def _rewrite(index_dir: Path, edit) -> None:
         (lambda m: m["counts"].update(articles=5), "counts.articles is 5 but 2 articles are listed"),
         (lambda m: m.update(index_type="ivf-pq"), "index_type is 'ivf-pq', not one of flat-ip, hnsw-ip"),
         (lambda m: m["chunking"].update(stride=3), "chunking has unknown fields"),
-        (lambda m: next(iter(m["articles"].values())).pop("sha256"), "].sha256 is missing"),
-        (lambda m: next(iter(m["articles"].values())).update(chunks=True), "].chunks is True, not a whole"),
-        (lambda m: next(iter(m["articles"].values())).update(title=7), "].title is 7, not a string"),
         (lambda m: m.pop("files"), "files is missing"),
     ],
 )
@@ -160,6 +158,29 @@ def test_a_broken_manifest_is_one_line_naming_the_field_and_the_fix(built: Path,
     assert message.startswith(f"{built / manifest.NAME} is damaged (") and 'run "rag build --index' in message
     with pytest.raises(IndexLoadError, match="is damaged"):
         load_index(built)
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda m: next(iter(m["articles"].values())).pop("sha256"), "].sha256 is missing"),
+        (lambda m: next(iter(m["articles"].values())).update(chunks=True), "].chunks is True, not a whole"),
+        (lambda m: next(iter(m["articles"].values())).update(title=7), "].title is 7, not a string"),
+    ],
+)
+def test_a_broken_article_record_is_one_line_when_it_is_read(built: Path, corpus: Path, edit, says: str):
+    # Records are parsed when first read (manifest.Articles: 105,000 of them at a million passages), so a
+    # damaged one is refused then, with the same one line, and the index status asks for a build.
+    _rewrite(built, edit)
+    m = manifest.read(built)
+    with pytest.raises(IndexLoadError) as exc:
+        list(m.articles.values())
+    message = str(exc.value)
+    assert "\n" not in message and says in message
+    assert message.startswith(f"{built / manifest.NAME} is damaged (") and 'run "rag build --index' in message
+    status = index_status(corpus, built, manifest.read(built), contents=False)
+    assert status.stale == (says == "].sha256 is missing")  # the start's check reads paths and hashes only
+    assert ("is damaged" in status.problem) == status.stale
 
 
 def test_old_future_and_unreadable_manifests_say_what_to_run(built: Path):

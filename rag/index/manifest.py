@@ -16,11 +16,13 @@ It does not check the other files (index_folder.py, storage.py) or decide what t
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ..config import ChunkParams
 from ..errors import IndexLoadError, build_hint
@@ -146,6 +148,57 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class Articles(Mapping[str, ArticleRecord]):
+    """The manifest's articles (id -> record, in corpus order), each parsed from its JSON record when it
+    is first looked up. A million-passage manifest lists 105,000 articles: parsing and checking them all
+    took 0.7-1.2 s of the app's start, before the first answer, which needs none of them. A record that
+    is not as write() makes it raises ManifestError when it is read. `paths()` gives what the start's
+    check needs (each article's path and sha256) without making a record of each."""
+
+    def __init__(self, records: Mapping[str, Any]) -> None:
+        self._records = records  # article id -> ArticleRecord, or its JSON record until it is read
+        self._parsed: dict[str, ArticleRecord] = {}
+        self.damaged = (
+            ""  # read(): "<path> is damaged ({}) - <hint>", so a bad record says where and what to do
+        )
+
+    def __getitem__(self, article_id: str) -> ArticleRecord:
+        record = self._parsed.get(article_id)
+        if record is None:
+            raw = self._records[article_id]
+            try:
+                record = raw if isinstance(raw, ArticleRecord) else ArticleRecord.from_json(raw, article_id)
+            except ManifestError as exc:
+                if self.damaged:
+                    raise IndexLoadError(self.damaged.format(exc)) from None
+                raise
+            self._parsed[article_id] = record
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def paths(self) -> dict[str, str]:
+        """Each article's corpus-relative path -> sha256; ManifestError if a record lacks them."""
+        out = {}
+        for article_id, raw in self._records.items():
+            if isinstance(raw, ArticleRecord):
+                out[raw.path] = raw.sha256
+            elif (
+                type(raw) is dict
+                and type(path := raw.get("path")) is str
+                and type(sha := raw.get("sha256")) is str
+            ):
+                out[path] = sha
+            else:
+                record = self[article_id]  # raises naming the field
+                out[record.path] = record.sha256
+        return out
+
+
 @dataclass(frozen=True)
 class Manifest:
     """What an index folder holds and how it was built (see the module docstring)."""
@@ -240,7 +293,7 @@ class Manifest:
         manifest = cls(
             embedder=EmbedderInfo.from_json(_get(obj, "embedder", Mapping)),
             chunking=params,
-            articles={str(aid): ArticleRecord.from_json(rec, str(aid)) for aid, rec in articles.items()},
+            articles=Articles({str(aid): rec for aid, rec in articles.items()}),
             chunk_count=_get(counts, "chunks", int, "counts"),
             files=_get(obj, "files", Mapping),
             format=_get(obj, "format", int),
@@ -324,13 +377,13 @@ def read(index_dir: Path, *, root: Path | None = None) -> Manifest:
     hint = build_hint(index_dir)
     damaged = f"{path} is damaged - {hint} to rebuild the index"
     try:
-        text = ((root or index_dir) / NAME).read_text(encoding="utf-8")
+        data = ((root or index_dir) / NAME).read_bytes()
     except FileNotFoundError:
         raise IndexLoadError(f"{index_dir}/ has no {NAME}, so it is not a complete index - {hint}") from None
     except (OSError, ValueError):
         raise IndexLoadError(damaged) from None
     try:
-        obj = json.loads(text)
+        obj = orjson.loads(data)  # 2-3x json's speed: 32 MB at a million passages, read at every start
         version = int(obj["format"])
     except (ValueError, KeyError, TypeError):
         raise IndexLoadError(damaged) from None
@@ -346,6 +399,8 @@ def read(index_dir: Path, *, root: Path | None = None) -> Manifest:
         manifest.validate()
     except ManifestError as exc:
         raise IndexLoadError(f"{path} is damaged ({exc}) - {hint} to rebuild the index") from None
+    if isinstance(manifest.articles, Articles):
+        manifest.articles.damaged = f"{path} is damaged ({{}}) - {hint} to rebuild the index"
     return manifest
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import RagError
 from ..ingest.read import discover_paths, forget_hashes, hash_path
 from .index_folder import load_index
-from .manifest import EmbedderInfo, Manifest
+from .manifest import Articles, EmbedderInfo, Manifest
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,15 @@ def index_status(
             manifest = load_index(index_dir, verify=verify).manifest
         except RagError as exc:
             return IndexStatus(index_dir, corpus_dir, problem=str(exc))
-    indexed = {record.path: record.sha256 for record in manifest.articles.values()}
+    articles = manifest.articles
+    try:  # records are parsed when read (manifest.Articles): a damaged one is found here
+        indexed = (
+            articles.paths()
+            if isinstance(articles, Articles)
+            else {record.path: record.sha256 for record in articles.values()}
+        )
+    except RagError as exc:
+        return IndexStatus(index_dir, corpus_dir, problem=str(exc))
     try:
         found = set(discover_paths(corpus_dir))
         if contents:  # the paths alone need no join: the start's check, at 1M articles
