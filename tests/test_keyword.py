@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexLoadError
-from rag.index.keyword import BM25_FILES, META, TOKENS, KeywordIndex, tokenize
+from rag.index.keyword import META, KeywordIndex, tokenize
+from rag.index.keyword_segments import DF, POSTING_ROWS, SEGMENT_FILES, TOKEN_IDS, VOCAB
 
 SMALL = [
     "The history of the Roman aqueducts and their engineering.",
@@ -135,7 +136,7 @@ def test_save_load_round_trip(tmp_path: Path):
     texts, queries = _random_corpus(5, 300)
     index = KeywordIndex.build(texts, k1=1.2, b=0.7)
     written = index.save(tmp_path / "keyword")
-    assert [p.name for p in written] == [*BM25_FILES, TOKENS, META]
+    assert [p.name for p in written] == [*SEGMENT_FILES, DF, META]
     assert sorted(p.name for p in (tmp_path / "keyword").iterdir()) == sorted(p.name for p in written)
     loaded = KeywordIndex.load(tmp_path / "keyword")
     assert len(loaded) == len(index) == 300 and (loaded.k1, loaded.b) == (1.2, 0.7)
@@ -143,18 +144,21 @@ def test_save_load_round_trip(tmp_path: Path):
         for a, b in zip(index.search(query, 10), loaded.search(query, 10), strict=True):
             np.testing.assert_array_equal(a, b)
     assert loaded.tokens_by_key() == index.tokens_by_key()
-    loaded.save(tmp_path / "again")  # a loaded index saves the same bytes
-    for name in (*BM25_FILES, TOKENS):
-        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "keyword" / name).read_bytes()
+    with pytest.raises(ValueError):  # a loaded segment's files are linked, never written again
+        loaded.save(tmp_path / "again")
+    loaded.save(tmp_path / "linked", link_from=tmp_path / "keyword")
+    for name in (*SEGMENT_FILES, DF):
+        assert (tmp_path / "linked" / name).read_bytes() == (tmp_path / "keyword" / name).read_bytes()
 
 
 @pytest.mark.parametrize(
     ("name", "damage"),
     [
-        ("data.csc.index.npy", "truncate"),
-        ("vocab.index.json", "flip"),
-        (TOKENS, "flip"),
-        (TOKENS, "delete"),
+        (POSTING_ROWS, "truncate"),
+        (VOCAB, "flip"),
+        (TOKEN_IDS, "flip"),
+        (TOKEN_IDS, "delete"),
+        (DF, "flip"),
         (META, "truncate"),
         (META, "delete"),
     ],
@@ -201,7 +205,7 @@ def test_previous_index_retokenises_only_new_texts(tmp_path: Path):
 def test_corpus_without_words(tmp_path: Path, texts: list[str]):
     index = KeywordIndex.build(texts)
     assert len(index) == len(texts) and index.search("anything at all", 5)[0].shape == (0,)
-    assert [p.name for p in index.save(tmp_path / "keyword")] == [TOKENS, META]
+    assert [p.name for p in index.save(tmp_path / "keyword")] == [*SEGMENT_FILES, DF, META]
     loaded = KeywordIndex.load(tmp_path / "keyword")
     assert len(loaded) == len(texts) and loaded.search("anything", 5)[0].shape == (0,)
     assert loaded.tokens_by_key() == {k: [] for k in index.tokens_by_key()}

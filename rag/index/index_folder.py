@@ -301,7 +301,13 @@ def _searchable(
             raise IndexLoadError(damaged)
     if vectors.d != dim:
         raise IndexLoadError(damaged)
-    keyword = KeywordIndex.load(root / KEYWORD, verify=verify, shown_dir=index_dir / KEYWORD)
+    keyword = KeywordIndex.load(
+        root / KEYWORD,
+        rows=layout.rows if layout is not None else None,
+        segments=[(s["prefix"], s["rows"]) for s in m.segments] if m.segments else [("", count)],
+        verify=verify,
+        shown_dir=index_dir / KEYWORD,
+    )
     if len(keyword) != count:
         raise IndexLoadError(
             f"{index_dir}/{KEYWORD}/ holds {len(keyword)} passages but the manifest says {count} - {build_hint(index_dir)}"

@@ -135,8 +135,8 @@ class SegmentedSentences:
             part_spans, part_rows, part_scales = part.encoded()
             if vectors is None:
                 vectors = np.zeros((int(self.offsets[-1]), part_rows.shape[1]), part_rows.dtype)
-            source = _ranges(part.offsets[local[picked]], part.offsets[local[picked] + 1])
-            target = _ranges(self.offsets[picked], self.offsets[picked + 1])
+            source = ranges(part.offsets[local[picked]], part.offsets[local[picked] + 1])
+            target = ranges(self.offsets[picked], self.offsets[picked + 1])
             spans[target], vectors[target] = part_spans[source], part_rows[source]
             if scales is not None and part_scales is not None:
                 scales[target] = part_scales[source]
@@ -145,7 +145,7 @@ class SegmentedSentences:
         return spans, vectors, scales
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """The concatenation of arange(start, stop) for each pair."""
     lengths = stops - starts
     within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
