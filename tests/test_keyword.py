@@ -3,6 +3,8 @@ formula, save/load round trips, clear errors for damaged files, and the incremen
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,8 +14,10 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexLoadError
-from rag.index.keyword import META, KeywordIndex, tokenize
+from rag.index import storage
+from rag.index.keyword import KeywordIndex, tokenize
 from rag.index.keyword_segments import DF, POSTING_ROWS, SEGMENT_FILES, TOKEN_IDS, VOCAB
+from rag.index.keyword_store import META, TOKENIZER
 
 SMALL = [
     "The history of the Roman aqueducts and their engineering.",
@@ -240,3 +244,47 @@ def test_build_from_the_previous_index_equals_a_fresh_build(tmp_path: Path):
             else True
         )
     assert grown.tokens_by_key() == fresh.tokens_by_key()
+
+
+def write_format1(keyword_dir: Path, texts: list[str]) -> None:
+    """A keyword folder as format 1 wrote it: bm25s' own files, tokens.npz, keyword.json."""
+    tokens = tokenize(texts)
+    bm25 = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    bm25.index(tokens, show_progress=False)
+    bm25.save(keyword_dir, show_progress=False)
+    vocab = bm25.vocab_dict
+    ids = [vocab[t] for row in tokens for t in row]
+    sha = np.array([list(hashlib.sha256(t.encode()).digest()) for t in texts], dtype=np.uint8).reshape(-1, 32)
+    offsets = np.cumsum([0, *map(len, tokens)], dtype=np.int64)
+    with (keyword_dir / "tokens.npz").open("wb") as fh:
+        np.savez(fh, sha256=sha, offsets=offsets, ids=np.array(ids, dtype=np.int32))
+    files = {p.name: storage.record(p) for p in keyword_dir.iterdir()}
+    meta = {"format": 1, "passages": len(texts), "k1": 1.5, "b": 0.75, "method": "lucene"}
+    meta |= {"tokenizer": TOKENIZER, "files": files}
+    (keyword_dir / META).write_text(json.dumps(meta))
+
+
+def test_a_format_1_folder_loads_searches_as_before_and_is_outdated(tmp_path: Path):
+    texts, queries = _random_corpus(7, 200)
+    write_format1(tmp_path / "keyword", texts)
+    loaded = KeywordIndex.load(tmp_path / "keyword")
+    assert loaded.outdated and len(loaded) == len(texts)
+    fresh = KeywordIndex.build(texts)
+    for query in queries:
+        for a, b in zip(loaded.search(query, 10), fresh.search(query, 10), strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError):  # never appended to: the next build writes it whole
+        loaded.appended("seg1.", np.arange(len(texts) + 1), ["new"])
+    rebuilt = KeywordIndex.build(texts, previous=loaded)
+    assert (
+        rebuilt.tokenized == 0 and not rebuilt.outdated and rebuilt.tokens_by_key() == fresh.tokens_by_key()
+    )
+
+
+def test_a_newer_format_is_a_one_line_error(tmp_path: Path):
+    KeywordIndex.build(SMALL).save(tmp_path / "keyword")
+    meta = json.loads((tmp_path / "keyword" / META).read_text())
+    (tmp_path / "keyword" / META).write_text(json.dumps(meta | {"format": 3}))
+    with pytest.raises(IndexLoadError) as err:
+        KeywordIndex.load(tmp_path / "keyword")
+    assert "\n" not in str(err.value) and "format 3" in str(err.value) and 'run "rag build"' in str(err.value)

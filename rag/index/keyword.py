@@ -7,10 +7,8 @@ Scores are bm25s' Lucene BM25, which like Lucene 8+ leaves out the constant fact
 The index is kept in segments, as the passages are (keyword_segments.py: each segment's token ids and
 term postings, and the corpus-wide document frequencies and length): a full build tokenises only texts
 whose sha256 is not in the token cache and writes one segment; a build that appends a segment tokenises
-its passages only, links the previous segments' files and writes the statistics again. save() writes
-keyword.json (format, parameters, tokenizer, segments, statistics, size + sha256 of the other files) last.
-Format 1 (bm25s' own files and tokens.npz) still loads, as one segment, and the next build rewrites it.
-It does not fuse keyword and dense results (retrieve.py), decide what to rebuild (build.py), or swap
+its passages only, links the previous segments' files and writes the statistics again.
+The folder's files are keyword_store.py's. It does not fuse keyword and dense results (retrieve.py), decide what to rebuild (build.py), or swap
 index folders atomically (index_folder.py).
 """
 
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -27,20 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexLoadError
-from . import storage
-from .keyword_segments import DF, Scorer, Statistics, TermSegment, tokens_of_ids
+from . import keyword_store
+from .keyword_segments import Scorer, Statistics, TermSegment, tokens_of_ids
+from .keyword_store import TOKENIZER
 from .segments import ranges
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: segments (keyword_segments.py); 1: bm25s' files and tokens.npz, still read
-META = "keyword.json"
-# Format 1's files, read to carry an index of that format to the next build.
-LEGACY_TOKENS = "tokens.npz"
-LEGACY_VOCAB = "vocab.index.json"
-# Recorded in keyword.json: an index tokenised differently must be rebuilt, not queried.
-TOKENIZER = {"lower": True, "token_pattern": r"(?u)\b\w\w+\b", "stopwords": "en_plus", "stemmer": "english"}
 # What the index manifest records about the keyword index.
 KEYWORD_MANIFEST = {
     "method": "bm25-lucene",
@@ -49,12 +39,7 @@ KEYWORD_MANIFEST = {
     "tokenizer": TOKENIZER,
     "text": "embed_text",
 }
-_HINT = 'run "rag build" to rebuild the index'
 _local = threading.local()
-
-
-class KeywordIndexError(IndexLoadError):
-    """The keyword index folder is missing, damaged, or was built with other tokenisation."""
 
 
 def _bm25s() -> Any:
@@ -273,28 +258,7 @@ class KeywordIndex:
     def save(self, keyword_dir: Path, *, link_from: Path | None = None) -> list[Path]:
         """Write the index into keyword_dir (a new folder): segments loaded from disk are hard-linked
         from `link_from` (the folder they were loaded from), new ones written; returns the files, meta last."""
-        keyword_dir.mkdir(parents=True, exist_ok=True)
-        files: dict[str, Any] = {}
-        for segment in self._segments:
-            if segment.files is None:
-                files |= segment.write(keyword_dir)
-                continue
-            if link_from is None:
-                raise ValueError("a loaded segment is linked, not written: pass link_from")
-            for name, recorded in segment.files.items():
-                storage.link(link_from / name, keyword_dir / name)
-                files[name] = dict(recorded)
-        storage.write_synced(keyword_dir / DF, storage.npy_writer(self.stats.df))
-        files[DF] = storage.record(keyword_dir / DF)
-        meta: dict[str, Any] = {"format": FORMAT_VERSION, "passages": len(self), "length": self.stats.length}
-        meta |= {"k1": self.k1, "b": self.b, "method": "lucene", "tokenizer": TOKENIZER}
-        meta["segments"] = [
-            {"prefix": s.prefix, "rows": len(s), "terms": len(s.vocab)} for s in self._segments
-        ]
-        meta["files"] = files
-        storage.write_synced(keyword_dir / META, json.dumps(meta, indent=2).encode())
-        storage.fsync_path(keyword_dir)
-        return [keyword_dir / name for name in (*files, META)]
+        return keyword_store.save(keyword_dir, self._segments, self.stats, self.k1, self.b, link_from)
 
     @classmethod
     def load(
@@ -306,98 +270,25 @@ class KeywordIndex:
         verify: bool = False,
         shown_dir: Path | None = None,
     ) -> KeywordIndex:
-        """Load and check an index written by save(); KeywordIndexError naming the file otherwise.
-
-        `segments` ((prefix, physical rows) of each, the index manifest's) and `rows` (each passage's
-        physical row, the index's rows.npy; None: the rows are the passages) must be what the keyword
-        index was written for. Sizes are always checked and small files hashed (storage.check); `verify`
-        hashes every file. `shown_dir` is the name messages give the folder when keyword_dir is a path
-        through a held index folder (index_folder.py).
-        """
-        shown_dir = shown_dir or keyword_dir
-        meta = _read_meta(keyword_dir, shown_dir)
-        for name, expected in meta["files"].items():
-            if problem := storage.check(keyword_dir / name, expected, full=verify, shown=shown_dir / name):
-                raise KeywordIndexError(f"{problem} - {_HINT}")
-        disagree = KeywordIndexError(f"{shown_dir}/ holds arrays that disagree with {META} - {_HINT}")
-        try:
-            if meta["format"] == 1:
-                return _load_format1(keyword_dir, meta)
-            parts = [
-                TermSegment.read(keyword_dir, s["prefix"], s["rows"], meta["files"]) for s in meta["segments"]
-            ]
-            df = np.load(keyword_dir / DF)
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
-            if isinstance(exc, ValueError) and "disagree" in str(exc):
-                raise disagree from None
-            raise KeywordIndexError(f"{shown_dir}/ cannot be read ({type(exc).__name__}) - {_HINT}") from None
-        vocab = {t: i for i, t in enumerate(itertools.chain.from_iterable(s.vocab for s in parts))}
-        stats = Statistics(df, int(meta["passages"]), int(meta["length"]))
-        expected = list(segments) if segments is not None else [(parts[0].prefix, stats.passages)]
-        if (
-            [(s.prefix, len(s)) for s in parts] != expected
-            or df.shape != (len(vocab),)
-            or df.dtype != np.int32
-            or (rows is None and len(parts) != 1)
-            or (rows is not None and len(rows) != stats.passages)
-        ):
-            raise disagree
-        return cls(parts, vocab, stats, rows, float(meta["k1"]), float(meta["b"]))
+        """Load and check an index written by save() (keyword_store.load); KeywordIndexError naming the
+        file otherwise. `rows`: each passage's physical row (the index's rows.npy; None: the rows are the
+        passages); `segments`: (prefix, rows) of each of the index's segments."""
+        stored = keyword_store.load(
+            keyword_dir, rows=rows, segments=segments, verify=verify, shown_dir=shown_dir
+        )
+        return cls(
+            stored.segments,
+            stored.vocab,
+            stored.stats,
+            None if stored.outdated else rows,
+            stored.k1,
+            stored.b,
+            outdated=stored.outdated,
+        )
 
 
 def _sha(keys: list[str]) -> np.ndarray:
     return np.frombuffer(b"".join(bytes.fromhex(k) for k in keys), np.uint8).reshape(-1, 32)
-
-
-def _read_meta(keyword_dir: Path, shown_dir: Path) -> dict[str, Any]:
-    """keyword.json, checked to be of a format and tokenizer this rag reads."""
-    meta_path = shown_dir / META
-    try:
-        meta = json.loads((keyword_dir / META).read_text(encoding="utf-8"))
-        version, tokenizer, files = meta["format"], meta["tokenizer"], meta["files"]
-        int(meta["passages"]), float(meta["k1"]), float(meta["b"])
-        if version == FORMAT_VERSION:
-            int(meta["length"])
-            for s in meta["segments"]:
-                str(s["prefix"]), int(s["rows"])
-        if not isinstance(files, dict):
-            raise TypeError
-    except FileNotFoundError:
-        raise KeywordIndexError(f"{meta_path} is missing - {_HINT}") from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise KeywordIndexError(f"{meta_path} is damaged - {_HINT}") from None
-    if version not in (1, FORMAT_VERSION) or tokenizer != TOKENIZER:
-        raise KeywordIndexError(
-            f"{meta_path} says format {version}, tokenizer {tokenizer}; this rag reads format"
-            f" {FORMAT_VERSION}, tokenizer {TOKENIZER} - {_HINT}"
-        )
-    return dict(meta)
-
-
-def _load_format1(keyword_dir: Path, meta: Mapping[str, Any]) -> KeywordIndex:
-    """A format-1 index (bm25s' files, tokens.npz over the passages in order) as one segment in memory,
-    marked outdated so that the next build writes it in segments."""
-    count = int(meta["passages"])
-    with np.load(keyword_dir / LEGACY_TOKENS, allow_pickle=False) as npz:
-        sha, offsets, ids = npz["sha256"], npz["offsets"], npz["ids"]
-    vocab: dict[str, int] = {}
-    if LEGACY_VOCAB in meta["files"]:
-        stored = json.loads((keyword_dir / LEGACY_VOCAB).read_text(encoding="utf-8"))
-        vocab = {t: int(i) for t, i in sorted(stored.items(), key=lambda item: item[1]) if t != ""}
-    if (
-        sha.shape != (count, 32)
-        or offsets.shape != (count + 1,)
-        or offsets[-1] != len(ids)
-        or sorted(vocab.values()) != list(range(len(vocab)))
-        or (len(ids) and int(ids.max()) >= len(vocab))
-    ):
-        raise ValueError("the format-1 keyword files disagree")
-    segment = TermSegment.of_tokens("", sha, offsets, ids, list(vocab))
-    df = np.zeros(len(vocab), dtype=np.int32)
-    df[segment.terms] = np.diff(segment.indptr)
-    stats = Statistics(df, count, int(offsets[-1]))
-    outdated = "the keyword index is in format 1: writing it in segments"
-    return KeywordIndex([segment], vocab, stats, None, float(meta["k1"]), float(meta["b"]), outdated=outdated)
 
 
 def _reuse_tokens(
