@@ -91,7 +91,7 @@ APPEND_PHASES = [
     "link:keys.npy:before",  # the keyword index's base segment, linked too
     "link:vocab.json:after",
     "write:{seg}keys.npy:after",  # the keyword files of the new segment
-    "write:{seg}postings.tf.npy:after",
+    "write:{seg}pairs.npy:after",
     "write:{seg}vocab.json:after",
     "write:df.npy:after",  # the corpus-wide statistics, written again
     "write:keyword.json:after",
