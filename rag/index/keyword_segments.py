@@ -227,7 +227,7 @@ class Scorer:
 
     def _add(self, out: np.ndarray, term: int, weight: float) -> None:
         """out[row] += the term's score in each row holding it: (idf (tf / (norm + tf))) as float32."""
-        for segment, start, parts in zip(self.segments, self.starts.tolist(), self.parts, strict=False):
+        for segment, start, parts in zip(self.segments, self.starts[:-1].tolist(), self.parts, strict=True):
             rows, pair = segment.postings(term)
             if not len(rows):
                 continue
