@@ -110,11 +110,12 @@ def append(
     previous_rows = np.concatenate([np.zeros(0, np.int64), *old_rows])
     if (stored + len(fresh) - len(new_rows)) / max(stored + len(fresh), 1) > MAX_DEAD_ROWS:
         return None
-    graph = None
+    graph, planned = None, None
     if prev.index_type == "hnsw-ip":
         assert previous.slots is not None
         graph = ann.Graph(previous.vectors, previous.slots, prev.hnsw)
-        if ann.extension(graph, previous_rows) is None:
+        planned = ann.extension(graph, previous_rows)  # nothing below changes the graph before it is used
+        if planned is None:
             return None
 
     chunks = [c for _, c in fresh]
@@ -128,8 +129,7 @@ def append(
     keyword = previous.keyword.appended(prefix, new_rows, [c.embed_text for c in chunks])
     grown, slots = None, None
     if graph is not None:
-        planned = ann.extension(graph, previous_rows)
-        assert planned is not None  # checked above, and nothing changed the graph since
+        assert planned is not None
         slots, tail = planned
         if len(tail) > MAX_TAIL:  # the graph takes the tail in, and is written again
             in_segment = np.full(len(new_rows), -1, dtype=np.int64)

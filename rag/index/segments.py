@@ -52,7 +52,11 @@ class Layout:
             rows = np.arange(manifest.chunk_count, dtype=np.int64)
         if rows.shape != (manifest.chunk_count,) or rows.dtype != np.int64:
             raise ValueError(f"rows.npy holds {rows.shape} {rows.dtype}, expected ({manifest.chunk_count},)")
-        if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1] or len(np.unique(rows)) != len(rows)):
+        if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
+            raise ValueError("rows.npy maps passages outside the segments, or two to one row")
+        used = np.zeros(int(starts[-1]), dtype=bool)  # a mask, not np.unique: linear in the rows
+        used[rows] = True
+        if int(used.sum()) != len(rows):
             raise ValueError("rows.npy maps passages outside the segments, or two to one row")
         return cls(rows, starts)
 
