@@ -218,3 +218,41 @@ def test_a_format_1_keyword_index_loads_and_the_next_build_writes_it_in_segments
     _edit(corpus, "a0003.txt", "after")
     assert build(corpus, index, HashingEmbedder(), ChunkParams()).segment > 0
     _assert_same(load_index(index), _full(corpus, tmp_path / "full", "flat"))
+
+
+def _extension_by_loop(slots: np.ndarray, previous_rows: np.ndarray) -> tuple[list[int], list[int]]:
+    """ann.extension's plan as a loop over the rows: each takes its old row's node, the first one wins."""
+    slot_of = {int(row): i for i, row in enumerate(slots.tolist()) if row >= 0}
+    out, fresh = [-1] * len(slots), []
+    for row, old in enumerate(previous_rows.tolist()):
+        slot = slot_of.get(old, -1) if old >= 0 else -1
+        if slot >= 0 and out[slot] < 0:
+            out[slot] = row
+        else:
+            fresh.append(row)
+    return out, fresh
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_graph_extension_plan_matches_a_loop_over_the_rows(seed: int):
+    from rag.index import ann
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    slots = rng.permutation(n + 20)[: n + 5].astype(np.int64)  # some nodes dead (-1), rows shuffled
+    slots[rng.random(len(slots)) < 0.1] = -1
+    kept = rng.permutation(slots[slots >= 0])  # rows moved, some new (-1), some texts found twice
+    previous_rows = np.concatenate(
+        [kept, np.full(int(rng.integers(0, 5)), -1), kept[: int(rng.integers(0, 3))]]
+    )
+    if seed % 2:  # anything at all: often too many dead nodes, then a fresh graph is due
+        previous_rows = rng.integers(-1, n + 20, size=int(rng.integers(0, 350)))
+    previous_rows = previous_rows.astype(np.int64)
+    graph = ann.Graph(None, slots, ann.HNSW)
+    planned = ann.extension(graph, previous_rows)
+    want_slots, want_fresh = _extension_by_loop(slots, previous_rows)
+    if planned is None:  # too many dead nodes: a fresh graph
+        dead = (len(slots) - len(previous_rows) + len(want_fresh)) / max(len(slots) + len(want_fresh), 1)
+        assert dead > ann.MAX_DEAD
+        return
+    assert planned[0].tolist() == want_slots and planned[1] == want_fresh
