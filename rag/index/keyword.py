@@ -26,7 +26,7 @@ import numpy as np
 
 from . import keyword_store
 from .keyword_segments import Scorer, Statistics, TermSegment, tokens_of_ids
-from .keyword_store import TOKENIZER
+from .keyword_store import TOKENIZER, Format1
 from .segments import ranges
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,13 @@ class KeywordIndex:
         b: float,
         *,
         outdated: str = "",
+        format1: Format1 | None = None,
     ):
         # rows[passage] is its physical row (the base's rows, then each segment's); None: the one
         # segment's rows are the passages. Physical rows no passage has are dead and never scored.
         self._segments, self._vocab, self.stats, self._rows = tuple(segments), vocab, stats, rows
         self._scorer = Scorer(self._segments, stats, rows, k1, b)
+        self._format1 = format1  # a format-1 folder: searched through bm25s, tokens read from it
         self.k1, self.b = k1, b
         self.outdated = outdated  # why a build must write it afresh (an older format), or ""
         self.tokenized = 0  # texts the build that made this index tokenised (the rest came from the cache)
@@ -187,6 +189,8 @@ class KeywordIndex:
 
     def _passage_tokens(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sha256 rows, offsets, ids) of every passage's tokens, in passage order."""
+        if self._format1 is not None:
+            return self._format1.tokens()
         if self._rows is None:
             only = self._segments[0]
             return np.asarray(only.keys), np.asarray(only.offsets), np.asarray(only.ids)
@@ -229,7 +233,7 @@ class KeywordIndex:
         ids = [self._vocab[t] for t in tokenize([query])[0] if t and t in self._vocab]
         if not ids:
             return empty
-        scores = self._scorer.scores(ids)
+        scores = (self._format1 or self._scorer).scores(ids)
         rows = np.flatnonzero(scores > 0) if rows is None else rows[scores[rows] > 0]
         if len(rows) > k:
             rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
@@ -258,6 +262,8 @@ class KeywordIndex:
     def save(self, keyword_dir: Path, *, link_from: Path | None = None) -> list[Path]:
         """Write the index into keyword_dir (a new folder): segments loaded from disk are hard-linked
         from `link_from` (the folder they were loaded from), new ones written; returns the files, meta last."""
+        if self._format1 is not None:
+            raise ValueError("a format-1 keyword index is written by KeywordIndex.build(previous=it)")
         return keyword_store.save(keyword_dir, self._segments, self.stats, self.k1, self.b, link_from)
 
     @classmethod
@@ -284,6 +290,7 @@ class KeywordIndex:
             stored.k1,
             stored.b,
             outdated=stored.outdated,
+            format1=stored.format1,
         )
 
 

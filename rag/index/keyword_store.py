@@ -5,8 +5,8 @@ keyword.json, written last: format, passages and their total length (the live on
 tokenizer, the segments (prefix, rows, terms each adds to the vocabulary) and the size + sha256 of every
 other file. An index folder is never written twice: a segment loaded from a previous index is hard-linked
 into the new folder, not written again. Format 1 (bm25s' own files and tokens.npz: passages in order,
-one whole index) is still read, as one segment in memory, marked outdated so that the next build writes
-it in segments; a newer format or another tokenizer is a one-line error saying to run rag build.
+one whole index) is still read and searched through bm25s' stored scores as before, marked outdated so
+that the next build writes it in segments; a newer format or another tokenizer is a one-line error saying to run rag build.
 It does not tokenise or score (keyword.py, keyword_segments.py).
 """
 
@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import threading
+import weakref
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -49,6 +53,7 @@ class Stored:
     k1: float
     b: float
     outdated: str = ""  # why the next build must write it afresh (format 1), or ""
+    format1: Format1 | None = None  # a format-1 folder's searcher, which has no segments
 
 
 def save(
@@ -152,26 +157,62 @@ def _read_meta(keyword_dir: Path, shown_dir: Path) -> dict[str, Any]:
     return dict(meta)
 
 
+class Format1:
+    """A format-1 folder, searched as before through bm25s' stored scores (memory-mapped); its tokens
+    (tokens.npz) are read only when a build asks, from the file opened when it was loaded."""
+
+    def __init__(self, bm25: Any, tokens_file: BinaryIO, count: int, n_vocab: int) -> None:
+        self.bm25, self._file, self._count, self._n_vocab = bm25, tokens_file, count, n_vocab
+        weakref.finalize(self, tokens_file.close)
+        self._lock = threading.Lock()
+
+    def scores(self, term_ids: Sequence[int]) -> np.ndarray:
+        """float32 score of every passage: bm25s' own sum of its stored scores."""
+        if self.bm25 is None or not term_ids:
+            return np.zeros(self._count, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores_from_ids(list(term_ids)), dtype=np.float32)
+
+    def tokens(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sha256 rows, offsets, ids) of every passage, checked against the index."""
+        with self._lock:
+            try:
+                self._file.seek(0)
+                with np.load(self._file, allow_pickle=False) as npz:
+                    sha, offsets, ids = npz["sha256"], npz["offsets"], npz["ids"]
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                raise KeywordIndexError(
+                    f"the keyword index's {LEGACY_TOKENS} cannot be read ({type(exc).__name__}) - {HINT}"
+                ) from None
+        if not (
+            sha.shape == (self._count, 32)
+            and offsets.shape == (self._count + 1,)
+            and offsets[-1] == len(ids)
+            and (not len(ids) or int(ids.max()) < self._n_vocab)
+        ):
+            raise KeywordIndexError(f"the keyword index's {LEGACY_TOKENS} disagrees with its {META} - {HINT}")
+        return sha, offsets, ids
+
+
 def _format1(keyword_dir: Path, meta: Mapping[str, Any]) -> Stored:
-    """A format-1 folder (bm25s' files, tokens.npz over the passages in order) as one segment in memory."""
+    """A format-1 folder (bm25s' files, tokens.npz over the passages in order), marked outdated."""
     count = int(meta["passages"])
-    with np.load(keyword_dir / LEGACY_TOKENS, allow_pickle=False) as npz:
-        sha, offsets, ids = npz["sha256"], npz["offsets"], npz["ids"]
     vocab: dict[str, int] = {}
-    if LEGACY_VOCAB in meta["files"]:  # bm25s' vocabulary, with its empty token last
-        stored = json.loads((keyword_dir / LEGACY_VOCAB).read_text(encoding="utf-8"))
-        vocab = {t: int(i) for t, i in sorted(stored.items(), key=lambda item: item[1]) if t != ""}
-    if (
-        sha.shape != (count, 32)
-        or offsets.shape != (count + 1,)
-        or offsets[-1] != len(ids)
-        or list(vocab.values()) != list(range(len(vocab)))
-        or (len(ids) and int(ids.max()) >= len(vocab))
-    ):
-        raise ValueError("the format-1 keyword files disagree")
-    segment = TermSegment.of_tokens("", sha, offsets, ids, list(vocab))
+    bm25 = None
+    if LEGACY_VOCAB in meta["files"]:  # bm25s' files: none when no passage had a token
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        bm25 = bm25s.BM25.load(keyword_dir, load_corpus=False, mmap=True)
+        vocab = {t: int(i) for t, i in sorted(bm25.vocab_dict.items(), key=lambda item: item[1]) if t != ""}
+        if list(vocab.values()) != list(range(len(vocab))) or bm25.scores["num_docs"] != count:
+            raise ValueError("the format-1 keyword files disagree")
+    with np.load(keyword_dir / LEGACY_TOKENS, allow_pickle=False) as npz:
+        length = int(npz["offsets"][-1])  # only this member is read
     df = np.zeros(len(vocab), dtype=np.int32)
-    df[segment.terms] = np.diff(segment.indptr)
-    stats = Statistics(df, count, int(offsets[-1]))
+    if bm25 is not None:
+        held = np.diff(np.asarray(bm25.scores["indptr"]))[: len(vocab)]
+        df[: len(held)] = held
+    stats = Statistics(df, count, length)
     outdated = "the keyword index is in format 1: writing it in segments"
-    return Stored([segment], vocab, stats, float(meta["k1"]), float(meta["b"]), outdated)
+    tokens = Format1(bm25, (keyword_dir / LEGACY_TOKENS).open("rb"), count, len(vocab))
+    return Stored([], vocab, stats, float(meta["k1"]), float(meta["b"]), outdated, tokens)
