@@ -50,6 +50,7 @@ from click.testing import CliRunner
 from rag.cli import main
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
+from rag.index.append import MAX_SEGMENTS
 from rag.index.build import build
 from rag.index.index_folder import load_index
 
@@ -67,6 +68,10 @@ EXCHANGE_PHASES = [
     "write:chunks.jsonl:after",
     "write:chunks.offsets.npy:after",
     "keyword:before",
+    "write:keys.npy:after",  # the keyword index's one segment (keyword_segments.py)
+    "write:postings.rows.npy:after",
+    "write:df.npy:after",
+    "write:keyword.json:after",
     "keyword:after",
     "write:manifest.json:before",
     "write:manifest.json:after",  # the temporary folder is complete; next: fsync, swap
@@ -83,6 +88,13 @@ APPEND_PHASES = [
     "write:{seg}sentences.scales.npy:after",
     "write:rows.npy:after",
     "keyword:before",
+    "link:keys.npy:before",  # the keyword index's base segment, linked too
+    "link:vocab.json:after",
+    "write:{seg}keys.npy:after",  # the keyword files of the new segment
+    "write:{seg}pairs.npy:after",
+    "write:{seg}vocab.json:after",
+    "write:df.npy:after",  # the corpus-wide statistics, written again
+    "write:keyword.json:after",
     "keyword:after",
     "write:manifest.json:after",  # complete; next: fsync, swap
     "exchange:before",
@@ -146,9 +158,9 @@ def link(source, target):
 rs.link = link
 
 _save = rk.KeywordIndex.save
-def save(self, keyword_dir):
+def save(self, keyword_dir, **kwargs):
     mark("keyword:before")
-    out = _save(self, keyword_dir)
+    out = _save(self, keyword_dir, **kwargs)
     mark("keyword:after")
     return out
 rk.KeywordIndex.save = save
@@ -626,6 +638,9 @@ def test_sigkill_in_each_phase_of_an_appending_build(tmp_path: Path):
     landed = []
     for round_, phase in enumerate(APPEND_PHASES * (3 if HEAVY else 1)):
         segments = load_index(kills.index).manifest.segments
+        if segments is not None and len(segments) > MAX_SEGMENTS - 1:  # the next build would compact
+            build(kills.corpus, kills.index, HashingEmbedder(), ChunkParams(), compact=True)
+            segments = None
         phase = phase.format(seg=f"seg{len(segments or [None])}.")
         marker = f"round {round_}"
         old, new = _append_round(kills, marker)
@@ -635,6 +650,7 @@ def test_sigkill_in_each_phase_of_an_appending_build(tmp_path: Path):
         assert reached, f"the build never reached {phase}; it printed {child.seen}\n{child.stderr()}"
         assert rc == -signal.SIGKILL, f"child ended with {rc} before the kill\n{child.stderr()}"
         assert not any(m.startswith("write:vectors.npy") for m in child.seen), "it wrote the whole index"
+        assert not any(m.startswith("write:keys.npy") for m in child.seen), "it wrote the keyword base"
         state = _append_state(kills.index, old, new, marker)
         assert state == ("new" if phase == "exchange:after" else "old"), phase
         landed.append((phase, state))

@@ -86,7 +86,7 @@ def test_missing_file(built: Path):
         load_index(built)
 
 
-@pytest.mark.parametrize("name", [VECTORS, "keyword/tokens.npz", "keyword/keyword.json", MANIFEST])
+@pytest.mark.parametrize("name", [VECTORS, "keyword/tokens.ids.npy", "keyword/keyword.json", MANIFEST])
 def test_errors_name_the_index_folder_not_the_descriptor_it_is_read_through(built: Path, name: str):
     (built / name).unlink()
     with pytest.raises(IndexLoadError) as exc:

@@ -3,6 +3,8 @@ formula, save/load round trips, clear errors for damaged files, and the incremen
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +14,10 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexLoadError
-from rag.index.keyword import BM25_FILES, META, TOKENS, KeywordIndex, tokenize
+from rag.index import storage
+from rag.index.keyword import KeywordIndex, tokenize
+from rag.index.keyword_segments import DF, POSTING_ROWS, SEGMENT_FILES, TOKEN_IDS, VOCAB
+from rag.index.keyword_store import META, TOKENIZER
 
 SMALL = [
     "The history of the Roman aqueducts and their engineering.",
@@ -135,7 +140,7 @@ def test_save_load_round_trip(tmp_path: Path):
     texts, queries = _random_corpus(5, 300)
     index = KeywordIndex.build(texts, k1=1.2, b=0.7)
     written = index.save(tmp_path / "keyword")
-    assert [p.name for p in written] == [*BM25_FILES, TOKENS, META]
+    assert [p.name for p in written] == [*SEGMENT_FILES, DF, META]
     assert sorted(p.name for p in (tmp_path / "keyword").iterdir()) == sorted(p.name for p in written)
     loaded = KeywordIndex.load(tmp_path / "keyword")
     assert len(loaded) == len(index) == 300 and (loaded.k1, loaded.b) == (1.2, 0.7)
@@ -143,18 +148,21 @@ def test_save_load_round_trip(tmp_path: Path):
         for a, b in zip(index.search(query, 10), loaded.search(query, 10), strict=True):
             np.testing.assert_array_equal(a, b)
     assert loaded.tokens_by_key() == index.tokens_by_key()
-    loaded.save(tmp_path / "again")  # a loaded index saves the same bytes
-    for name in (*BM25_FILES, TOKENS):
-        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "keyword" / name).read_bytes()
+    with pytest.raises(ValueError):  # a loaded segment's files are linked, never written again
+        loaded.save(tmp_path / "again")
+    loaded.save(tmp_path / "linked", link_from=tmp_path / "keyword")
+    for name in (*SEGMENT_FILES, DF):
+        assert (tmp_path / "linked" / name).read_bytes() == (tmp_path / "keyword" / name).read_bytes()
 
 
 @pytest.mark.parametrize(
     ("name", "damage"),
     [
-        ("data.csc.index.npy", "truncate"),
-        ("vocab.index.json", "flip"),
-        (TOKENS, "flip"),
-        (TOKENS, "delete"),
+        (POSTING_ROWS, "truncate"),
+        (VOCAB, "flip"),
+        (TOKEN_IDS, "flip"),
+        (TOKEN_IDS, "delete"),
+        (DF, "flip"),
         (META, "truncate"),
         (META, "delete"),
     ],
@@ -201,7 +209,7 @@ def test_previous_index_retokenises_only_new_texts(tmp_path: Path):
 def test_corpus_without_words(tmp_path: Path, texts: list[str]):
     index = KeywordIndex.build(texts)
     assert len(index) == len(texts) and index.search("anything at all", 5)[0].shape == (0,)
-    assert [p.name for p in index.save(tmp_path / "keyword")] == [TOKENS, META]
+    assert [p.name for p in index.save(tmp_path / "keyword")] == [*SEGMENT_FILES, DF, META]
     loaded = KeywordIndex.load(tmp_path / "keyword")
     assert len(loaded) == len(texts) and loaded.search("anything", 5)[0].shape == (0,)
     assert loaded.tokens_by_key() == {k: [] for k in index.tokens_by_key()}
@@ -236,3 +244,47 @@ def test_build_from_the_previous_index_equals_a_fresh_build(tmp_path: Path):
             else True
         )
     assert grown.tokens_by_key() == fresh.tokens_by_key()
+
+
+def write_format1(keyword_dir: Path, texts: list[str]) -> None:
+    """A keyword folder as format 1 wrote it: bm25s' own files, tokens.npz, keyword.json."""
+    tokens = tokenize(texts)
+    bm25 = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    bm25.index(tokens, show_progress=False)
+    bm25.save(keyword_dir, show_progress=False)
+    vocab = bm25.vocab_dict
+    ids = [vocab[t] for row in tokens for t in row]
+    sha = np.array([list(hashlib.sha256(t.encode()).digest()) for t in texts], dtype=np.uint8).reshape(-1, 32)
+    offsets = np.cumsum([0, *map(len, tokens)], dtype=np.int64)
+    with (keyword_dir / "tokens.npz").open("wb") as fh:
+        np.savez(fh, sha256=sha, offsets=offsets, ids=np.array(ids, dtype=np.int32))
+    files = {p.name: storage.record(p) for p in keyword_dir.iterdir()}
+    meta = {"format": 1, "passages": len(texts), "k1": 1.5, "b": 0.75, "method": "lucene"}
+    meta |= {"tokenizer": TOKENIZER, "files": files}
+    (keyword_dir / META).write_text(json.dumps(meta))
+
+
+def test_a_format_1_folder_loads_searches_as_before_and_is_outdated(tmp_path: Path):
+    texts, queries = _random_corpus(7, 200)
+    write_format1(tmp_path / "keyword", texts)
+    loaded = KeywordIndex.load(tmp_path / "keyword")
+    assert loaded.outdated and len(loaded) == len(texts)
+    fresh = KeywordIndex.build(texts)
+    for query in queries:
+        for a, b in zip(loaded.search(query, 10), fresh.search(query, 10), strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError):  # never appended to: the next build writes it whole
+        loaded.appended("seg1.", np.arange(len(texts) + 1), ["new"])
+    rebuilt = KeywordIndex.build(texts, previous=loaded)
+    assert (
+        rebuilt.tokenized == 0 and not rebuilt.outdated and rebuilt.tokens_by_key() == fresh.tokens_by_key()
+    )
+
+
+def test_a_newer_format_is_a_one_line_error(tmp_path: Path):
+    KeywordIndex.build(SMALL).save(tmp_path / "keyword")
+    meta = json.loads((tmp_path / "keyword" / META).read_text())
+    (tmp_path / "keyword" / META).write_text(json.dumps(meta | {"format": 3}))
+    with pytest.raises(IndexLoadError) as err:
+        KeywordIndex.load(tmp_path / "keyword")
+    assert "\n" not in str(err.value) and "format 3" in str(err.value) and 'run "rag build"' in str(err.value)

@@ -12,16 +12,19 @@ import pytest
 
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
-from rag.index import append
+from rag.index import append, keyword_segments
 from rag.index import manifest as manifest_io
 from rag.index.build import build
 from rag.index.index_folder import LoadedIndex, load_index
+from rag.index.keyword import KeywordIndex
 from rag.index.manifest import Manifest
 
 from .conftest import HashingEmbedder
 from .test_crash import _corpus
+from .test_keyword import write_format1
 
 BASE_FILES = manifest_io.SEGMENT_FILES  # a full build's passage files: the base segment
+KEYWORD_FILES = keyword_segments.SEGMENT_FILES  # and its keyword files (in keyword/)
 QUERIES = ["trust promises", "space lets desire breathe", "note 0-7", "listen on hard days", "surprises"]
 
 
@@ -66,6 +69,7 @@ def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
     _corpus(corpus, 40, variant=0)
     build(corpus, index, HashingEmbedder(), ChunkParams())
     inodes = {name: os.stat(index / name).st_ino for name in BASE_FILES}
+    keyword_inodes = {name: os.stat(index / "keyword" / name).st_ino for name in KEYWORD_FILES}
     _edit(corpus, "a0007.txt", "one")
 
     report = build(corpus, index, HashingEmbedder(), ChunkParams())
@@ -84,6 +88,12 @@ def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
         *(f"seg1.{name}" for name in manifest_io.SEGMENT_FILES),
     }
     assert report.embedded == 1 and report.reused == report.passages - 1  # only the edited passage
+    # The keyword index too: its base segment linked, only the new segment and the statistics written.
+    assert {name: os.stat(index / "keyword" / name).st_ino for name in KEYWORD_FILES} == keyword_inodes
+    written = {
+        p.name for p in (index / "keyword").iterdir() if os.stat(p).st_ino not in keyword_inodes.values()
+    }
+    assert written == {"df.npy", "keyword.json", *(f"seg1.{name}" for name in KEYWORD_FILES)}
 
 
 @pytest.mark.parametrize("index_type", ["flat", "hnsw"])
@@ -117,6 +127,7 @@ def test_compaction_rewrites_one_base_with_the_same_content(tmp_path: Path):
     loaded = load_index(index)
     assert loaded.manifest.format == manifest_io.BASE_FORMAT and loaded.manifest.segments is None
     assert not list(index.glob("seg*")) and not (index / "rows.npy").exists()
+    assert not list((index / "keyword").glob("seg*"))
     _assert_same(loaded, _full(corpus, tmp_path / "full", "hnsw"))
 
 
@@ -183,3 +194,65 @@ def test_an_hnsw_change_links_the_graph_and_searches_its_new_passages_exactly(tm
     assert os.stat(index / manifest_io.GRAPH).st_ino != graph and again.tail is None
     assert again.slots is not None and loaded.slots is not None and len(again.slots) > len(loaded.slots)
     _assert_same(again, _full(corpus, tmp_path / "full", "hnsw"))
+
+
+def test_a_format_1_keyword_index_loads_and_the_next_build_writes_it_in_segments(tmp_path: Path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 20, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    texts = [c.embed_text for c in load_index(index).chunks]
+    shutil.rmtree(index / "keyword")
+    write_format1(index / "keyword", texts)
+    old = load_index(index)
+    assert old.keyword.outdated and len(old.keyword) == len(texts)
+    fresh = KeywordIndex.build(texts)
+    for query in QUERIES:  # it searches as before
+        for a, b in zip(old.keyword.search(query, 10), fresh.search(query, 10), strict=True):
+            assert np.array_equal(a, b), query
+
+    report = build(corpus, index, HashingEmbedder(), ChunkParams())  # nothing changed but the format
+
+    assert report.wrote and "format 1" in report.full_write and report.embedded == 0
+    assert json.loads((index / "keyword" / "keyword.json").read_text())["format"] == 2
+    assert not load_index(index).keyword.outdated
+    _edit(corpus, "a0003.txt", "after")
+    assert build(corpus, index, HashingEmbedder(), ChunkParams()).segment > 0
+    _assert_same(load_index(index), _full(corpus, tmp_path / "full", "flat"))
+
+
+def _extension_by_loop(slots: np.ndarray, previous_rows: np.ndarray) -> tuple[list[int], list[int]]:
+    """ann.extension's plan as a loop over the rows: each takes its old row's node, the first one wins."""
+    slot_of = {int(row): i for i, row in enumerate(slots.tolist()) if row >= 0}
+    out, fresh = [-1] * len(slots), []
+    for row, old in enumerate(previous_rows.tolist()):
+        slot = slot_of.get(old, -1) if old >= 0 else -1
+        if slot >= 0 and out[slot] < 0:
+            out[slot] = row
+        else:
+            fresh.append(row)
+    return out, fresh
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_graph_extension_plan_matches_a_loop_over_the_rows(seed: int):
+    from rag.index import ann
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    slots = rng.permutation(n + 20)[: n + 5].astype(np.int64)  # some nodes dead (-1), rows shuffled
+    slots[rng.random(len(slots)) < 0.1] = -1
+    kept = rng.permutation(slots[slots >= 0])  # rows moved, some new (-1), some texts found twice
+    previous_rows = np.concatenate(
+        [kept, np.full(int(rng.integers(0, 5)), -1), kept[: int(rng.integers(0, 3))]]
+    )
+    if seed % 2:  # anything at all: often too many dead nodes, then a fresh graph is due
+        previous_rows = rng.integers(-1, n + 20, size=int(rng.integers(0, 350)))
+    previous_rows = previous_rows.astype(np.int64)
+    graph = ann.Graph(None, slots, ann.HNSW)
+    planned = ann.extension(graph, previous_rows)
+    want_slots, want_fresh = _extension_by_loop(slots, previous_rows)
+    if planned is None:  # too many dead nodes: a fresh graph
+        dead = (len(slots) - len(previous_rows) + len(want_fresh)) / max(len(slots) + len(want_fresh), 1)
+        assert dead > ann.MAX_DEAD
+        return
+    assert planned[0].tolist() == want_slots and planned[1] == want_fresh

@@ -218,6 +218,7 @@ def _write_articles(
 def scale_key(n: int, real: RealPassages, embedder_meta: EmbedderInfo) -> str:
     """What a cached scale index depends on: passages, model, generator, index format and graph shape."""
     from ..index.ann import HNSW, choose_index_type
+    from ..index.keyword_store import FORMAT_VERSION as KEYWORD_FORMAT
     from ..index.manifest import BASE_FORMAT
 
     index_type = choose_index_type(n)
@@ -228,6 +229,7 @@ def scale_key(n: int, real: RealPassages, embedder_meta: EmbedderInfo) -> str:
         "embedder": embedder_meta.fingerprint,
         "generator": GENERATOR_VERSION,
         "format": BASE_FORMAT,  # the format of a full write, which makes the cached index
+        "keyword": KEYWORD_FORMAT,  # a keyword folder of an older format would be searched as converted
         "index_type": index_type,
         # what shapes the graph; search-time settings (efSearch, refine) apply when it is loaded
         "hnsw": {k: HNSW.get(k) for k in ("M", "efConstruction", "storage")}

@@ -118,17 +118,18 @@ def extension(previous: Graph, previous_rows: np.ndarray) -> tuple[np.ndarray, l
     live = previous.slots >= 0
     # every row has at most one live node (none: a row of the tail, searched exactly; see search)
     size = max(int(previous.slots.max(initial=-1)), int(previous_rows.max(initial=-1))) + 1
-    slot_of_row = np.full(size, -1, dtype=np.int64)
+    slot_of_row = np.full(max(size, 1), -1, dtype=np.int64)  # never empty: rows of -1 look at [0]
     slot_of_row[previous.slots[live]] = np.flatnonzero(live)
     slots = np.full(len(previous.slots), -1, dtype=np.int64)
-    claimed = np.zeros(len(previous.slots), dtype=bool)
-    fresh = []
-    for row, old_row in enumerate(previous_rows.tolist()):
-        slot = slot_of_row[old_row] if old_row >= 0 else -1
-        if slot >= 0 and not claimed[slot]:
-            slots[slot], claimed[slot] = row, True
-        else:
-            fresh.append(row)
+    # Each row takes its old row's node; of rows sharing one (a text found twice), the first does. With
+    # array operations: a loop over the rows took 0.2 s at 300,000.
+    slot = np.where(previous_rows >= 0, slot_of_row[np.maximum(previous_rows, 0)], -1)
+    candidates = np.flatnonzero(slot >= 0)
+    taken, first = np.unique(slot[candidates], return_index=True)
+    slots[taken] = candidates[first]
+    has_node = np.zeros(len(previous_rows), dtype=bool)
+    has_node[candidates[first]] = True
+    fresh = np.flatnonzero(~has_node).tolist()
     dead = (len(slots) - len(previous_rows) + len(fresh)) / max(len(slots) + len(fresh), 1)
     return None if dead > MAX_DEAD else (slots, fresh)
 

@@ -63,8 +63,8 @@ def why_full(previous: LoadedIndex | None, full: str, compact: bool) -> str:
         return "compaction asked for (rag build --compact)"
     if m.sentences is None or m.sentences.get("encoding") != ENCODING:
         return "the previous index stores no sentences, or in another encoding"
-    if not previous.keyword.has_terms:
-        return "the previous keyword index is empty"
+    if previous.keyword.outdated:
+        return previous.keyword.outdated
     if m.segments is not None and len(m.segments) > MAX_SEGMENTS:
         return f"{len(m.segments) - 1} segments: compacting them"
     return ""
@@ -90,32 +90,32 @@ def append(
     prev_rows = previous.layout.rows if previous.layout is not None else np.arange(at, dtype=np.int64)
     unchanged = {p for p in plan.parts if isinstance(p, str)}
     reusable = _reusable(previous, [ranges[aid] for aid in prev.articles if aid not in unchanged])
-    prev_keys = previous.keyword.text_keys()
 
     stored = prev.physical_rows
-    rows, old_rows, keys, fresh = [], [], [], []  # fresh: (row, chunk) of the new segment's passages
+    rows, old_rows, fresh, at = [], [], [], 0  # fresh: (row, chunk) of the new segment's passages
     for part in plan.parts:
         if isinstance(part, str):
             a, b = ranges[part]
             rows.append(prev_rows[a:b])
             old_rows.append(np.arange(a, b, dtype=np.int64))
-            keys.extend(prev_keys[a:b])
+            at += b - a
             continue
         for chunk in part:
             key = text_key(chunk.embed_text)
-            fresh.append((len(keys), chunk))
-            keys.append(key)
+            fresh.append((at, chunk))
+            at += 1
             rows.append(np.array([stored + len(fresh) - 1], dtype=np.int64))
             old_rows.append(np.array([reusable[0].get(key, -1)], dtype=np.int64))
     new_rows = np.concatenate([np.zeros(0, np.int64), *rows])
     previous_rows = np.concatenate([np.zeros(0, np.int64), *old_rows])
     if (stored + len(fresh) - len(new_rows)) / max(stored + len(fresh), 1) > MAX_DEAD_ROWS:
         return None
-    graph = None
+    graph, planned = None, None
     if prev.index_type == "hnsw-ip":
         assert previous.slots is not None
         graph = ann.Graph(previous.vectors, previous.slots, prev.hnsw)
-        if ann.extension(graph, previous_rows) is None:
+        planned = ann.extension(graph, previous_rows)  # nothing below changes the graph before it is used
+        if planned is None:
             return None
 
     chunks = [c for _, c in fresh]
@@ -125,11 +125,11 @@ def append(
     sentences, sentences_embedded, sentence_seconds = _sentences(
         previous, chunks, reusable[1], embed_sentences
     )
-    keyword = KeywordIndex.updated(previous.keyword, keys, {row: c.embed_text for row, c in fresh})
+    prefix = _next_prefix(prev)
+    keyword = previous.keyword.appended(prefix, new_rows, [c.embed_text for c in chunks])
     grown, slots = None, None
     if graph is not None:
-        planned = ann.extension(graph, previous_rows)
-        assert planned is not None  # checked above, and nothing changed the graph since
+        assert planned is not None
         slots, tail = planned
         if len(tail) > MAX_TAIL:  # the graph takes the tail in, and is written again
             in_segment = np.full(len(new_rows), -1, dtype=np.int64)
@@ -154,6 +154,7 @@ def append(
         index_dir,
         previous,
         manifest,
+        prefix,
         vectors,
         chunks,
         sentences,
@@ -171,6 +172,12 @@ def append(
         sentence_seconds=sentence_seconds,
         segment_rows=len(fresh),
     )
+
+
+def _next_prefix(prev: Manifest) -> str:
+    """The file prefix of the segment an append adds (seg1. after the base)."""
+    used = [int(s["prefix"][len(SEGMENT_PREFIX) : -1]) for s in (prev.segments or ())[1:]]
+    return f"{SEGMENT_PREFIX}{1 + max(used, default=0)}."
 
 
 def _reusable(previous: LoadedIndex, ranges: list[tuple[int, int]]) -> tuple[dict[str, int], dict[str, int]]:
@@ -225,6 +232,7 @@ def _write(
     index_dir: Path,
     previous: LoadedIndex,
     manifest: Manifest,
+    prefix: str,
     vectors: np.ndarray,
     chunks: list[Any],
     sentences: StoredSentences,
@@ -243,8 +251,6 @@ def _write(
     assert prev.sentences is not None  # why_full: only an index with stored sentences is appended to
     base = {"prefix": "", "rows": prev.chunk_count, "sentences": int(prev.sentences["count"])}
     segments = list(prev.segments or [base])
-    number = 1 + max((int(s["prefix"][len(SEGMENT_PREFIX) : -1]) for s in segments[1:]), default=0)
-    prefix = f"{SEGMENT_PREFIX}{number}."
     linked = [name for s in segments for name in prev.segment_files(s["prefix"])]
     linked += [GRAPH] if slots is not None else []
     tmp = index_dir.parent / f".{index_dir.name}.building-{os.getpid()}"
@@ -277,7 +283,7 @@ def _write(
             put(SLOTS, storage.npy_writer(graph.slots))
         if slots is not None:
             put(SLOTS, storage.npy_writer(slots))
-        keyword.save(tmp / KEYWORD)
+        keyword.save(tmp / KEYWORD, link_from=index_dir / KEYWORD)  # its segments' files linked too
         segments.append({"prefix": prefix, "rows": len(chunks), "sentences": sentences.count})
         manifest = replace(
             manifest,

@@ -173,7 +173,8 @@ def build(
             reused=plan.passages,
             dry_run=dry_run,
         )
-        if previous and report.up_to_date and not (compact and previous.manifest.segments):
+        outdated = previous is not None and previous.keyword.outdated
+        if previous and report.up_to_date and not (compact and previous.manifest.segments) and not outdated:
             if not dry_run:  # decided from file hashes: no passage or vector is read
                 ensure_export(embedder)  # a no-op once the question model is exported
             return replace(report, seconds=time.perf_counter() - started)

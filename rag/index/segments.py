@@ -52,7 +52,11 @@ class Layout:
             rows = np.arange(manifest.chunk_count, dtype=np.int64)
         if rows.shape != (manifest.chunk_count,) or rows.dtype != np.int64:
             raise ValueError(f"rows.npy holds {rows.shape} {rows.dtype}, expected ({manifest.chunk_count},)")
-        if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1] or len(np.unique(rows)) != len(rows)):
+        if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
+            raise ValueError("rows.npy maps passages outside the segments, or two to one row")
+        used = np.zeros(int(starts[-1]), dtype=bool)  # a mask, not np.unique: linear in the rows
+        used[rows] = True
+        if int(used.sum()) != len(rows):
             raise ValueError("rows.npy maps passages outside the segments, or two to one row")
         return cls(rows, starts)
 
@@ -135,8 +139,8 @@ class SegmentedSentences:
             part_spans, part_rows, part_scales = part.encoded()
             if vectors is None:
                 vectors = np.zeros((int(self.offsets[-1]), part_rows.shape[1]), part_rows.dtype)
-            source = _ranges(part.offsets[local[picked]], part.offsets[local[picked] + 1])
-            target = _ranges(self.offsets[picked], self.offsets[picked + 1])
+            source = ranges(part.offsets[local[picked]], part.offsets[local[picked] + 1])
+            target = ranges(self.offsets[picked], self.offsets[picked + 1])
             spans[target], vectors[target] = part_spans[source], part_rows[source]
             if scales is not None and part_scales is not None:
                 scales[target] = part_scales[source]
@@ -145,7 +149,7 @@ class SegmentedSentences:
         return spans, vectors, scales
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """The concatenation of arange(start, stop) for each pair."""
     lengths = stops - starts
     within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
