@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -26,24 +25,6 @@ from rag.index.pgwrite import from_corpus
 
 from .conftest import ROOT, SEED_FILES
 from .pg_support import CHUNKING, EMBEDDER, article_version, new_store, versions_seen
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[pglocal.LocalPostgres]:
-    with pglocal.local_postgres() as server:
-        yield server
-
-
-@pytest.fixture
-def pg_dsn(pg_server: pglocal.LocalPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new, empty database on the module's server for each test."""
-    name = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())[:50]
-    with PgStore(pg_server.dsn()) as admin:
-        admin._conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin._conn.execute(f"CREATE DATABASE {name}")
-    yield pg_server.dsn(name)
-    with PgStore(pg_server.dsn()) as admin:
-        admin._conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def test_seed_corpus_round_trip_cites_exactly_and_ranks_like_the_folder_index(

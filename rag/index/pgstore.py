@@ -7,8 +7,11 @@ Tables, in the connection's search_path (so one database, or one schema, per col
     rag_articles  one row per article: path, sha256 and the rest of the manifest's per-article facts
     rag_passages  one row per passage: the Chunk fields (start/end are character offsets into the original
                   file, so text == article[start:end]), its vector as pgvector `vector(dim)` under an HNSW
-                  index (inner product: the vectors are unit length), and a generated `tsvector` of its
-                  embed_text under a GIN index for PostgreSQL full-text search
+                  index (inner product: the vectors are unit length), its BM25 tokens as the builder made
+                  them (keyword.tokenize of embed_text: readers build BM25 from them, pgindex.py), and a
+                  generated `tsvector` of its embed_text under a GIN index for PostgreSQL full-text search
+    rag_sentences one row per passage (by its row id, deleted with it): its sentences' spans and int8
+                  vectors with their scales, as the folder index stores them (sentence_store.py)
 Writes go through `transaction()`: one transaction per batch of articles, each article's passages deleted
 and copied in again, so a reader (MVCC) sees an article's old passages or its new ones, never a mix, and a
 writer killed mid-batch leaves the previous state. Every write transaction takes one advisory
@@ -35,7 +38,7 @@ from ..search.fuse import Fused, zscore_fusion
 from ..types import Chunk
 from .pgwrite import ArticlePassages, Writer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 tokens per passage, rag_sentences
 LOCK_KEY = 0x5241_4753_544F_5245  # "RAGSTORE": the advisory lock every writer takes
 TS_CONFIG = "english"  # Snowball English stems and stopwords, like keyword.py's tokenizer
 RANKS = {"ts_rank_cd": "ts_rank_cd(tsv, q)", "ts_rank": "ts_rank(tsv, q)"}
@@ -90,6 +93,11 @@ class PgStore:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def connection(self) -> Any:
+        """The psycopg connection (autocommit), for readers of the tables (pgindex.py)."""
+        return self._conn
+
     def __enter__(self) -> PgStore:
         return self
 
@@ -111,6 +119,12 @@ class PgStore:
                     f"PostgreSQL at {shown_dsn(self.dsn)} cannot enable pgvector ({exc.diag.message_primary})"
                     " - install the pgvector extension on the server (CREATE EXTENSION vector)"
                 ) from None
+            held_format = self.meta().get("format", FORMAT_VERSION)  # before the tables below exist
+            if held_format != FORMAT_VERSION:
+                raise StoreError(
+                    f"the store at {shown_dsn(self.dsn)} is format {held_format}; this rag writes format"
+                    f" {FORMAT_VERSION} - rebuild it from scratch (reset)"
+                )
             self._conn.execute(_SCHEMA.format(dim=dim, ts=TS_CONFIG))
             self._conn.execute(_HNSW_INDEX.format(**HNSW))
             held = self.meta()
@@ -136,7 +150,7 @@ class PgStore:
         """Drop the store's tables (a full rebuild starts from nothing)."""
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            self._conn.execute("DROP TABLE IF EXISTS rag_passages, rag_articles, rag_meta")
+            self._conn.execute("DROP TABLE IF EXISTS rag_sentences, rag_passages, rag_articles, rag_meta")
 
     def _put_meta(self, key: str, value: Any) -> None:
         from psycopg.types.json import Jsonb
@@ -269,23 +283,25 @@ class PgStore:
         """The k passages sharing most with the text by PostgreSQL full-text search (any word matches)."""
         return self._hits(self._keyword(text, k, rank, _CHUNK_COLUMNS))
 
-    def dense_rows(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """dense_search's (row, score) pairs without the passages: for fusion, which reads only the top."""
-        return [(int(r[0]), float(r[-1])) for r in self._dense(vector, k, "id")]
+    def dense_rows(self, vector: np.ndarray, k: int, *, exact: bool = False) -> list[tuple[int, float]]:
+        """dense_search's (row, score) pairs without the passages: for fusion, which reads only the top.
+        `exact`: a full scan instead of the HNSW index (ties: lower row first), as a small folder index."""
+        return [(int(r[0]), float(r[-1])) for r in self._dense(vector, k, "id", exact)]
 
     def keyword_rows(self, text: str, k: int, *, rank: str = "ts_rank") -> list[tuple[int, float]]:
         """keyword_search's (row, score) pairs without the passages."""
         return [(int(r[0]), float(r[-1])) for r in self._keyword(text, k, rank, "id")]
 
-    def _dense(self, vector: np.ndarray, k: int, columns: str) -> list[tuple[Any, ...]]:
+    def _dense(self, vector: np.ndarray, k: int, columns: str, exact: bool = False) -> list[tuple[Any, ...]]:
         self._ready()
+        query = {"q": np.asarray(vector, dtype=np.float32).reshape(-1), "k": k}
+        select = f"SELECT {columns}, -(embedding <#> %(q)s) AS score FROM rag_passages ORDER BY embedding <#> %(q)s"
+        if exact:  # a scan of every row, not the HNSW index; ties: lower row first
+            with self._conn.transaction():
+                self._conn.execute("SET LOCAL enable_indexscan = off")
+                return list(self._conn.execute(select + ", id LIMIT %(k)s", query).fetchall())
         self._set_ef_search(k)
-        rows = self._conn.execute(
-            f"SELECT {columns}, -(embedding <#> %(q)s) AS score FROM rag_passages"
-            " ORDER BY embedding <#> %(q)s LIMIT %(k)s",
-            {"q": np.asarray(vector, dtype=np.float32).reshape(-1), "k": k},
-        )
-        return list(rows.fetchall())
+        return list(self._conn.execute(select + " LIMIT %(k)s", query).fetchall())
 
     def _keyword(self, text: str, k: int, rank: str, columns: str) -> list[tuple[Any, ...]]:
         self._ready()
@@ -384,7 +400,14 @@ CREATE TABLE IF NOT EXISTS rag_passages (
     text text NOT NULL,
     embed_text text NOT NULL,
     embedding vector({dim}) NOT NULL,
+    tokens text[] NOT NULL DEFAULT '{{}}',
     tsv tsvector GENERATED ALWAYS AS (to_tsvector('{ts}', embed_text)) STORED
+);
+CREATE TABLE IF NOT EXISTS rag_sentences (
+    passage bigint PRIMARY KEY REFERENCES rag_passages ON DELETE CASCADE,
+    spans bytea NOT NULL,
+    vectors bytea NOT NULL,
+    scales bytea NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rag_passages_article ON rag_passages (article_id, ord);
 CREATE INDEX IF NOT EXISTS rag_passages_tsv ON rag_passages USING gin (tsv);
