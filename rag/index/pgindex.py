@@ -30,7 +30,7 @@ from ..types import Chunk
 from .ann import HNSW_FROM
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, _bm25_from_ids
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
-from .pgstore import PgStore, shown_dsn
+from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
 from .sentence_store import ENCODING, decode
 
 CACHED_PASSAGES = 4096
@@ -82,6 +82,11 @@ class PgIndex:
             meta = store.meta()
             if "embedder" not in meta:
                 raise StoreError(f"the store at {shown_dsn(store.dsn)} is empty - build it first")
+            if meta.get("format") != FORMAT_VERSION:
+                raise StoreError(
+                    f"the store at {shown_dsn(store.dsn)} is format {meta.get('format')}; this rag reads format"
+                    f" {FORMAT_VERSION} - rebuild it from scratch (reset)"
+                )
             articles = conn.execute(_ARTICLES).fetchall()
             rows = conn.execute(_ROWS).fetchall()
             with_sentences = conn.execute("SELECT count(*) FROM rag_sentences").fetchone()[0]
