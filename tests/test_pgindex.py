@@ -10,9 +10,12 @@ import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from rag.answer.ask import ask
-from rag.config import ChunkParams
+from rag.assistant import Assistant
+from rag.cli import main
+from rag.config import ChunkParams, Settings
 from rag.errors import StoreError
 from rag.index.build import build
 from rag.index.index_folder import LoadedIndex, load_index
@@ -149,3 +152,37 @@ def test_the_retriever_over_the_store_answers_as_over_the_folder_index(pg_dsn, r
             for source in a.sources:
                 original = (corpus_dir / source.passage.chunk.path).read_bytes().decode("utf-8")
                 assert all(original[x:y] in source.passage.chunk.text for x, y in source.quotes)
+
+
+def test_rag_search_and_ask_read_the_store_it_is_given(pg_dsn, seed_index, monkeypatch):
+    """`--store` / RAG_STORE through the CLI: the same output as from the folder; a write to the store is
+    served without a restart; building into a store, or a store that cannot be reached, is one line."""
+    corpus_dir, index_dir = seed_index
+    with copied(pg_dsn, load_index(index_dir)) as store:
+        runner, folders = CliRunner(), ["--corpus", str(corpus_dir), "--index", str(index_dir)]
+        for command in (["search", "--json"], ["ask", "--json"]):
+            for q in QUESTIONS[:3]:
+                from_folder = runner.invoke(main, [*command, q, *folders])
+                from_store = runner.invoke(main, [*command, q, *folders, "--store", pg_dsn])
+                assert from_folder.exit_code == from_store.exit_code == 0, from_store.output
+                a, b = json.loads(from_folder.output), json.loads(from_store.output)
+                if command[0] == "ask":  # all but each run's timing
+                    a.pop("seconds"), b.pop("seconds")
+                assert a == b
+        assistant = Assistant(Settings(corpus_dir=corpus_dir, store=pg_dsn))
+        assistant.RECHECK_SECONDS = 0.0
+        gone = next(iter(assistant.indexed_articles()))
+        assert any(p.chunk.article_id == gone for p in assistant.search(QUESTIONS[0], k=20))
+        assert store.delete_article(gone)
+        assert gone not in assistant.indexed_articles()  # the next question sees the new generation
+        assert all(p.chunk.article_id != gone for p in assistant.search(QUESTIONS[0], k=20))
+        monkeypatch.setenv("RAG_STORE", pg_dsn)
+        built = runner.invoke(main, ["build", *folders])
+        assert built.exit_code == 1 and "is not supported yet" in built.output
+        assert built.output.count("\n") == 1
+    monkeypatch.delenv("RAG_STORE")
+    unreachable = runner.invoke(
+        main, ["search", "x", *folders, "--store", "postgresql://rag:pw@127.0.0.1:1/rag"]
+    )
+    assert unreachable.exit_code == 1 and unreachable.output.startswith("Error: cannot connect to PostgreSQL")
+    assert "pw" not in unreachable.output and unreachable.output.count("\n") == 1
