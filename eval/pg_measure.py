@@ -188,22 +188,39 @@ def retriever_agreement(
 ) -> dict[str, Any]:
     """The whole retriever (hybrid, sentence rerank) and the answers over the folder index and over the store
     (pgindex.PgIndex): how many questions get the same top 5 passages and the same answer, with the store's
-    dense search exact (a scan: what it does below the HNSW threshold) and through pgvector's HNSW index."""
+    dense search exact (a scan: what it does below the HNSW threshold) and through pgvector's HNSW index;
+    and each one's `search` time per question (k = 5, the question embedded each time), and the time
+    PgIndex.load takes (the snapshot and BM25 from the stored tokens: what a new generation costs)."""
     over_folder = Retriever.over(index, corpus_dir)
+    started = time.perf_counter()
     pg = PgIndex.load(store)
-    out: dict[str, Any] = {"questions": len(questions)}
+    out: dict[str, Any] = {
+        "questions": len(questions),
+        "pgindex_load_seconds": round(time.perf_counter() - started, 3),
+    }
     for name, exact in (("exact", True), ("hnsw", False)):
         pg.exact_search = exact
         over_pg = Retriever.over(pg, corpus_dir)
-        same, answers, differ = 0, 0, []
+        same, answers, differ, ms_folder, ms_pg = 0, 0, [], [], []
+        over_folder.search(questions[0], 5), over_pg.search(questions[0], 5)  # warm-up: spellers, caches
         for i, q in enumerate(questions):
+            started = time.perf_counter()
             a = [p.chunk.chunk_id for p in over_folder.search(q, 5)]
+            ms_folder.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
             b = [p.chunk.chunk_id for p in over_pg.search(q, 5)]
+            ms_pg.append((time.perf_counter() - started) * 1000)
             same += a == b
             if a != b:
                 differ.append({"query": i, "folder": a, "pg": b})
             answers += ask(over_folder, q).answer.sentences == ask(over_pg, q).answer.sentences
-        out[name] = {"identical_top5": same, "identical_answers": answers, "differing": differ}
+        out[name] = {
+            "identical_top5": same,
+            "identical_answers": answers,
+            "search_folder": percentiles(ms_folder),
+            "search_pg": percentiles(ms_pg),
+            "differing": differ,
+        }
     return out
 
 
