@@ -71,9 +71,8 @@ class Assistant:
         self.index_dir = settings.index_dir
         self.query_model = query_model  # must be the index's model (`rag search --model`); None: the index's
         self._retriever: Retriever | None = None
-        self._stamp: tuple[int, ...] | None = (
-            None  # the manifest file (or store generation) it was loaded from
-        )
+        # the manifest file (or the store's generation) the retriever was loaded from
+        self._stamp: tuple[int, ...] | None = None
         self._watcher: Any = None  # with a store: the connection that reads its generation
         self._checked = 0.0
         self._reload_lock = threading.Lock()

@@ -6,9 +6,8 @@ order (row i of this index is passage ids[i], as in the folder index built from 
 passage's BM25 tokens and the store's `generation`. From the stored tokens it builds the BM25 index in this
 process with keyword.py's own scoring (docs/postgres.md, "Decision"), so nothing is tokenised. Passages,
 exact vectors and stored sentences are read by row id when a question reaches them (recent passages are
-cached); dense search asks pgvector, exactly (a scan) below the folder index's own HNSW threshold, so a
-small collection ranks exactly as the folder index does, and through its HNSW index above, and maps ids back
-to rows (passages written after the snapshot are left out). `stale()` says when the store's generation has
+cached); dense search asks pgvector, exactly (a scan) up to EXACT_BELOW passages, so a small collection
+ranks as the folder index does, and through its HNSW index above, and maps ids back to rows (passages written after the snapshot are left out). `stale()` says when the store's generation has
 moved on; the caller then loads the next snapshot. A passage deleted since the snapshot can no longer be
 read: StoreError says to ask again.
 It writes nothing (pgwrite.py) and owns no schema (pgstore.py); one connection serves it, under a lock.
@@ -27,13 +26,16 @@ import numpy as np
 from ..config import ChunkParams
 from ..errors import StoreError
 from ..types import Chunk
-from .ann import HNSW_FROM
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, _bm25_from_ids
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
 from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
 from .sentence_store import ENCODING, decode
 
 CACHED_PASSAGES = 4096
+# Up to this many passages dense search scans every vector (exact, as the folder index below its HNSW
+# threshold); above, pgvector's HNSW index. Not the folder's 50,000: a scan in PostgreSQL costs ~1.8 us a
+# passage (9 ms at 5,183, SciFact) against HNSW's ~4 ms (docs/postgres.md).
+EXACT_BELOW = 10_000
 _ARTICLES = 'SELECT article_id, facts, passages FROM rag_articles ORDER BY path COLLATE "C"'
 _ROWS = (
     "SELECT p.id, p.tokens FROM rag_passages p JOIN rag_articles a USING (article_id)"
@@ -71,7 +73,7 @@ class PgIndex:
         self.chunks = PgPassages(self)
         self.exact = PgVectors(self)
         self.sentences: PgSentences | None = PgSentences(self) if sentences else None
-        self.exact_search = len(ids) < HNSW_FROM
+        self.exact_search = len(ids) < EXACT_BELOW
 
     @classmethod
     def load(cls, store: PgStore) -> PgIndex:
