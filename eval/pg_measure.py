@@ -203,7 +203,7 @@ def retriever_agreement(
     for name, exact in (("exact", True), ("hnsw", False)):
         pg.exact_search = exact
         over_pg = over_folder.with_settings(index=pg)  # the same question embedder and its cache
-        same, answers, differ, ms_folder, ms_pg = 0, 0, [], [], []
+        same, answers, differ, ms_folder, ms_pg, ms_dense = 0, 0, [], [], [], []
         over_folder.search(questions[0], 5), over_pg.search(questions[0], 5)  # warm-up: spellers, caches
         for i, q in enumerate(questions):
             started = time.perf_counter()
@@ -212,6 +212,10 @@ def retriever_agreement(
             started = time.perf_counter()
             b = [p.chunk.chunk_id for p in over_pg.search(q, 5)]
             ms_pg.append((time.perf_counter() - started) * 1000)
+            qv = over_pg.embedder.embed([q])
+            started = time.perf_counter()
+            pg.dense_search(qv, FUSION_DEPTH)  # the dense half of a hybrid search
+            ms_dense.append((time.perf_counter() - started) * 1000)
             same += a == b
             if a != b:
                 differ.append({"query": i, "folder": a, "pg": b})
@@ -221,6 +225,7 @@ def retriever_agreement(
             "identical_answers": answers,
             "search_folder": percentiles(ms_folder),
             "search_pg": percentiles(ms_pg),
+            "pg_dense_depth200": percentiles(ms_dense),
             "differing": differ,
         }
     return out
