@@ -6,7 +6,8 @@ Without --dsn it starts a throwaway local server (rag/index/pglocal.py). Per dat
 built as `rag eval --beir` builds it; optionally a synthetic index of --scale passages from `rag bench`'s
 cache) the folder index is built or reused with the real model and copied into PostgreSQL with its own
 vectors (pgwrite.from_index), so both stores rank the same vectors and differences are the stores'.
-Reported: write time, top-5 agreement of dense search, SciFact nDCG@10 (dense, keyword, hybrid) through
+Reported: write time, top-5 agreement of dense search and of the whole retriever (and its answers) over
+the folder index and over the store (pgindex.PgIndex, exact and HNSW dense search), SciFact nDCG@10 (dense, keyword, hybrid) through
 evaluate.evaluate_beir, and per-query p50/p95 of each store's dense, keyword and z-score hybrid search
 with the question vectors embedded beforehand (the store's time only). Writes JSON; prints a summary.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.answer.ask import ask
 from rag.config import DEFAULT_MODEL, FUSION_DEPTH, ChunkParams
 from rag.evaluation.beir import load_beir, write_corpus
 from rag.evaluation.evaluate import evaluate_beir
@@ -37,8 +39,11 @@ from rag.index.build import build
 from rag.index.embed import SentenceTransformerEmbedder
 from rag.index.index_folder import LoadedIndex, load_index
 from rag.index.onnx_embed import cache_root
-from rag.index.pgstore import PgStore, fused_rows
+from rag.index.pgfulltext import fused_rows, hybrid_search, keyword_search
+from rag.index.pgindex import PgIndex
+from rag.index.pgstore import PgStore
 from rag.index.pgwrite import from_index
+from rag.search.retrieve import Retriever
 from rag.types import Passage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,10 +113,10 @@ def searchers(folder: Folder, store: PgStore) -> dict[str, Callable[[np.ndarray,
         "folder dense": lambda v, t, k: from_folder(folder.dense(v, k)),
         "pg dense": lambda v, t, k: from_store(store.dense_search(v, k)),
         "folder keyword (bm25s)": lambda v, t, k: from_folder(folder.keyword(t, k)),
-        "pg keyword (ts_rank_cd)": lambda v, t, k: from_store(store.keyword_search(t, k, rank="ts_rank_cd")),
-        "pg keyword (ts_rank)": lambda v, t, k: from_store(store.keyword_search(t, k, rank="ts_rank")),
+        "pg keyword (ts_rank_cd)": lambda v, t, k: from_store(keyword_search(store, t, k, rank="ts_rank_cd")),
+        "pg keyword (ts_rank)": lambda v, t, k: from_store(keyword_search(store, t, k, rank="ts_rank")),
         "folder hybrid": lambda v, t, k: from_folder(folder.hybrid(v, t, k)),
-        "pg hybrid (ts_rank)": lambda v, t, k: from_store(store.hybrid_search(v, t, k)),
+        "pg hybrid (ts_rank)": lambda v, t, k: from_store(hybrid_search(store, v, t, k)),
         "pg dense + bm25s beside": lambda v, t, k: beside(v, t, k),
     }
 
@@ -132,7 +137,7 @@ def load_store(dsn: str, index: LoadedIndex, *, bulk: bool = False) -> tuple[PgS
     store = PgStore(dsn)
     store.reset()
     m = index.manifest
-    store.create(embedder=m["embedder"], chunking=m["chunking"], pipeline=m["pipeline"])
+    store.create(embedder=m.embedder.to_json(), chunking=m.chunking.to_json(), pipeline=m.pipeline)
     started = time.perf_counter()
     with store.bulk_load() if bulk else nullcontext():
         transactions = store.write_articles(from_index(index), batch=500)
@@ -178,6 +183,54 @@ def top5_agreement(folder: Folder, store: PgStore, vectors: np.ndarray) -> dict[
     return {"queries": len(vectors), "identical_top5": same, "differing": why}
 
 
+def retriever_agreement(
+    index: LoadedIndex, store: PgStore, corpus_dir: Path, questions: list[str]
+) -> dict[str, Any]:
+    """The whole retriever (hybrid, sentence rerank) and the answers over the folder index and over the store
+    (pgindex.PgIndex): how many questions get the same top 5 passages and the same answer, with the store's
+    dense search exact (a scan: what it does up to pgindex.EXACT_BELOW passages) and through pgvector's HNSW
+    index; each one's `search` time per question (k = 5, the question's vector cached), and the time
+    PgIndex.load takes (the snapshot and BM25 from the stored tokens: what a new generation costs)."""
+    over_folder = Retriever.over(index, corpus_dir)
+    for q in questions:  # each question embedded once: the timings below are the searches' own
+        over_folder.search(q, 5)
+    started = time.perf_counter()
+    pg = PgIndex.load(store)
+    out: dict[str, Any] = {
+        "questions": len(questions),
+        "pgindex_load_seconds": round(time.perf_counter() - started, 3),
+    }
+    for name, exact in (("exact", True), ("hnsw", False)):
+        pg.exact_search = exact
+        over_pg = over_folder.with_settings(index=pg)  # the same question embedder and its cache
+        same, answers, differ, ms_folder, ms_pg, ms_dense = 0, 0, [], [], [], []
+        over_folder.search(questions[0], 5), over_pg.search(questions[0], 5)  # warm-up: spellers, caches
+        for i, q in enumerate(questions):
+            started = time.perf_counter()
+            a = [p.chunk.chunk_id for p in over_folder.search(q, 5)]
+            ms_folder.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            b = [p.chunk.chunk_id for p in over_pg.search(q, 5)]
+            ms_pg.append((time.perf_counter() - started) * 1000)
+            qv = over_pg.embedder.embed([q])
+            started = time.perf_counter()
+            pg.dense_search(qv, FUSION_DEPTH)  # the dense half of a hybrid search
+            ms_dense.append((time.perf_counter() - started) * 1000)
+            same += a == b
+            if a != b:
+                differ.append({"query": i, "folder": a, "pg": b})
+            answers += ask(over_folder, q).answer.sentences == ask(over_pg, q).answer.sentences
+        out[name] = {
+            "identical_top5": same,
+            "identical_answers": answers,
+            "search_folder": percentiles(ms_folder),
+            "search_pg": percentiles(ms_pg),
+            "pg_dense_depth200": percentiles(ms_dense),
+            "differing": differ,
+        }
+    return out
+
+
 def seed(dsn: str, embedder: Any, out: dict[str, Any]) -> None:
     work = Path(tempfile.mkdtemp(prefix="pg-measure-seed-"))
     try:
@@ -191,6 +244,7 @@ def seed(dsn: str, embedder: Any, out: dict[str, Any]) -> None:
         out["seed"] = {
             **written,
             "dense_top5": top5_agreement(folder, store, vectors),
+            "retriever_top5": retriever_agreement(index, store, work / "corpus", questions),
             "latency": {
                 n: latencies(s, np.tile(vectors, (3, 1)), questions * 3)
                 for n, s in searchers(folder, store).items()
@@ -250,6 +304,7 @@ def scifact(dsn: str, embedder: Any, out: dict[str, Any]) -> None:
         **written,
         "folder_index": str(index_dir),
         "dense_top5": top5_agreement(folder, store, vectors),
+        "retriever_top5": retriever_agreement(index, store, index_dir.parent / "corpus", texts),
         "quality": quality,
         "latency": {n: latencies(s, vectors, texts) for n, s in searchers(folder, store).items()},
     }

@@ -7,6 +7,9 @@ Questions are answered from `self.retriever`, loaded on first use and again when
 (holding the build lock, like `rag build`); only when it has written and verified a complete new index
 is a new Retriever loaded and swapped in with one assignment, so every answer comes from one complete
 index, old or new. A failed rebuild leaves the previous index serving and keeps the error to show.
+With `settings.store` (a postgresql:// URL) questions are answered from that PostgreSQL store instead
+(pgindex.PgIndex: the same retriever over the store interface), reloaded when the store's generation
+moves on; building into the store is not wired yet (build and ensure_index refuse or skip it).
 It parses no input and renders nothing (cli.py, rag/web/).
 """
 
@@ -24,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 from .answer.abstain import AbstentionPolicy
 from .answer.ask import LLMEndpoint, Reply, ask
 from .config import ChunkParams, Settings, cache_root
-from .errors import RagError
+from .errors import RagError, StoreError
 from .index.build import BuildReport, build
 from .index.index_folder import load_index
 from .index.manifest import NAME as MANIFEST
 from .index.manifest import ArticleRecord
+from .index.pgstore import shown_dsn
 from .index.status import IndexStatus, index_status
+from .index.store import IndexStore
 from .search.retrieve import Retriever, check_k, check_question
 from .types import Passage
 
@@ -66,7 +71,9 @@ class Assistant:
         self.index_dir = settings.index_dir
         self.query_model = query_model  # must be the index's model (`rag search --model`); None: the index's
         self._retriever: Retriever | None = None
-        self._stamp: tuple[int, int, int] | None = None  # the manifest file the retriever was loaded from
+        # the manifest file (or the store's generation) the retriever was loaded from
+        self._stamp: tuple[int, ...] | None = None
+        self._watcher: Any = None  # with a store: the connection that reads its generation
         self._checked = 0.0
         self._reload_lock = threading.Lock()
         self.rebuild_state = RebuildState()
@@ -101,8 +108,8 @@ class Assistant:
     def open_retriever(self, index_dir: Path | None = None, corpus_dir: Path | None = None) -> Retriever:
         """A Retriever over index_dir (default: the settings') with the settings' retrieval options."""
         s = self.settings
-        return Retriever.open(
-            index_dir or self.index_dir,
+        return Retriever.over(
+            self.load_index() if index_dir is None else load_index(index_dir),
             corpus_dir or self.corpus_dir,
             self.query_model,
             mode=s.retrieval,
@@ -110,6 +117,15 @@ class Assistant:
             fusion_depth=s.fusion_depth,
             rerank=s.rerank,
         )
+
+    def load_index(self) -> IndexStore:
+        """The index the settings name: the folder index_dir, or the PostgreSQL store when one is set."""
+        if not self.settings.store:
+            return load_index(self.index_dir)
+        from .index.pgindex import PgIndex
+        from .index.pgstore import PgStore
+
+        return PgIndex.load(PgStore(self.settings.store))  # its own connection, closed when it is dropped
 
     # ---- serving -----------------------------------------------------------------------------------
 
@@ -130,7 +146,12 @@ class Assistant:
                         log.warning("a new index appeared but does not load yet; still serving the old one")
         return self._retriever
 
-    def _manifest_stamp(self) -> tuple[int, int, int] | None:
+    def _manifest_stamp(self) -> tuple[int, ...] | None:
+        if self.settings.store:  # the store's generation, bumped by every committed write
+            from .index.pgstore import PgStore
+
+            self._watcher = self._watcher or PgStore(self.settings.store)
+            return (self._watcher.generation(),)
         try:
             st = (self.index_dir / MANIFEST).stat()
         except OSError:
@@ -148,7 +169,7 @@ class Assistant:
     def _reopen(self) -> Retriever:
         old = self._retriever
         if old is not None:  # a new index of the same model: keep the question embedder and its caches
-            index = load_index(self.index_dir)
+            index = self.load_index()
             if index.manifest.embedder.fingerprint == old.index.manifest.embedder.fingerprint:
                 return old.with_settings(index=index)
         return self.open_retriever()
@@ -212,7 +233,7 @@ class Assistant:
         from .evaluation.evaluate import evaluate_query_file
 
         retriever = self.retriever
-        if say is not None and self.status().stale:
+        if say is not None and not self.settings.store and self.status().stale:
             say(f'warning: {self.index_dir}/ is stale against {self.corpus_dir}/ - run "rag build" first')
         return evaluate_query_file(
             retriever,
@@ -286,6 +307,11 @@ class Assistant:
         """Build or refresh the index with the settings' model, chunking and index type in this thread
         (progress: `progress=True` for a bar, or `on_progress=callback`); `compact` writes it whole."""
         s = self.settings
+        if s.store:
+            raise StoreError(
+                f"building into the PostgreSQL store at {shown_dsn(s.store)} is not supported yet - build the"
+                " folder index (rag build without --store or RAG_STORE) and copy it in (pgwrite.from_index)"
+            )
         return build(
             self.corpus_dir,
             self.index_dir,
@@ -311,6 +337,9 @@ class Assistant:
         older index loads, serve that one and keep the reason in `problem`."""
         from .index.onnx_embed import read_export
 
+        if self.settings.store:  # filled elsewhere for now: serve it as it is
+            self.retriever  # noqa: B018
+            return
         # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of
         # another format, status() says which and a build follows.
         try:

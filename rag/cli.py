@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import cli_eval, cli_trash
-from .cli_options import folder_options, retrieval_options, setting_option, settings_from
+from .cli_options import folder_options, retrieval_options, setting_option, settings_from, store_option
 from .config import Settings
 from .errors import RagError
 
@@ -161,6 +161,7 @@ _article_option = click.option(
 @click.option("-k", "k", type=int, default=None, help="How many passages (default 5).")
 @click.option("--model", default=None, help="Must be the model the index was built with.")
 @retrieval_options
+@store_option
 @_article_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of passages.")
 def search(
@@ -203,6 +204,7 @@ def _note_fallback(assistant: Assistant) -> None:
 @click.argument("question")
 @click.option("-k", "k", type=int, default=None, help="How many passages to answer from (default 5).")
 @retrieval_options
+@store_option
 @click.option(
     "--no-abstain", is_flag=True, help="Always answer, even when the evidence is weak ($RAG_ABSTAIN=off)."
 )

@@ -45,6 +45,17 @@ def folder_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--store: answer from a PostgreSQL store (filled from a folder index for now) instead of --index."""
+    return setting_option(
+        "--store",
+        "store",
+        "Answer from this PostgreSQL store (postgresql://user@host/db) instead of the index folder"
+        " (default: none, or $RAG_STORE).",
+        metavar="URL",
+    )(fn)
+
+
 def retrieval_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = setting_option(
         "--rerank",

@@ -44,6 +44,7 @@ class ChunkParams:
 class Settings:
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
+    store: str = ""  # postgresql://...: answer from that PostgreSQL store instead of index_dir (pgindex.py)
     model: str = DEFAULT_MODEL
     chunking: ChunkParams = ChunkParams()
     k: int = 5
@@ -106,6 +107,7 @@ class EnvVar:
 ENV = (
     EnvVar("RAG_CORPUS", "corpus_dir", Path),
     EnvVar("RAG_INDEX", "index_dir", Path),
+    EnvVar("RAG_STORE", "store"),
     EnvVar("RAG_FEEDBACK", "feedback_path", Path),
     EnvVar("RAG_MODEL", "model"),
     EnvVar("RAG_RETRIEVAL", "retrieval", choices=MODES),

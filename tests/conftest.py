@@ -26,13 +26,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.index import pglocal
 from rag.index.embed import Embedder
+from rag.index.pgstore import PgStore
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-SLOW_FIXTURES = {"real_embedder", "seed_index"}  # the real model, and everything built with it
+# the real model and everything built with it; a PostgreSQL server (a process)
+SLOW_FIXTURES = {"real_embedder", "seed_index", "pg_server"}
 # a module importing any of these starts processes, the web app or a browser: all its tests are slow
 SLOW_MODULES = {"subprocess", "multiprocessing", "app", "rag.web", "tests.browser_support", "selenium"}
 SEED_DIR = ROOT / "corpus"
@@ -105,6 +108,24 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> tuple
         shutil.copy(f, corpus_dir / f.name)
     build(corpus_dir, base / "index", real_embedder, ChunkParams())
     return corpus_dir, base / "index"
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[pglocal.LocalPostgres]:
+    with pglocal.local_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: pglocal.LocalPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty database on the module's PostgreSQL server (pglocal.py) for each test."""
+    name = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())[:50]
+    with PgStore(pg_server.dsn()) as admin:
+        admin._conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin._conn.execute(f"CREATE DATABASE {name}")
+    yield pg_server.dsn(name)
+    with PgStore(pg_server.dsn()) as admin:
+        admin._conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def _is_slow(item: pytest.Item) -> bool:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,29 +20,12 @@ from rag.config import ChunkParams
 from rag.errors import BuildLockedError, StoreError
 from rag.index import pglocal
 from rag.index.index_folder import load_index
+from rag.index.pgfulltext import hybrid_search, keyword_search
 from rag.index.pgstore import PgStore
 from rag.index.pgwrite import from_corpus
 
 from .conftest import ROOT, SEED_FILES
 from .pg_support import CHUNKING, EMBEDDER, article_version, new_store, versions_seen
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[pglocal.LocalPostgres]:
-    with pglocal.local_postgres() as server:
-        yield server
-
-
-@pytest.fixture
-def pg_dsn(pg_server: pglocal.LocalPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new, empty database on the module's server for each test."""
-    name = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())[:50]
-    with PgStore(pg_server.dsn()) as admin:
-        admin._conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin._conn.execute(f"CREATE DATABASE {name}")
-    yield pg_server.dsn(name)
-    with PgStore(pg_server.dsn()) as admin:
-        admin._conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def test_seed_corpus_round_trip_cites_exactly_and_ranks_like_the_folder_index(
@@ -75,9 +57,9 @@ def test_seed_corpus_round_trip_cites_exactly_and_ranks_like_the_folder_index(
         for q, v, top in zip(queries, vectors, rows, strict=True):
             want = [folder.chunks[int(r)].chunk_id for r in top]
             assert [h.chunk.chunk_id for h in store.dense_search(v, 5)] == want, q
-        hits = store.keyword_search("clingy space desire", 5)
+        hits = keyword_search(store, "clingy space desire", 5)
         assert hits and all(h.score > 0 for h in hits)
-        assert len(store.hybrid_search(vectors[0], queries[0], 5)) == 5
+        assert len(hybrid_search(store, vectors[0], queries[0], 5)) == 5
 
 
 def test_a_reader_sees_an_article_whole_while_it_is_replaced(pg_dsn):
@@ -90,7 +72,7 @@ def test_a_reader_sees_an_article_whole_while_it_is_replaced(pg_dsn):
                 while not stop.is_set():
                     chunks = reader.article_chunks("a")
                     seen.append((len(chunks), versions_seen(chunks)))
-                    hits = reader.keyword_search("passage version", 50)
+                    hits = keyword_search(reader, "passage version", 50)
                     seen.append((len([h for h in hits if h.chunk.article_id == "a"]),
                                  versions_seen([h.chunk for h in hits if h.chunk.article_id == "a"])))  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - reported below

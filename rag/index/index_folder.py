@@ -82,6 +82,11 @@ class LoadedIndex:
     def model_name(self) -> str:
         return self.manifest.embedder.name
 
+    @property
+    def shown(self) -> str:
+        """How messages name the index (store.IndexStore): its folder."""
+        return f"{self.index_dir}/"
+
     def all_vectors(self) -> np.ndarray:
         return self.exact.all()
 

@@ -1,4 +1,4 @@
-"""PostgreSQL + pgvector as the passage store: schema, per-article atomic writes, dense and keyword search.
+"""PostgreSQL + pgvector as the passage store: schema, per-article atomic writes, dense search, reads by row.
 
 Tables, in the connection's search_path (so one database, or one schema, per collection):
     rag_meta      key -> jsonb: the schema format, the embedder (name, dim, fingerprint, precision), chunking
@@ -7,16 +7,19 @@ Tables, in the connection's search_path (so one database, or one schema, per col
     rag_articles  one row per article: path, sha256 and the rest of the manifest's per-article facts
     rag_passages  one row per passage: the Chunk fields (start/end are character offsets into the original
                   file, so text == article[start:end]), its vector as pgvector `vector(dim)` under an HNSW
-                  index (inner product: the vectors are unit length), and a generated `tsvector` of its
-                  embed_text under a GIN index for PostgreSQL full-text search
+                  index (inner product: the vectors are unit length), its BM25 tokens as the builder made
+                  them (keyword.tokenize of embed_text: readers build BM25 from them, pgindex.py), and a
+                  generated `tsvector` of its embed_text under a GIN index for PostgreSQL full-text search
+    rag_sentences one row per passage (by its row id, deleted with it): its sentences' spans and int8
+                  vectors with their scales, as the folder index stores them (sentence_store.py)
 Writes go through `transaction()`: one transaction per batch of articles, each article's passages deleted
 and copied in again, so a reader (MVCC) sees an article's old passages or its new ones, never a mix, and a
 writer killed mid-batch leaves the previous state. Every write transaction takes one advisory
 transaction lock, so two writers queue instead of interleaving; `build_lock()` is the session-level lock
 a whole build holds (a second build refuses at once, like the folder index's build lock).
-What replaces an article, and the statements that write it, are in pgwrite.py. It does not read the
-corpus, embed or decide what changed (build.py does that for the folder index) and it is not yet behind
-the CLI or the app.
+What replaces an article, and the statements that write it, are in pgwrite.py; what the retriever reads
+(a snapshot of rows, BM25 beside) is pgindex.py; PostgreSQL full-text search is pgfulltext.py. It does not
+read the corpus, embed or decide what changed (build.py does that for the folder index).
 """
 
 from __future__ import annotations
@@ -29,21 +32,18 @@ from typing import Any
 
 import numpy as np
 
-from ..config import FUSION_DEPTH
 from ..errors import BuildLockedError, StoreError
-from ..search.fuse import Fused, zscore_fusion
 from ..types import Chunk
 from .pgwrite import ArticlePassages, Writer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 tokens per passage, rag_sentences
 LOCK_KEY = 0x5241_4753_544F_5245  # "RAGSTORE": the advisory lock every writer takes
 TS_CONFIG = "english"  # Snowball English stems and stopwords, like keyword.py's tokenizer
-RANKS = {"ts_rank_cd": "ts_rank_cd(tsv, q)", "ts_rank": "ts_rank(tsv, q)"}
 # pgvector defaults are m=16, ef_construction=64, ef_search=40; a search asks for at least `k` candidates.
 HNSW = {"m": 16, "ef_construction": 64, "ef_search": 100}
 MAX_EF_SEARCH = 1000  # pgvector's limit: an HNSW scan returns at most this many rows
 KEYWORD_MANIFEST = {"method": "postgres-fts", "config": TS_CONFIG, "rank": "ts_rank", "text": "embed_text"}
-_CHUNK_COLUMNS = "id, chunk_id, article_id, path, title, section, start_char, end_char, text, embed_text"
+CHUNK_COLUMNS = "id, chunk_id, article_id, path, title, section, start_char, end_char, text, embed_text"
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,11 @@ def _connect(dsn: str) -> Any:
         ) from None
 
 
+def hits(rows: list[tuple[Any, ...]]) -> list[Hit]:
+    """Hits of rows selected as (CHUNK_COLUMNS..., score)."""
+    return [Hit(int(r[0]), float(r[-1]), _chunk(r)) for r in rows]
+
+
 def _chunk(row: Sequence[Any]) -> Chunk:
     _, chunk_id, article_id, path, title, section, start, end, text, embed_text = row[:10]
     return Chunk(chunk_id, article_id, path, title, section, start, end, text, embed_text)
@@ -89,6 +94,11 @@ class PgStore:
 
     def close(self) -> None:
         self._conn.close()
+
+    @property
+    def connection(self) -> Any:
+        """The psycopg connection (autocommit), for readers of the tables (pgindex.py)."""
+        return self._conn
 
     def __enter__(self) -> PgStore:
         return self
@@ -111,6 +121,12 @@ class PgStore:
                     f"PostgreSQL at {shown_dsn(self.dsn)} cannot enable pgvector ({exc.diag.message_primary})"
                     " - install the pgvector extension on the server (CREATE EXTENSION vector)"
                 ) from None
+            held_format = self.meta().get("format", FORMAT_VERSION)  # before the tables below exist
+            if held_format != FORMAT_VERSION:
+                raise StoreError(
+                    f"the store at {shown_dsn(self.dsn)} is format {held_format}; this rag writes format"
+                    f" {FORMAT_VERSION} - rebuild it from scratch (reset)"
+                )
             self._conn.execute(_SCHEMA.format(dim=dim, ts=TS_CONFIG))
             self._conn.execute(_HNSW_INDEX.format(**HNSW))
             held = self.meta()
@@ -136,7 +152,7 @@ class PgStore:
         """Drop the store's tables (a full rebuild starts from nothing)."""
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            self._conn.execute("DROP TABLE IF EXISTS rag_passages, rag_articles, rag_meta")
+            self._conn.execute("DROP TABLE IF EXISTS rag_sentences, rag_passages, rag_articles, rag_meta")
 
     def _put_meta(self, key: str, value: Any) -> None:
         from psycopg.types.json import Jsonb
@@ -153,7 +169,7 @@ class PgStore:
             register_vector(self._conn)
             self._vector_ready = True
 
-    def _ready(self) -> None:
+    def ready(self) -> None:
         """The vector type known to this connection; StoreError if the store was never created."""
         if self._vector_ready:
             return
@@ -170,7 +186,7 @@ class PgStore:
 
     def articles(self) -> dict[str, dict[str, Any]]:
         """article_id -> its manifest facts (path, sha256, title, ..., chunks)."""
-        self._ready()
+        self.ready()
         rows = self._conn.execute("SELECT article_id, facts, passages FROM rag_articles ORDER BY article_id")
         return {aid: {**facts, "chunks": n} for aid, facts, n in rows.fetchall()}
 
@@ -186,14 +202,14 @@ class PgStore:
         return int(row[0]) if row else 0
 
     def count(self) -> int:
-        self._ready()
+        self.ready()
         return int(self._conn.execute("SELECT count(*) FROM rag_passages").fetchone()[0])
 
     # ---- writes ------------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
         """One write transaction holding the writers' advisory lock; committed at the end of the block."""
-        self._ready()
+        self.ready()
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             yield Writer(self._conn)
@@ -227,7 +243,7 @@ class PgStore:
         """For loading a whole collection: the HNSW index is dropped, and built once over all rows at the
         end (pgvector builds a graph far faster than it inserts rows one by one into it). Searches
         meanwhile are exact scans: correct, slower."""
-        self._ready()
+        self.ready()
         self._conn.execute("DROP INDEX IF EXISTS rag_passages_hnsw")
         try:
             yield
@@ -263,80 +279,47 @@ class PgStore:
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[Hit]:
         """The k passages of highest inner product with the unit vector (pgvector HNSW; at most 1000)."""
-        return self._hits(self._dense(vector, k, _CHUNK_COLUMNS))
+        return self._hits(self._dense(vector, k, CHUNK_COLUMNS))
 
-    def keyword_search(self, text: str, k: int, *, rank: str = "ts_rank") -> list[Hit]:
-        """The k passages sharing most with the text by PostgreSQL full-text search (any word matches)."""
-        return self._hits(self._keyword(text, k, rank, _CHUNK_COLUMNS))
+    def dense_rows(self, vector: np.ndarray, k: int, *, exact: bool = False) -> list[tuple[int, float]]:
+        """dense_search's (row, score) pairs without the passages: for fusion, which reads only the top.
+        `exact`: a full scan instead of the HNSW index (ties: lower row first), as a small folder index."""
+        return [(int(r[0]), float(r[-1])) for r in self._dense(vector, k, "id", exact)]
 
-    def dense_rows(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """dense_search's (row, score) pairs without the passages: for fusion, which reads only the top."""
-        return [(int(r[0]), float(r[-1])) for r in self._dense(vector, k, "id")]
-
-    def keyword_rows(self, text: str, k: int, *, rank: str = "ts_rank") -> list[tuple[int, float]]:
-        """keyword_search's (row, score) pairs without the passages."""
-        return [(int(r[0]), float(r[-1])) for r in self._keyword(text, k, rank, "id")]
-
-    def _dense(self, vector: np.ndarray, k: int, columns: str) -> list[tuple[Any, ...]]:
-        self._ready()
+    def _dense(self, vector: np.ndarray, k: int, columns: str, exact: bool = False) -> list[tuple[Any, ...]]:
+        self.ready()
+        query = {"q": np.asarray(vector, dtype=np.float32).reshape(-1), "k": k}
+        select = f"SELECT {columns}, -(embedding <#> %(q)s) AS score FROM rag_passages ORDER BY embedding <#> %(q)s"
+        if exact:  # a scan of every row, not the HNSW index; ties: lower row first
+            with self._conn.transaction():
+                self._conn.execute("SET LOCAL enable_indexscan = off")
+                return list(self._conn.execute(select + ", id LIMIT %(k)s", query).fetchall())
         self._set_ef_search(k)
-        rows = self._conn.execute(
-            f"SELECT {columns}, -(embedding <#> %(q)s) AS score FROM rag_passages"
-            " ORDER BY embedding <#> %(q)s LIMIT %(k)s",
-            {"q": np.asarray(vector, dtype=np.float32).reshape(-1), "k": k},
-        )
-        return list(rows.fetchall())
-
-    def _keyword(self, text: str, k: int, rank: str, columns: str) -> list[tuple[Any, ...]]:
-        self._ready()
-        words = re.findall(r"\w+", text)
-        if not words or k <= 0:
-            return []
-        rows = self._conn.execute(
-            f"SELECT {columns}, {RANKS[rank]} AS score"
-            f" FROM rag_passages, websearch_to_tsquery('{TS_CONFIG}', %s) q"
-            " WHERE tsv @@ q ORDER BY score DESC, id LIMIT %s",
-            (" or ".join(words), k),
-        )
-        return list(rows.fetchall())
+        return list(self._conn.execute(select + " LIMIT %(k)s", query).fetchall())
 
     @staticmethod
     def _hits(rows: list[tuple[Any, ...]]) -> list[Hit]:
-        return [Hit(int(r[0]), float(r[-1]), _chunk(r)) for r in rows]
+        return hits(rows)
 
     def chunks(self, rows: Sequence[int]) -> dict[int, Chunk]:
         """The passages of the given rows (rows no longer in the store are left out)."""
-        self._ready()
+        self.ready()
         found = self._conn.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM rag_passages WHERE id = ANY(%s)", (list(map(int, rows)),)
+            f"SELECT {CHUNK_COLUMNS} FROM rag_passages WHERE id = ANY(%s)", (list(map(int, rows)),)
         )
         return {int(r[0]): _chunk(r) for r in found.fetchall()}
 
-    def hybrid_search(
-        self, vector: np.ndarray, text: str, k: int, *, depth: int = FUSION_DEPTH, keyword: str = "ts_rank"
-    ) -> list[Hit]:
-        """Dense and keyword rankings from one snapshot, z-score fused (fuse.py) as the folder index's are;
-        only the top k passages are read."""
-        with self._conn.transaction():
-            self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            fused = fused_rows(
-                self.dense_rows(vector, depth), self.keyword_rows(text, depth, rank=keyword), depth
-            )
-            top = fused[:k]
-            chunks = self.chunks([row for row, _, _ in top])
-        return [Hit(row, score, chunks[row]) for row, score, _ in top]
-
     def article_chunks(self, article_id: str) -> list[Chunk]:
         """One article's passages in order."""
-        self._ready()
+        self.ready()
         rows = self._conn.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM rag_passages WHERE article_id = %s ORDER BY ord", (article_id,)
+            f"SELECT {CHUNK_COLUMNS} FROM rag_passages WHERE article_id = %s ORDER BY ord", (article_id,)
         ).fetchall()
         return [_chunk(r) for r in rows]
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The stored vectors of the given passage rows, in that order (missing rows are left out)."""
-        self._ready()
+        self.ready()
         found = dict(
             self._conn.execute(
                 "SELECT id, embedding FROM rag_passages WHERE id = ANY(%s)", (list(map(int, rows)),)
@@ -349,17 +332,6 @@ class PgStore:
     def dim(self) -> int:
         """The vector dimension the store was created for."""
         return int(self.meta()["embedder"]["dim"])
-
-
-def fused_rows(dense: list[tuple[int, float]], keyword: list[tuple[int, float]], depth: int) -> Fused:
-    """Dense and keyword (row, score) lists z-score fused as the retriever fuses them: standardised over
-    the top `depth` (the dense list's length when shorter), passages keyword search left out scoring 0."""
-    window = min(depth, len(dense)) if dense else depth
-    scored: dict[str, tuple[list[int], list[float]]] = {
-        "dense": ([r for r, _ in dense], [x for _, x in dense]),
-        "keyword": ([r for r, _ in keyword], [x for _, x in keyword]),
-    }
-    return zscore_fusion(scored, window=window, unreturned={"keyword": (max(0, window - len(keyword)), 0.0)})
 
 
 _SCHEMA = """
@@ -384,8 +356,17 @@ CREATE TABLE IF NOT EXISTS rag_passages (
     text text NOT NULL,
     embed_text text NOT NULL,
     embedding vector({dim}) NOT NULL,
+    tokens text[] NOT NULL DEFAULT '{{}}',
     tsv tsvector GENERATED ALWAYS AS (to_tsvector('{ts}', embed_text)) STORED
 );
+CREATE TABLE IF NOT EXISTS rag_sentences (
+    passage bigint PRIMARY KEY REFERENCES rag_passages ON DELETE CASCADE,
+    spans bytea NOT NULL,
+    vectors bytea NOT NULL,
+    scales bytea NOT NULL
+);
+-- vectors kept in the row, uncompressed: an exact scan read them out of line (TOAST) 3x slower
+ALTER TABLE rag_passages ALTER COLUMN embedding SET STORAGE PLAIN;
 CREATE INDEX IF NOT EXISTS rag_passages_article ON rag_passages (article_id, ord);
 CREATE INDEX IF NOT EXISTS rag_passages_tsv ON rag_passages USING gin (tsv);
 """

@@ -22,8 +22,9 @@ import numpy as np
 from ..config import FUSION_DEPTH, FUSIONS, MODES, RERANKERS
 from ..errors import IndexLoadError, QueryError, RagError
 from ..index.embed import CachingEmbedder, Embedder
-from ..index.index_folder import LoadedIndex, load_index
+from ..index.index_folder import load_index
 from ..index.onnx_embed import query_embedder
+from ..index.store import IndexStore
 from ..ingest.extract import cited_path
 from ..types import Chunk, Passage, Why
 from .fuse import RRF_K, merge_overlapping, reciprocal_rank_fusion, zscore_fusion
@@ -68,7 +69,7 @@ class Retriever:
 
     def __init__(
         self,
-        index: LoadedIndex,
+        index: IndexStore,
         embedder: Embedder,
         corpus_dir: Path,
         *,
@@ -86,11 +87,11 @@ class Retriever:
         if embedder.fingerprint != built_with.fingerprint:
             if embedder.name == built_with.name:
                 raise IndexLoadError(
-                    f"the files of model {embedder.name} changed since {index.index_dir}/ was built"
+                    f"the files of model {embedder.name} changed since {index.shown} was built"
                     f' - run "rag build" to re-embed with the installed model'
                 )
             raise IndexLoadError(
-                f"{index.index_dir}/ was built with {built_with.name} ({built_with.dim}-d) but the query"
+                f"{index.shown} was built with {built_with.name} ({built_with.dim}-d) but the query"
                 f' model is {embedder.name} - run "rag build --model {embedder.name}" or query without --model'
             )
         if mode not in MODES:
@@ -135,7 +136,24 @@ class Retriever:
 
         Questions are embedded through the model's ONNX export when there is one (no torch needed).
         """
-        index = load_index(index_dir)
+        return cls.over(
+            load_index(index_dir), corpus_dir, model, mode=mode, rerank=rerank, fusion=fusion,
+            fusion_depth=fusion_depth,
+        )  # fmt: skip
+
+    @classmethod
+    def over(
+        cls,
+        index: IndexStore,
+        corpus_dir: Path,
+        model: str | None = None,
+        *,
+        mode: str = "hybrid",
+        rerank: str = "sentence",
+        fusion: str = "zscore",
+        fusion_depth: int = FUSION_DEPTH,
+    ) -> Retriever:
+        """open() over an index already loaded (a folder index or a PostgreSQL store, store.py)."""
         embedder, backend = query_embedder(index.manifest.embedder, model)
         return cls(
             index,
@@ -155,7 +173,7 @@ class Retriever:
         fusion: str | None = None,
         rerank: str | None = None,
         embedder: Embedder | None = None,
-        index: LoadedIndex | None = None,
+        index: IndexStore | None = None,
     ) -> Retriever:
         """The same index (and, unless given, question embedder) with another mode, fusion or reranker;
         or, given `index`, a newly loaded index of the same model served with the same embedder and

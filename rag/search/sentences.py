@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..index.embed import Embedder
-from ..index.segments import SegmentedSentences
-from ..index.sentence_store import SentenceStore, sentence_text, split_passage
+from ..index.sentence_store import sentence_text, split_passage
+from ..index.store import SentenceRows
 from ..ingest.chunk import sentence_spans
 from ..types import Chunk, Passage
 
@@ -116,7 +116,7 @@ class SentenceCache:
         self,
         embedder: Embedder,
         max_items: int = 50_000,
-        store: SentenceStore | SegmentedSentences | None = None,
+        store: SentenceRows | None = None,
     ) -> None:
         self.embedder = embedder
         self.max_items = max_items
@@ -125,7 +125,7 @@ class SentenceCache:
         self._vectors: dict[bytes, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def using(self, store: SentenceStore | SegmentedSentences | None) -> SentenceCache:
+    def using(self, store: SentenceRows | None) -> SentenceCache:
         """The same caches over another index's stored sentences (a rebuilt index)."""
         other = SentenceCache(self.embedder, self.max_items, store)
         other._splits, other._vectors, other._lock = self._splits, self._vectors, self._lock

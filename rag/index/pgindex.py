@@ -1,0 +1,221 @@
+"""The PostgreSQL store as an index the retriever reads (store.IndexStore): one generation's rows, BM25 beside.
+
+`PgIndex.load(store)` reads a snapshot of the store in one REPEATABLE READ transaction: the manifest's
+facts, the articles in corpus order (by path, as discover() sorts them), each passage's row id in that
+order (row i of this index is passage ids[i], as in the folder index built from the same corpus), each
+passage's BM25 tokens and the store's `generation`. From the stored tokens it builds the BM25 index in this
+process with keyword.py's own scoring (docs/postgres.md, "Decision"), so nothing is tokenised. Passages,
+exact vectors and stored sentences are read by row id when a question reaches them (recent passages are
+cached); dense search asks pgvector, exactly (a scan) up to EXACT_BELOW passages, so a small collection
+ranks as the folder index does, and through its HNSW index above, and maps ids back to rows (passages written after the snapshot are left out). `stale()` says when the store's generation has
+moved on; the caller then loads the next snapshot. A passage deleted since the snapshot can no longer be
+read: StoreError says to ask again.
+It writes nothing (pgwrite.py) and owns no schema (pgstore.py); one connection serves it, under a lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..config import ChunkParams
+from ..errors import StoreError
+from ..types import Chunk
+from .keyword import KEYWORD_MANIFEST, KeywordIndex, _bm25_from_ids
+from .manifest import ArticleRecord, EmbedderInfo, Manifest
+from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
+from .sentence_store import ENCODING, decode
+
+CACHED_PASSAGES = 4096
+# Up to this many passages dense search scans every vector (exact, as the folder index below its HNSW
+# threshold); above, pgvector's HNSW index. Not the folder's 50,000: a scan in PostgreSQL costs ~1.8 us a
+# passage (9 ms at 5,183, SciFact) against HNSW's ~4 ms (docs/postgres.md).
+EXACT_BELOW = 10_000
+_ARTICLES = 'SELECT article_id, facts, passages FROM rag_articles ORDER BY path COLLATE "C"'
+_ROWS = (
+    "SELECT p.id, p.tokens FROM rag_passages p JOIN rag_articles a USING (article_id)"
+    ' ORDER BY a.path COLLATE "C", p.ord'
+)
+
+
+def keyword_from_tokens(tokens: Sequence[Sequence[str]], keys: list[str]) -> KeywordIndex:
+    """BM25 over rows of stored tokens, scored as keyword.py scores a folder index's passages."""
+    unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, as KeywordIndex.build
+    vocab = {token: i for i, token in enumerate(unique)}
+    offsets = np.cumsum([0, *map(len, tokens)], dtype=np.int64)
+    ids = np.fromiter((vocab[t] for row in tokens for t in row), np.int32, int(offsets[-1]))
+    k1, b = float(KEYWORD_MANIFEST["k1"]), float(KEYWORD_MANIFEST["b"])  # type: ignore[arg-type]
+    bm25 = _bm25_from_ids(offsets, ids, vocab, k1, b) if len(ids) else None
+    return KeywordIndex(bm25, len(tokens), k1, b, tokens=(keys, offsets, ids))
+
+
+class PgIndex:
+    """One snapshot of a PostgreSQL store, searchable by row (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: PgStore,
+        manifest: Manifest,
+        ids: np.ndarray,
+        keyword: KeywordIndex,
+        generation: int,
+        sentences: bool,
+    ) -> None:
+        self.store, self.manifest, self.ids, self.keyword = store, manifest, ids, keyword
+        self.generation = generation
+        self.row_of = {int(i): row for row, i in enumerate(ids.tolist())}
+        self.lock = threading.Lock()  # one connection: one statement (or transaction) at a time
+        self.chunks = PgPassages(self)
+        self.exact = PgVectors(self)
+        self.sentences: PgSentences | None = PgSentences(self) if sentences else None
+        self.exact_search = len(ids) < EXACT_BELOW
+
+    @classmethod
+    def load(cls, store: PgStore) -> PgIndex:
+        """The store as it is now: articles, row ids, tokens and generation from one snapshot."""
+        conn = store.connection
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            meta = store.meta()
+            if "embedder" not in meta:
+                raise StoreError(f"the store at {shown_dsn(store.dsn)} is empty - build it first")
+            if meta.get("format") != FORMAT_VERSION:
+                raise StoreError(
+                    f"the store at {shown_dsn(store.dsn)} is format {meta.get('format')}; this rag reads format"
+                    f" {FORMAT_VERSION} - rebuild it from scratch (reset)"
+                )
+            articles = conn.execute(_ARTICLES).fetchall()
+            rows = conn.execute(_ROWS).fetchall()
+            with_sentences = conn.execute("SELECT count(*) FROM rag_sentences").fetchone()[0]
+            generation = int(meta.get("generation", 0))
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        tokens = [r[1] for r in rows]
+        stored = bool(rows) and with_sentences == len(rows)
+        manifest = Manifest(
+            embedder=EmbedderInfo.from_json(meta["embedder"]),
+            chunking=ChunkParams(**meta["chunking"]),
+            articles={
+                aid: ArticleRecord.from_json({**facts, "chunks": n}, aid) for aid, facts, n in articles
+            },
+            chunk_count=len(ids),
+            index_type="pgvector-hnsw-ip",
+            hnsw=meta.get("hnsw"),
+            keyword=KEYWORD_MANIFEST,
+            pipeline=int(meta.get("pipeline", 0)),
+            created="",
+            sentences={"count": int(with_sentences), "encoding": ENCODING} if stored else None,
+            format=int(meta["format"]),
+        )
+        keyword = keyword_from_tokens(
+            tokens, [str(i) for i in ids.tolist()]
+        )  # search only: no build reuses it
+        return cls(store, manifest, ids, keyword, generation, stored)
+
+    @property
+    def shown(self) -> str:
+        return f"the store at {shown_dsn(self.store.dsn)}"
+
+    def stale(self) -> bool:
+        """Whether the store has been written since this snapshot."""
+        with self.lock:
+            return self.store.generation() != self.generation
+
+    def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer."""
+        scores = np.zeros((len(queries), depth), np.float32)
+        rows = np.full((len(queries), depth), -1, np.int64)
+        for i, q in enumerate(queries):
+            with self.lock:
+                found = self.store.dense_rows(q, depth, exact=self.exact_search)
+            kept = [(self.row_of[r], s) for r, s in found if r in self.row_of][:depth]
+            if kept:
+                rows[i, : len(kept)] = [r for r, _ in kept]
+                scores[i, : len(kept)] = [s for _, s in kept]
+        return scores, rows
+
+    def gone(self) -> StoreError:
+        return StoreError(f"{self.shown} changed while this question was answered - ask again")
+
+
+class PgPassages(Sequence[Chunk]):
+    """The snapshot's passages by row, read from the store when asked for (recent ones cached)."""
+
+    def __init__(self, index: PgIndex) -> None:
+        self._index = index
+        self._cache: OrderedDict[int, Chunk] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._index.ids)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if isinstance(i, slice):
+            return self.read(range(*i.indices(len(self))))
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        with self._index.lock:
+            if i in self._cache:
+                self._cache.move_to_end(i)
+                return self._cache[i]
+        chunk = self.read([i])[0]
+        with self._index.lock:
+            self._cache[i] = chunk
+            while len(self._cache) > CACHED_PASSAGES:
+                self._cache.popitem(last=False)
+        return chunk
+
+    def read(self, rows: Sequence[int]) -> list[Chunk]:
+        """The passages of these rows, in that order, in one query."""
+        ids = [int(self._index.ids[r]) for r in rows]
+        with self._index.lock:
+            found = self._index.store.chunks(ids)
+        if len(found) < len(set(ids)):
+            raise self._index.gone()
+        return [found[i] for i in ids]
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for start in range(0, len(self), 1000):
+            yield from self.read(range(start, min(start + 1000, len(self))))
+
+
+class PgVectors:
+    """The snapshot's exact passage vectors, by row."""
+
+    def __init__(self, index: PgIndex) -> None:
+        self._index = index
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        ids = [int(self._index.ids[r]) for r in np.asarray(rows).tolist()]
+        with self._index.lock:
+            vectors = self._index.store.vectors(ids)
+        if len(vectors) != len(ids):
+            raise self._index.gone()
+        return vectors
+
+
+class PgSentences:
+    """The snapshot's stored sentences (rag_sentences), by row: the interface of SentenceStore."""
+
+    def __init__(self, index: PgIndex) -> None:
+        self._index = index
+        self._dim = index.manifest.embedder.dim
+
+    def passage(self, row: int) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+        """Passage `row`'s (start, end, paragraph) spans and their float32 unit vectors."""
+        with self._index.lock:
+            found: Any = self._index.store.connection.execute(
+                "SELECT spans, vectors, scales FROM rag_sentences WHERE passage = %s",
+                (int(self._index.ids[row]),),
+            ).fetchone()
+        if found is None:
+            raise self._index.gone()
+        spans = np.frombuffer(found[0], "<i4").reshape(-1, 3)
+        rows = np.frombuffer(found[1], np.int8).reshape(-1, self._dim)
+        scales = np.frombuffer(found[2], "<f4")
+        return [(int(s), int(e), int(p)) for s, e, p in spans.tolist()], decode(rows, scales)
