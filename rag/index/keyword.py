@@ -133,15 +133,33 @@ class KeywordIndex:
             vocab = {token: i for i, token in enumerate(unique)}
             offsets, ids = tokens_of_ids(vocab, tokens)
             tokenized = len(todo)
-        segment = TermSegment.of_tokens("", _sha(keys), offsets, ids, list(vocab))
-        df = np.zeros(len(vocab), dtype=np.int32)
-        df[segment.terms] = np.diff(segment.indptr)
-        index = cls([segment], vocab, Statistics(df, len(keys), int(offsets[-1])), None, k1, b)
+        index = cls._one_segment(_sha(keys), vocab, offsets, ids, k1, b)
         index.tokenized = tokenized
         log.info(
             "keyword index: %d passages, %d tokenised, %d cached", len(keys), tokenized, len(keys) - tokenized
         )
         return index
+
+    @classmethod
+    def from_tokens(
+        cls, tokens: Sequence[Sequence[str]], *, k1: float = 1.5, b: float = 0.75
+    ) -> KeywordIndex:
+        """Index passages already tokenised (row i = tokens[i], by tokenize()) as one segment, for
+        search only: a store that keeps each passage's tokens (pgindex.py) tokenises nothing. It holds
+        no text keys, so no build takes tokens from it."""
+        unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, as build()
+        vocab = {token: i for i, token in enumerate(unique)}
+        offsets, ids = tokens_of_ids(vocab, [list(row) for row in tokens])
+        return cls._one_segment(np.zeros((len(tokens), 32), np.uint8), vocab, offsets, ids, k1, b)
+
+    @classmethod
+    def _one_segment(
+        cls, sha: np.ndarray, vocab: dict[str, int], offsets: np.ndarray, ids: np.ndarray, k1: float, b: float
+    ) -> KeywordIndex:
+        segment = TermSegment.of_tokens("", sha, offsets, ids, list(vocab))
+        df = np.zeros(len(vocab), dtype=np.int32)
+        df[segment.terms] = np.diff(segment.indptr)
+        return cls([segment], vocab, Statistics(df, len(sha), int(offsets[-1])), None, k1, b)
 
     def appended(self, prefix: str, rows: np.ndarray, texts: list[str]) -> KeywordIndex:
         """This index plus a segment of `texts` (physical rows after the stored ones, in order), whose

@@ -15,7 +15,6 @@ It writes nothing (pgwrite.py) and owns no schema (pgstore.py); one connection s
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -26,7 +25,7 @@ import numpy as np
 from ..config import ChunkParams
 from ..errors import StoreError
 from ..types import Chunk
-from .keyword import KEYWORD_MANIFEST, KeywordIndex, _bm25_from_ids
+from .keyword import KEYWORD_MANIFEST, KeywordIndex
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
 from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
 from .sentence_store import ENCODING, decode
@@ -41,17 +40,6 @@ _ROWS = (
     "SELECT p.id, p.tokens FROM rag_passages p JOIN rag_articles a USING (article_id)"
     ' ORDER BY a.path COLLATE "C", p.ord'
 )
-
-
-def keyword_from_tokens(tokens: Sequence[Sequence[str]], keys: list[str]) -> KeywordIndex:
-    """BM25 over rows of stored tokens, scored as keyword.py scores a folder index's passages."""
-    unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, as KeywordIndex.build
-    vocab = {token: i for i, token in enumerate(unique)}
-    offsets = np.cumsum([0, *map(len, tokens)], dtype=np.int64)
-    ids = np.fromiter((vocab[t] for row in tokens for t in row), np.int32, int(offsets[-1]))
-    k1, b = float(KEYWORD_MANIFEST["k1"]), float(KEYWORD_MANIFEST["b"])  # type: ignore[arg-type]
-    bm25 = _bm25_from_ids(offsets, ids, vocab, k1, b) if len(ids) else None
-    return KeywordIndex(bm25, len(tokens), k1, b, tokens=(keys, offsets, ids))
 
 
 class PgIndex:
@@ -111,9 +99,8 @@ class PgIndex:
             sentences={"count": int(with_sentences), "encoding": ENCODING} if stored else None,
             format=int(meta["format"]),
         )
-        keyword = keyword_from_tokens(
-            tokens, [str(i) for i in ids.tolist()]
-        )  # search only: no build reuses it
+        k1, b = float(KEYWORD_MANIFEST["k1"]), float(KEYWORD_MANIFEST["b"])  # type: ignore[arg-type]
+        keyword = KeywordIndex.from_tokens(tokens, k1=k1, b=b)
         return cls(store, manifest, ids, keyword, generation, stored)
 
     @property
