@@ -66,6 +66,8 @@ class BuildReport:
     wrote: bool = False
     segment: int = 0  # passages written as a new segment (append.py); 0 for a full write
     full_write: str = ""  # why the whole index was written (nothing when a segment was appended)
+    store: str = ""  # the PostgreSQL store written (pgbuild.py), shown without its password
+    transactions: int = 0  # the store's write transactions
 
     @property
     def up_to_date(self) -> bool:
@@ -96,7 +98,9 @@ class BuildReport:
             passage_seconds = self.embed_seconds - self.sentence_seconds
             rate = f", {self.embedded / passage_seconds:.1f} passages/s" if passage_seconds > 0 else ""
             out.append(f"built in {self.seconds:.2f} s (embedding {self.embed_seconds:.2f} s{rate})")
-            if self.segment or not self.full_write:
+            if self.store:
+                out.append(f"wrote {self.store} in {self.transactions} transaction(s)")
+            elif self.segment or not self.full_write:
                 out.append(f"wrote a segment of {self.segment} passages; the other files are linked")
         return out
 
@@ -120,6 +124,8 @@ class BuildReport:
             "wrote": self.wrote,
             "segment": self.segment,
             "full_write": self.full_write,
+            "store": self.store,
+            "transactions": self.transactions,
         }
 
 
@@ -181,7 +187,7 @@ def build(
         why = why_full(previous, full, compact)
         if not dry_run and previous is not None and not why:
             report_progress(0.05, "writing a segment")
-            embed_passages, embed_sentences = _embedders(embedder, progress, report_progress)
+            embed_passages, embed_sentences = embedders(embedder, progress, report_progress)
             dim = previous.manifest.embedder.dim
             new_manifest = _manifest(embedder, dim, params, plan, chosen_type, plan.passages)
             done = append(index_dir, previous, plan, new_manifest, embed_passages, embed_sentences)
@@ -225,7 +231,7 @@ def build(
             return replace(report, seconds=time.perf_counter() - started)
 
         report_progress(0.05, "loading the model" if to_embed else "writing")
-        embed_passages, embed_sentences = _embedders(embedder, progress, report_progress)
+        embed_passages, embed_sentences = embedders(embedder, progress, report_progress)
         fresh, embed_seconds = embed_passages(list(to_embed.values()))
         report_progress(0.95, "writing the index")
         dim = int(fresh.shape[1]) if len(fresh) else int(previous.vectors.d) if previous else embedder.dim
@@ -271,7 +277,7 @@ def build(
         )
 
 
-def _embedders(
+def embedders(
     embedder: Embedder, progress: bool, report: Callable[[float, str], None]
 ) -> tuple[Embed, Embed]:
     """(embed passages, embed sentences) for a build. A few texts (an edited or added article) go through

@@ -35,11 +35,31 @@ CACHED_PASSAGES = 4096
 # threshold); above, pgvector's HNSW index. Not the folder's 50,000: a scan in PostgreSQL costs ~1.8 us a
 # passage (9 ms at 5,183, SciFact) against HNSW's ~4 ms (docs/postgres.md).
 EXACT_BELOW = 10_000
-_ARTICLES = 'SELECT article_id, facts, passages FROM rag_articles ORDER BY path COLLATE "C"'
+ARTICLES = 'SELECT article_id, facts, passages FROM rag_articles ORDER BY path COLLATE "C"'
 _ROWS = (
     "SELECT p.id, p.tokens FROM rag_passages p JOIN rag_articles a USING (article_id)"
     ' ORDER BY a.path COLLATE "C", p.ord'
 )
+
+
+def manifest_of(
+    meta: dict[str, Any], articles: Sequence[tuple[Any, ...]], chunk_count: int, sentences: int | None
+) -> Manifest:
+    """The store's facts as a folder Manifest: rag_meta, rag_articles rows (article_id, facts, passages)
+    in corpus order, the passage count and the stored sentences' count (None: not every passage has them)."""
+    return Manifest(
+        embedder=EmbedderInfo.from_json(meta["embedder"]),
+        chunking=ChunkParams(**meta["chunking"]),
+        articles={aid: ArticleRecord.from_json({**facts, "chunks": n}, aid) for aid, facts, n in articles},
+        chunk_count=chunk_count,
+        index_type="pgvector-hnsw-ip",
+        hnsw=meta.get("hnsw"),
+        keyword=KEYWORD_MANIFEST,
+        pipeline=int(meta.get("pipeline", 0)),
+        created="",
+        sentences=None if sentences is None else {"count": sentences, "encoding": ENCODING},
+        format=int(meta["format"]),
+    )
 
 
 class PgIndex:
@@ -77,28 +97,14 @@ class PgIndex:
                     f"the store at {shown_dsn(store.dsn)} is format {meta.get('format')}; this rag reads format"
                     f" {FORMAT_VERSION} - rebuild it from scratch (reset)"
                 )
-            articles = conn.execute(_ARTICLES).fetchall()
+            articles = conn.execute(ARTICLES).fetchall()
             rows = conn.execute(_ROWS).fetchall()
             with_sentences = conn.execute("SELECT count(*) FROM rag_sentences").fetchone()[0]
             generation = int(meta.get("generation", 0))
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         tokens = [r[1] for r in rows]
         stored = bool(rows) and with_sentences == len(rows)
-        manifest = Manifest(
-            embedder=EmbedderInfo.from_json(meta["embedder"]),
-            chunking=ChunkParams(**meta["chunking"]),
-            articles={
-                aid: ArticleRecord.from_json({**facts, "chunks": n}, aid) for aid, facts, n in articles
-            },
-            chunk_count=len(ids),
-            index_type="pgvector-hnsw-ip",
-            hnsw=meta.get("hnsw"),
-            keyword=KEYWORD_MANIFEST,
-            pipeline=int(meta.get("pipeline", 0)),
-            created="",
-            sentences={"count": int(with_sentences), "encoding": ENCODING} if stored else None,
-            format=int(meta["format"]),
-        )
+        manifest = manifest_of(meta, articles, len(ids), int(with_sentences) if stored else None)
         k1, b = float(KEYWORD_MANIFEST["k1"]), float(KEYWORD_MANIFEST["b"])  # type: ignore[arg-type]
         keyword = KeywordIndex.from_tokens(tokens, k1=k1, b=b)
         return cls(store, manifest, ids, keyword, generation, stored)

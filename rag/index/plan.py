@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import ChunkParams
 from ..errors import CorpusError, IndexLoadError
@@ -23,13 +23,20 @@ from ..ingest.read import article_sha256, read_article, recurring_digest, recurr
 from ..types import Chunk
 from .embed import Embedder
 from .index_folder import LoadedIndex, load_index
-from .manifest import ArticleRecord
+from .manifest import ArticleRecord, Manifest
 
 log = logging.getLogger(__name__)
 
 # Bump when cleaning or chunking changes what passages an unchanged file yields.
 # 2: passages are capped in characters too (chunk.CHARS_PER_WORD), so over-long tokens are cut.
 PIPELINE_VERSION = 2
+
+
+class Previous(Protocol):
+    """What a plan reads of the previous build: its manifest (a folder index, or the PostgreSQL store's facts)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
 
 
 @dataclass
@@ -68,7 +75,7 @@ def load_previous(index_dir: Path) -> tuple[LoadedIndex | None, str]:
 
 
 def full_rebuild_reason(
-    previous: LoadedIndex | None, problem: str, embedder: Embedder, params: ChunkParams
+    previous: Previous | None, problem: str, embedder: Embedder, params: ChunkParams
 ) -> str:
     if previous is None:
         return problem
@@ -90,7 +97,7 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
 def plan_build(
     corpus_dir: Path,
     files: list[Path],
-    previous: LoadedIndex | None,
+    previous: Previous | None,
     params: ChunkParams,
     *,
     incremental: bool,
