@@ -9,7 +9,7 @@ is a new Retriever loaded and swapped in with one assignment, so every answer co
 index, old or new. A failed rebuild leaves the previous index serving and keeps the error to show.
 With `settings.store` (a postgresql:// URL) questions are answered from that PostgreSQL store instead
 (pgindex.PgIndex: the same retriever over the store interface), reloaded when the store's generation
-moves on; building into the store is not wired yet (build and ensure_index refuse or skip it).
+moves on; `build` writes the store (pgbuild.py: only what changed, under the store's build lock).
 It parses no input and renders nothing (cli.py, rag/web/).
 """
 
@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 from .answer.abstain import AbstentionPolicy
 from .answer.ask import LLMEndpoint, Reply, ask
 from .config import ChunkParams, Settings, cache_root
-from .errors import RagError, StoreError
+from .errors import RagError
 from .index.build import BuildReport, build
 from .index.index_folder import load_index
 from .index.manifest import NAME as MANIFEST
 from .index.manifest import ArticleRecord
-from .index.pgstore import shown_dsn
 from .index.status import IndexStatus, index_status
 from .index.store import IndexStore
 from .search.retrieve import Retriever, check_k, check_question
@@ -305,13 +304,22 @@ class Assistant:
         **progress: Any,
     ) -> BuildReport:
         """Build or refresh the index with the settings' model, chunking and index type in this thread
-        (progress: `progress=True` for a bar, or `on_progress=callback`); `compact` writes it whole."""
+        (progress: `progress=True` for a bar, or `on_progress=callback`); `compact` writes it whole.
+        With a store set, into the store (index type and `compact` are the folder's and do not apply)."""
         s = self.settings
-        if s.store:
-            raise StoreError(
-                f"building into the PostgreSQL store at {shown_dsn(s.store)} is not supported yet - build the"
-                " folder index (rag build without --store or RAG_STORE) and copy it in (pgwrite.from_index)"
-            )
+        if s.store:  # only what changed written into the store, under its build lock (pgbuild.py)
+            from .index.pgbuild import build_store
+            from .index.pgstore import PgStore
+
+            with PgStore(s.store) as store:
+                return build_store(
+                    self.corpus_dir,
+                    store,
+                    embedder or self.embedder(),
+                    s.chunking,
+                    dry_run=dry_run,
+                    **progress,
+                )
         return build(
             self.corpus_dir,
             self.index_dir,
@@ -337,7 +345,7 @@ class Assistant:
         older index loads, serve that one and keep the reason in `problem`."""
         from .index.onnx_embed import read_export
 
-        if self.settings.store:  # filled elsewhere for now: serve it as it is
+        if self.settings.store:  # built by `rag build --store` or a rebuild: serve it as it is
             self.retriever  # noqa: B018
             return
         # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of

@@ -77,6 +77,13 @@ def main() -> None:
     "precision",
     "Passage embedding precision: bf16 where the CPU has it (auto, default; or $RAG_PRECISION).",
 )
+@setting_option(
+    "--store",
+    "store",
+    "Build into this PostgreSQL store (postgresql://user@host/db) instead of the index folder: only changed"
+    " articles are written (default: none, or $RAG_STORE).",
+    metavar="URL",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be done, change nothing.")
 @click.option(
     "--compact", is_flag=True, help="Write the whole index again as one segment (changes are appended)."
@@ -93,6 +100,7 @@ def build(
     overlap: int | None,
     index_type: str | None,
     precision: str | None,
+    store: str | None,
     dry_run: bool,
     compact: bool,
     as_json: bool,
@@ -101,7 +109,9 @@ def build(
     """Build or refresh the index; only new or changed passages are embedded."""
     from .assistant import Assistant
 
-    s = settings_from(corpus_dir, index_dir, model=model, precision=precision, index_type=index_type)
+    s = settings_from(
+        corpus_dir, index_dir, model=model, precision=precision, index_type=index_type, store=store
+    )
     if chunking_max_words is not None:
         s = replace(s, chunking=replace(s.chunking, max_words=chunking_max_words))
     if overlap is not None:

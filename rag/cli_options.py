@@ -46,7 +46,7 @@ def folder_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--store: answer from a PostgreSQL store (filled from a folder index for now) instead of --index."""
+    """--store: answer from a PostgreSQL store (filled by `rag build --store`) instead of --index."""
     return setting_option(
         "--store",
         "store",

@@ -1,5 +1,5 @@
 """For the PostgreSQL store's tests: made-up articles in numbered versions, and the child process that is
-killed in the middle of a write.
+killed in the middle of a write (a transaction of its own, or a build into the store).
 
 A version of an article is recognisable from any one of its passages (the version is in each chunk_id and
 text), and versions have different passage counts, so a reader that saw a mix of two would notice.
@@ -51,7 +51,30 @@ def new_store(dsn: str) -> PgStore:
     return store
 
 
-if __name__ == "__main__":
+def build_until_killed(dsn: str, corpus_dir: str) -> None:
+    """`rag build --store`'s build with the tests' hashing embedder, one article a transaction, stopping
+    (to be killed) inside the first write transaction, once its first article is written."""
+    from pathlib import Path
+
+    from rag.config import ChunkParams
+    from rag.index.pgbuild import build_store
+
+    from .conftest import HashingEmbedder
+
+    def stop_in_the_write(fraction: float, stage: str) -> None:
+        if stage.startswith("writing ") and stage != "writing the store":
+            print("written", flush=True)
+            time.sleep(120)
+
+    with PgStore(dsn) as store:
+        build_store(
+            Path(corpus_dir), store, HashingEmbedder(), ChunkParams(), on_progress=stop_in_the_write, batch=1
+        )
+
+
+if __name__ == "__main__" and sys.argv[1] == "build":
+    build_until_killed(sys.argv[2], sys.argv[3])
+elif __name__ == "__main__":
     # Killed by the test while its transaction is open: replaces "a" with version 2 and deletes "b".
     with PgStore(sys.argv[1]) as store, store.transaction() as tx:
         tx.replace_article(article_version("a", 2))

@@ -19,7 +19,7 @@ transaction lock, so two writers queue instead of interleaving; `build_lock()` i
 a whole build holds (a second build refuses at once, like the folder index's build lock).
 What replaces an article, and the statements that write it, are in pgwrite.py; what the retriever reads
 (a snapshot of rows, BM25 beside) is pgindex.py; PostgreSQL full-text search is pgfulltext.py. It does not
-read the corpus, embed or decide what changed (build.py does that for the folder index).
+read the corpus, embed or decide what changed (build.py, and pgbuild.py for the store).
 """
 
 from __future__ import annotations
