@@ -211,3 +211,30 @@ def test_dry_run_writes_nothing(pg_dsn, corpus, hasher):
         generation = store.generation()
         report = build_store(corpus, store, hasher, ChunkParams(), dry_run=True)
         assert len(report.changed) == 1 and report.embedded == 1 and store.generation() == generation
+
+
+def test_the_apps_rebuild_writes_the_store_and_serves_the_new_article(pg_dsn, seed_index, tmp_path):
+    """Assistant.build with a store (the app's background rebuild): the new article is answered from the
+    store without a restart."""
+    import shutil
+    from dataclasses import replace
+
+    from rag.assistant import Assistant
+    from rag.config import Settings
+
+    shutil.copytree(seed_index[0], tmp_path / "corpus")
+    settings = replace(Settings(), corpus_dir=tmp_path / "corpus", store=pg_dsn, precision="fp32")
+    assistant = Assistant(settings)
+    assert assistant.build().wrote
+    assistant.RECHECK_SECONDS = 0.0
+    assert not any("Zanzibarian" in p.chunk.text for p in assistant.search("Zanzibarian kite", k=3))
+    (tmp_path / "corpus" / "kites.md").write_text(
+        "# Kites\n\nA Zanzibarian kite needs steady wind. It flies highest at dusk.\n", encoding="utf-8"
+    )
+    assert assistant.start_rebuild()
+    assistant.wait_for_rebuild()
+    state = assistant.rebuild_state
+    assert state.error == "" and state.report is not None and len(state.report.added) == 1
+    assert state.report.transactions == 1 and state.report.embedded == 1
+    hits = assistant.search("Zanzibarian kite", k=3, mode="keyword")
+    assert hits and "Zanzibarian" in hits[0].chunk.text
