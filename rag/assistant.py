@@ -345,7 +345,15 @@ class Assistant:
         older index loads, serve that one and keep the reason in `problem`."""
         from .index.onnx_embed import read_export
 
-        if self.settings.store:  # built by `rag build --store` or a rebuild: serve it as it is
+        if self.settings.store:  # an empty store is built; a built one served as it is (rebuilds update it)
+            from .index.pgstore import PgStore, shown_dsn
+
+            with PgStore(self.settings.store) as store:
+                empty = "embedder" not in store.meta()
+            if empty:
+                say(f"index: the store at {shown_dsn(self.settings.store)} is empty - building")
+                for line in self.build_now().lines():
+                    say(line)
             self.retriever  # noqa: B018
             return
         # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of

@@ -214,8 +214,8 @@ def test_dry_run_writes_nothing(pg_dsn, corpus, hasher):
 
 
 def test_the_apps_rebuild_writes_the_store_and_serves_the_new_article(pg_dsn, seed_index, tmp_path):
-    """Assistant.build with a store (the app's background rebuild): the new article is answered from the
-    store without a restart."""
+    """The app with a store: an empty store is built at start (ensure_index), and the background rebuild
+    (Assistant.build) writes a new article, answered from the store without a restart."""
     import shutil
     from dataclasses import replace
 
@@ -225,7 +225,9 @@ def test_the_apps_rebuild_writes_the_store_and_serves_the_new_article(pg_dsn, se
     shutil.copytree(seed_index[0], tmp_path / "corpus")
     settings = replace(Settings(), corpus_dir=tmp_path / "corpus", store=pg_dsn, precision="fp32")
     assistant = Assistant(settings)
-    assert assistant.build().wrote
+    said: list[str] = []
+    assistant.ensure_index(said.append, said.append)  # the app's start: an empty store is built
+    assert said[0].endswith("is empty - building") and "2 added" in said[2], said
     assistant.RECHECK_SECONDS = 0.0
     assert not any("Zanzibarian" in p.chunk.text for p in assistant.search("Zanzibarian kite", k=3))
     (tmp_path / "corpus" / "kites.md").write_text(
