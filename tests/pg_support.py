@@ -51,9 +51,10 @@ def new_store(dsn: str) -> PgStore:
     return store
 
 
-def build_until_killed(dsn: str, corpus_dir: str) -> None:
-    """`rag build --store`'s build with the tests' hashing embedder, one article a transaction, stopping
-    (to be killed) inside the first write transaction, once its first article is written."""
+def build_until_killed(dsn: str, corpus_dir: str, max_words: int = 160) -> None:
+    """`rag build --store`'s build with the tests' hashing embedder, one article a transaction, passages of
+    up to `max_words`, stopping (to be killed) inside the first write transaction, once its first article
+    is written."""
     from pathlib import Path
 
     from rag.config import ChunkParams
@@ -67,13 +68,14 @@ def build_until_killed(dsn: str, corpus_dir: str) -> None:
             time.sleep(120)
 
     with PgStore(dsn) as store:
+        params = ChunkParams(max_words=max_words)
         build_store(
-            Path(corpus_dir), store, HashingEmbedder(), ChunkParams(), on_progress=stop_in_the_write, batch=1
+            Path(corpus_dir), store, HashingEmbedder(), params, on_progress=stop_in_the_write, batch=1
         )
 
 
 if __name__ == "__main__" and sys.argv[1] == "build":
-    build_until_killed(sys.argv[2], sys.argv[3])
+    build_until_killed(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:5]))
 elif __name__ == "__main__":
     # Killed by the test while its transaction is open: replaces "a" with version 2 and deletes "b".
     with PgStore(sys.argv[1]) as store, store.transaction() as tx:

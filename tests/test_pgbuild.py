@@ -133,6 +133,35 @@ def test_another_chunking_rewrites_the_store_in_one_transaction(pg_dsn, corpus, 
         pg = PgIndex.load(store)
         assert pg.manifest.chunking == smaller and all(len(c.text.split()) <= 80 for c in pg.chunks)
         assert build_store(corpus, store, hasher, smaller).up_to_date
+        other = HashingEmbedder(dim=32, name="other-hashing")
+        report = build_store(corpus, store, other, smaller)
+        assert report.full_rebuild == "model changed (test-hashing -> other-hashing)"
+        assert report.embedded == report.passages == len(PgIndex.load(store).chunks)
+        assert store.dim() == 32 and PgIndex.load(store).manifest.embedder.name == "other-hashing"
+
+
+def test_a_rewrite_killed_mid_write_leaves_the_previous_collection(pg_dsn, corpus, hasher):
+    """Another chunking rewrites the store in one transaction (tables dropped and made again): killed
+    inside it, the server rolls all of it back."""
+    with PgStore(pg_dsn) as store:
+        build_store(corpus, store, hasher, ChunkParams())
+        chunks, meta = list(PgIndex.load(store).chunks), store.meta()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.pg_support", "build", pg_dsn, str(corpus), "60"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "written"
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        finally:
+            child.kill()
+        store.connection.execute("SET lock_timeout = '20s'")  # until the server has ended the dead session
+        assert store.meta() == meta and list(PgIndex.load(store).chunks) == chunks
+        assert build_store(corpus, store, hasher, ChunkParams(max_words=60)).full_rebuild
 
 
 def test_a_build_killed_mid_write_leaves_the_previous_state_answering(pg_dsn, corpus, hasher):
