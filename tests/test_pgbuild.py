@@ -40,6 +40,16 @@ def rows_of(store: PgStore, article_id: str) -> list[tuple[int, str, str]]:
     ).fetchall()
 
 
+def wait_for_the_killed_session(store: PgStore) -> None:
+    """Until the server has ended a killed build's session, which releases its build lock."""
+    import time
+
+    deadline = time.monotonic() + 30
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+    while store.connection.execute(held).fetchone()[0] and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def article_of(index: PgIndex, path: str) -> str:
     return next(aid for aid, record in index.manifest.articles.items() if record.path == path)
 
@@ -161,6 +171,7 @@ def test_a_rewrite_killed_mid_write_leaves_the_previous_collection(pg_dsn, corpu
             child.kill()
         store.connection.execute("SET lock_timeout = '20s'")  # until the server has ended the dead session
         assert store.meta() == meta and list(PgIndex.load(store).chunks) == chunks
+        wait_for_the_killed_session(store)
         assert build_store(corpus, store, hasher, ChunkParams(max_words=60)).full_rebuild
 
 
@@ -192,7 +203,7 @@ def test_a_build_killed_mid_write_leaves_the_previous_state_answering(pg_dsn, co
         assert list(still.chunks) == chunks
         hits = Retriever(still, hasher, corpus).search("zebra Quillon xylophone", 3, mode="keyword")
         assert all("Quillon" not in p.chunk.text for p in hits)
-        store.connection.execute("SET lock_timeout = '20s'")  # the server ends the dead build's session
+        wait_for_the_killed_session(store)
         report = build_store(corpus, store, hasher, ChunkParams())
         assert len(report.changed) == 2 and report.wrote
 
