@@ -116,6 +116,9 @@ def test_a_removed_article_leaves_no_rows(pg_dsn, corpus, hasher):
         first.unlink()
         report = build_store(corpus, store, hasher, ChunkParams())
         assert report.removed == (gone,) and report.embedded == 0 and report.transactions == 1
+        pg = PgIndex.load(store)
+        assert pg.sentences is not None
+        assert report.sentences == sum(len(pg.sentences.passage(r)[0]) for r in range(len(pg.chunks))) > 0
         assert rows_of(store, gone) == [] and gone not in store.articles()
         count = store.connection.execute("SELECT count(*) FROM rag_sentences").fetchone()[0]
         assert count == store.count() == len(PgIndex.load(store).chunks)

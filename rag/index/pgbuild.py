@@ -140,7 +140,7 @@ def build_store(
         return replace(
             report,
             wrote=True,
-            sentences=counts.sentences,
+            sentences=_stored_sentences(store),
             sentences_embedded=counts.sentences_embedded,
             sentence_seconds=counts.sentence_seconds,
             embed_seconds=counts.embed_seconds,
@@ -158,6 +158,13 @@ def _previous(store: PgStore) -> tuple[_Previous | None, str]:
         return None, f"the store is format {meta.get('format')}; this rag writes format {FORMAT_VERSION}"
     articles = store.connection.execute(ARTICLES).fetchall()
     return _Previous(manifest_of(meta, articles, sum(int(n) for *_, n in articles), None)), ""
+
+
+def _stored_sentences(store: PgStore) -> int:
+    """The sentences the store holds now (each passage's spans are 3 int32 a sentence), as the folder
+    build reports the sentences its index holds."""
+    found = store.connection.execute("SELECT coalesce(sum(octet_length(spans)), 0) FROM rag_sentences")
+    return int(found.fetchone()[0]) // 12
 
 
 def _reusable(store: PgStore, article_ids: set[str] | None) -> _Reusable:
@@ -186,7 +193,6 @@ def _reusable(store: PgStore, article_ids: set[str] | None) -> _Reusable:
 @dataclass(frozen=True)
 class _Counts:
     dim: int
-    sentences: int
     sentences_embedded: int
     sentence_seconds: float
     embed_seconds: float
@@ -236,7 +242,7 @@ def _items(
             )
         )  # fmt: skip
         at_row = rows.stop
-    counts = _Counts(dim, stored.count, sentences_embedded, sentence_seconds, seconds + sentence_seconds)
+    counts = _Counts(dim, sentences_embedded, sentence_seconds, seconds + sentence_seconds)
     return items, counts
 
 
