@@ -36,7 +36,7 @@ from .index_folder import write_index
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
 from .manifest import BASE_FORMAT, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
-from .plan import PIPELINE_VERSION, Plan, full_rebuild_reason, load_previous, plan_build, renames
+from .plan import PIPELINE_VERSION, Changes, Plan, changes, load_previous
 from .reuse import Embed, format2_vectors, gather_sentences, reusable_vectors
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,23 @@ class BuildReport:
     full_write: str = ""  # why the whole index was written (nothing when a segment was appended)
     store: str = ""  # the PostgreSQL store written (pgbuild.py), shown without its password
     transactions: int = 0  # the store's write transactions
+
+    @classmethod
+    def of(cls, planned: Changes, *, dry_run: bool, store: str = "") -> BuildReport:
+        """The report of a build that has planned (plan.changes) and written nothing yet."""
+        plan = planned.plan
+        return cls(
+            added=planned.added,
+            changed=tuple(plan.status["changed"]),
+            removed=planned.removed,
+            unchanged=tuple(plan.status["unchanged"]),
+            renamed=planned.renamed,
+            full_rebuild=planned.full,
+            passages=plan.passages,
+            reused=plan.passages,
+            dry_run=dry_run,
+            store=store,
+        )
 
     @property
     def up_to_date(self) -> bool:
@@ -155,30 +172,15 @@ def build(
         if not files:
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
         previous, problem = load_previous(index_dir)
-        full = full_rebuild_reason(previous, problem, embedder, params)
-        plan = plan_build(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
+        planned = changes(corpus_dir, files, previous, problem, embedder, params, dry_run=dry_run)
+        plan, full = planned.plan, planned.full
         chosen_type = choose_index_type(plan.passages, index_type)
         old_type = previous.manifest.index_type if previous is not None else None
         if not full and previous is not None and old_type != chosen_type:
             full = f"index type changed ({old_type} -> {chosen_type}); vectors are reused, not re-embedded"
         if not full and previous is not None and previous.manifest.sentences is None:
             full = "the index has no stored sentences: adding them (passage vectors reused)"
-        prev_articles = previous.manifest.articles if previous else {}
-        removed = [aid for aid in prev_articles if aid not in plan.articles]
-        renamed = renames(plan, prev_articles, removed)
-        added = [a for a in plan.status["added"] if a not in {new for _, new in renamed}]
-        removed = [a for a in removed if a not in {old for old, _ in renamed}]
-        report = BuildReport(
-            added=tuple(added),
-            changed=tuple(plan.status["changed"]),
-            removed=tuple(removed),
-            unchanged=tuple(plan.status["unchanged"]),
-            renamed=tuple(renamed),
-            full_rebuild=full,
-            passages=plan.passages,
-            reused=plan.passages,
-            dry_run=dry_run,
-        )
+        report = BuildReport.of(replace(planned, full=full), dry_run=dry_run)
         outdated = previous is not None and previous.keyword.outdated
         if previous and report.up_to_date and not (compact and previous.manifest.segments) and not outdated:
             if not dry_run:  # decided from file hashes: no passage or vector is read

@@ -37,7 +37,7 @@ from .onnx_embed import ensure_export
 from .pgindex import ARTICLES, manifest_of
 from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
 from .pgwrite import ArticlePassages, Encoded
-from .plan import PIPELINE_VERSION, Plan, full_rebuild_reason, plan_build, renames
+from .plan import PIPELINE_VERSION, Plan, changes
 from .reuse import sentences_of
 
 Progress = Callable[[float, str], None]
@@ -80,23 +80,9 @@ def build_store(
         if not files:
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
         previous, problem = _previous(store)
-        full = full_rebuild_reason(previous, problem, embedder, params)
-        plan = plan_build(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
-        prev_articles = previous.manifest.articles if previous is not None else {}
-        gone = [aid for aid in prev_articles if aid not in plan.articles]
-        renamed = renames(plan, prev_articles, gone)
-        report = BuildReport(
-            added=tuple(a for a in plan.status["added"] if a not in {new for _, new in renamed}),
-            changed=tuple(plan.status["changed"]),
-            removed=tuple(a for a in gone if a not in {old for old, _ in renamed}),
-            unchanged=tuple(plan.status["unchanged"]),
-            renamed=tuple(renamed),
-            full_rebuild=full,
-            passages=plan.passages,
-            reused=plan.passages,
-            dry_run=dry_run,
-            store=f"the store at {shown_dsn(store.dsn)}",
-        )
+        planned = changes(corpus_dir, files, previous, problem, embedder, params, dry_run=dry_run)
+        plan, full, gone = planned.plan, planned.full, list(planned.gone)
+        report = BuildReport.of(planned, dry_run=dry_run, store=f"the store at {shown_dsn(store.dsn)}")
         if previous is not None and report.up_to_date:
             if not dry_run:
                 ensure_export(embedder)  # a no-op once the question model is exported

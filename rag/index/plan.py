@@ -146,6 +146,41 @@ def plan_build(
     return plan
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What a build has to do against the previous state (an index folder or a store): the plan, why
+    everything is written again ("" when not), and the articles added, removed and renamed."""
+
+    plan: Plan
+    full: str
+    added: tuple[str, ...]  # new articles, renames left out
+    removed: tuple[str, ...]  # articles gone, renames left out
+    renamed: tuple[tuple[str, str], ...]  # (old id, new id): the same bytes under another path
+    gone: tuple[str, ...]  # every previous article the plan no longer holds (removed and renamed away)
+
+
+def changes(
+    corpus_dir: Path,
+    files: list[Path],
+    previous: Any,
+    problem: str,
+    embedder: Embedder,
+    params: ChunkParams,
+    *,
+    dry_run: bool = False,
+) -> Changes:
+    """The plan of a build against `previous` (anything with a manifest; None: nothing to reuse, and
+    `problem` says why), for both kinds of build (build.py, pgbuild.py)."""
+    full = full_rebuild_reason(previous, problem, embedder, params)
+    plan = plan_build(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
+    prev_articles = previous.manifest.articles if previous is not None else {}
+    gone = [aid for aid in prev_articles if aid not in plan.articles]
+    renamed = renames(plan, prev_articles, gone)
+    added = tuple(a for a in plan.status["added"] if a not in {new for _, new in renamed})
+    removed = tuple(a for a in gone if a not in {old for old, _ in renamed})
+    return Changes(plan, full, added, removed, tuple(renamed), tuple(gone))
+
+
 def renames(
     plan: Plan, prev_articles: Mapping[str, ArticleRecord], removed: list[str]
 ) -> list[tuple[str, str]]:
