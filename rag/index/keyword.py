@@ -128,10 +128,7 @@ class KeywordIndex:
         else:
             todo = dict(zip(keys, texts, strict=True))  # a text found twice is tokenised once
             fresh = dict(zip(todo, tokenize(list(todo.values())), strict=True))
-            tokens = [fresh[k] for k in keys]
-            unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, at C speed
-            vocab = {token: i for i, token in enumerate(unique)}
-            offsets, ids = tokens_of_ids(vocab, tokens)
+            vocab, offsets, ids = _first_seen_ids([fresh[k] for k in keys])
             tokenized = len(todo)
         index = cls._one_segment(_sha(keys), vocab, offsets, ids, k1, b)
         index.tokenized = tokenized
@@ -147,9 +144,7 @@ class KeywordIndex:
         """Index passages already tokenised (row i = tokens[i], by tokenize()) as one segment, for
         search only: a store that keeps each passage's tokens (pgindex.py) tokenises nothing. It holds
         no text keys, so no build takes tokens from it."""
-        unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, as build()
-        vocab = {token: i for i, token in enumerate(unique)}
-        offsets, ids = tokens_of_ids(vocab, [list(row) for row in tokens])
+        vocab, offsets, ids = _first_seen_ids([list(row) for row in tokens])
         return cls._one_segment(np.zeros((len(tokens), 32), np.uint8), vocab, offsets, ids, k1, b)
 
     @classmethod
@@ -310,6 +305,14 @@ class KeywordIndex:
             outdated=stored.outdated,
             format1=stored.format1,
         )
+
+
+def _first_seen_ids(tokens: list[list[str]]) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+    """(vocabulary numbered in first-seen order, offsets, token ids) of rows of tokens."""
+    unique = dict.fromkeys(itertools.chain.from_iterable(tokens))  # first-seen order, at C speed
+    vocab = {token: i for i, token in enumerate(unique)}
+    offsets, ids = tokens_of_ids(vocab, tokens)
+    return vocab, offsets, ids
 
 
 def _sha(keys: list[str]) -> np.ndarray:
