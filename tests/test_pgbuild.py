@@ -153,19 +153,25 @@ def test_another_chunking_rewrites_the_store_in_one_transaction(pg_dsn, corpus, 
         assert store.dim() == 32 and PgIndex.load(store).manifest.embedder.name == "other-hashing"
 
 
+def _build_in_a_child(pg_dsn: str, corpus: Path, *max_words: str) -> subprocess.Popen[str]:
+    """A build into the store in another process (tests/pg_support.py), which prints "written" once a
+    transaction is under way; `max_words`: another chunking, so that it rewrites the store."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.pg_support", "build", pg_dsn, str(corpus), *max_words],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_a_rewrite_killed_mid_write_leaves_the_previous_collection(pg_dsn, corpus, hasher):
     """Another chunking rewrites the store in one transaction (tables dropped and made again): killed
     inside it, the server rolls all of it back."""
     with PgStore(pg_dsn) as store:
         build_store(corpus, store, hasher, ChunkParams())
         chunks, meta = list(PgIndex.load(store).chunks), store.meta()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.pg_support", "build", pg_dsn, str(corpus), "60"],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        child = _build_in_a_child(pg_dsn, corpus, "60")
         try:
             assert child.stdout is not None and child.stdout.readline().strip() == "written"
             child.send_signal(signal.SIGKILL)
@@ -186,13 +192,7 @@ def test_a_build_killed_mid_write_leaves_the_previous_state_answering(pg_dsn, co
         for path in corpus.iterdir():
             with path.open("a", encoding="utf-8") as f:
                 f.write(ADDED)
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.pg_support", "build", pg_dsn, str(corpus)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        child = _build_in_a_child(pg_dsn, corpus)
         try:
             assert child.stdout is not None and child.stdout.readline().strip() == "written"
             with pytest.raises(BuildLockedError, match=r"another build .* is running \(server pid \d+\)"):
