@@ -16,6 +16,7 @@ EVERY = {
     "RAG_CORPUS": "c",
     "RAG_INDEX": "i",
     "RAG_STORE": "postgresql://rag@db/rag",
+    "RAG_POOL_SIZE": "8",
     "RAG_FEEDBACK": "f.jsonl",
     "RAG_MODEL": "m",
     "RAG_RETRIEVAL": "dense",
@@ -39,7 +40,7 @@ def test_every_variable_sets_its_setting():
     assert set(EVERY) == {var.name for var in ENV}
     s = Settings.from_env(EVERY)
     assert (s.corpus_dir, s.index_dir, s.feedback_path) == (Path("c"), Path("i"), Path("f.jsonl"))
-    assert s.store == "postgresql://rag@db/rag"
+    assert (s.store, s.pool_size) == ("postgresql://rag@db/rag", 8)
     assert (s.model, s.retrieval, s.fusion, s.fusion_depth) == ("m", "dense", "rrf", 50)
     assert (s.index_type, s.precision, s.rerank, s.abstain) == ("hnsw", "fp32", "none", False)
     assert (s.llm_url, s.llm_model, s.k, s.chunking.max_words) == (EVERY["RAG_LLM_URL"], "llm", 7, 80)

@@ -10,7 +10,8 @@ cached); dense search asks pgvector, exactly (a scan) up to EXACT_BELOW passages
 ranks as the folder index does, and through its HNSW index above, and maps ids back to rows (passages written after the snapshot are left out). `stale()` says when the store's generation has
 moved on; the caller then loads the next snapshot. A passage deleted since the snapshot can no longer be
 read: StoreError says to ask again.
-It writes nothing (pgwrite.py) and owns no schema (pgstore.py); one connection serves it, under a lock.
+It writes nothing (pgwrite.py) and owns no schema (pgstore.py); its reads borrow a pool's connections
+(pgpool.py), or use one connection under a lock.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ from ..errors import StoreError
 from ..types import Chunk
 from .keyword import KEYWORD_MANIFEST, KeywordIndex
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
+from .pgpool import PgPool
 from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
 from .sentence_store import ENCODING, decode
 
@@ -73,8 +76,10 @@ class PgIndex:
         keyword: KeywordIndex,
         generation: int,
         sentences: bool,
+        pool: PgPool | None = None,
     ) -> None:
         self.store, self.manifest, self.ids, self.keyword = store, manifest, ids, keyword
+        self.pool = pool  # reads borrow its connections; None: `store`'s one connection, under `lock`
         self.generation = generation
         self.row_of = {int(i): row for row, i in enumerate(ids.tolist())}
         self.lock = threading.Lock()  # one connection: one statement (or transaction) at a time
@@ -84,8 +89,9 @@ class PgIndex:
         self.exact_search = len(ids) < EXACT_BELOW
 
     @classmethod
-    def load(cls, store: PgStore) -> PgIndex:
-        """The store as it is now: articles, row ids, tokens and generation from one snapshot."""
+    def load(cls, store: PgStore, pool: PgPool | None = None) -> PgIndex:
+        """The store as it is now: articles, row ids, tokens and generation from one snapshot (read
+        through `store`; later reads through `pool` when given)."""
         conn = store.connection
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -107,24 +113,34 @@ class PgIndex:
         manifest = manifest_of(meta, articles, len(ids), int(with_sentences) if stored else None)
         k1, b = float(KEYWORD_MANIFEST["k1"]), float(KEYWORD_MANIFEST["b"])  # type: ignore[arg-type]
         keyword = KeywordIndex.from_tokens(tokens, k1=k1, b=b)
-        return cls(store, manifest, ids, keyword, generation, stored)
+        return cls(store, manifest, ids, keyword, generation, stored, pool)
 
     @property
     def shown(self) -> str:
         return f"the store at {shown_dsn(self.store.dsn)}"
 
+    @contextmanager
+    def session(self) -> Iterator[PgStore]:
+        """A connection for one read: the pool's, or the snapshot's own under its lock."""
+        if self.pool is None:
+            with self.lock:
+                yield self.store
+        else:
+            with self.pool.store() as store:
+                yield store
+
     def stale(self) -> bool:
         """Whether the store has been written since this snapshot."""
-        with self.lock:
-            return self.store.generation() != self.generation
+        with self.session() as store:
+            return store.generation() != self.generation
 
     def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer."""
         scores = np.zeros((len(queries), depth), np.float32)
         rows = np.full((len(queries), depth), -1, np.int64)
         for i, q in enumerate(queries):
-            with self.lock:
-                found = self.store.dense_rows(q, depth, exact=self.exact_search)
+            with self.session() as store:
+                found = store.dense_rows(q, depth, exact=self.exact_search)
             kept = [(self.row_of[r], s) for r, s in found if r in self.row_of][:depth]
             if kept:
                 rows[i, : len(kept)] = [r for r, _ in kept]
@@ -166,8 +182,8 @@ class PgPassages(Sequence[Chunk]):
     def read(self, rows: Sequence[int]) -> list[Chunk]:
         """The passages of these rows, in that order, in one query."""
         ids = [int(self._index.ids[r]) for r in rows]
-        with self._index.lock:
-            found = self._index.store.chunks(ids)
+        with self._index.session() as store:
+            found = store.chunks(ids)
         if len(found) < len(set(ids)):
             raise self._index.gone()
         return [found[i] for i in ids]
@@ -185,8 +201,8 @@ class PgVectors:
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         ids = [int(self._index.ids[r]) for r in np.asarray(rows).tolist()]
-        with self._index.lock:
-            vectors = self._index.store.vectors(ids)
+        with self._index.session() as store:
+            vectors = store.vectors(ids)
         if len(vectors) != len(ids):
             raise self._index.gone()
         return vectors
@@ -201,8 +217,8 @@ class PgSentences:
 
     def passage(self, row: int) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         """Passage `row`'s (start, end, paragraph) spans and their float32 unit vectors."""
-        with self._index.lock:
-            found: Any = self._index.store.connection.execute(
+        with self._index.session() as store:
+            found: Any = store.connection.execute(
                 "SELECT spans, vectors, scales FROM rag_sentences WHERE passage = %s",
                 (int(self._index.ids[row]),),
             ).fetchone()
