@@ -325,9 +325,9 @@ class Assistant:
             **progress,
         )
 
-    def build_now(self) -> BuildReport:
+    def build_now(self, **options: Any) -> BuildReport:
         """Build in this thread (start-up); then serve from the result."""
-        report = self.build(progress=True)
+        report = self.build(progress=True, **options)
         self._retriever = None
         self.problem = ""
         return report
@@ -342,7 +342,8 @@ class Assistant:
         if self.store is not None:  # an empty store is built; a built one serves at once, its articles
             if self.store.is_empty():  # compared in the background (check_contents_later)
                 say(f"index: the store at {self.store.shown} is empty - building")
-                for line in self.build_now().lines():
+                # another app starting on the same empty store: its build is waited out, not refused
+                for line in self.build_now(waiting=self._wait_turn).lines():
                     say(line)
             self.retriever  # noqa: B018
             self.contents_due = True
