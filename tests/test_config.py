@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
-from rag.cli import main
+from rag.cli import main, serve_settings
 from rag.config import ENV, FUSIONS, INDEX_TYPES, MODES, PRECISIONS, RERANKERS, Settings, cache_root
 from rag.errors import RagError
 
@@ -88,3 +89,16 @@ def test_flags_take_the_minimum_of_their_setting():
     assert isinstance(words.type, click.IntRange) and words.type.min == 10
     port = next(p for p in main.commands["serve"].params if p.name == "port")
     assert isinstance(port.type, click.IntRange) and port.type.min == 1
+    pool = next(p for p in main.commands["serve"].params if p.name == "pool_size")
+    assert isinstance(pool.type, click.IntRange) and pool.type.min == 1
+
+
+def test_serve_takes_the_store_and_its_pool_size_flag_over_the_variable(monkeypatch):
+    monkeypatch.setenv("RAG_STORE", "postgresql://env@db/rag")
+    monkeypatch.setenv("RAG_POOL_SIZE", "3")
+    from_env = serve_settings(None, None, None, None, None)
+    assert (from_env.store, from_env.pool_size) == ("postgresql://env@db/rag", 3)
+    s = serve_settings(None, None, None, None, None, store="postgresql://flag@db/rag", pool_size=9)
+    assert (s.store, s.pool_size) == ("postgresql://flag@db/rag", 9)
+    refused = CliRunner().invoke(main, ["serve", "--pool-size", "0"])
+    assert refused.exit_code == 2 and "--pool-size" in refused.output
