@@ -233,7 +233,7 @@ class Assistant:
 
         retriever = self.retriever
         if say is not None and (status := self.status()).stale:
-            say(f'warning: {status.shown} is stale against {self.corpus_dir}/ - run "rag build" first')
+            say(f'warning: {status.shown} is stale against {self.corpus_dir}/ - run "{status.rebuild}" first')
         return evaluate_query_file(
             retriever,
             query_file or self.settings.query_path,

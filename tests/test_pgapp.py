@@ -75,7 +75,10 @@ def test_rag_info_and_eval_read_the_store(pg_dsn, seeded, seed_index, tmp_path):
     as_json = json.loads(runner.invoke(main, ["info", *store, "--json"]).output)
     assert (as_json["store"], as_json["new"], as_json["changed"]) == (pg_dsn, ["garden.txt"], [first])
     warned = runner.invoke(main, ["eval", str(questions), *store, "--out", str(tmp_path)])
-    assert f"warning: the store at {pg_dsn} is stale against {seeded}/" in warned.output
+    assert (
+        f'warning: the store at {pg_dsn} is stale against {seeded}/ - run "rag build --store URL"'
+        in warned.output
+    )
 
     down = runner.invoke(
         main, ["info", "--corpus", str(seeded), "--store", "postgresql://rag:pw@127.0.0.1:1/rag"]

@@ -38,6 +38,11 @@ class IndexStatus:
         return f"the store at {self.store}" if self.store else f"{self.index_dir}/"
 
     @property
+    def rebuild(self) -> str:
+        """The command that brings it up to date with the corpus."""
+        return "rag build --store URL" if self.store else "rag build"
+
+    @property
     def stale(self) -> bool:
         return bool(self.problem or self.new or self.changed or self.missing)
 
@@ -62,8 +67,7 @@ class IndexStatus:
                 for name, v in (("new", self.new), ("changed", self.changed), ("removed", self.missing))
                 if v
             ]
-            run = "rag build --store URL" if self.store else "rag build"
-            out.append(f'stale against {self.corpus_dir}/: {", ".join(parts)} - run "{run}"')
+            out.append(f'stale against {self.corpus_dir}/: {", ".join(parts)} - run "{self.rebuild}"')
         elif not self.contents_checked:
             out.append(f"the same articles as {self.corpus_dir}/ (their contents not compared)")
         else:
