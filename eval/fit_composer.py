@@ -2,12 +2,12 @@
 
     .venv/bin/python eval/fit_composer.py [--objective reader|quotes]   # after `rag build`
 
-It reads three query sets (SETS): the seed articles' eval/queries.jsonl; eval/webpages/answers.jsonl,
-questions about the 24 short web pages of eval/webpages/clean; and eval/longform/answers.jsonl, questions
-about the 8 magazine-style essays of eval/longform/articles (each built into build/eval-index/<name> when
-that index is missing or stale), so the scorer learns from three kinds of writing: one writer's long prose,
-pages with a heading per piece of advice, and essays by other writers (ledes, lists announced then given,
-quoted experts). Only their train splits are read; the test splits never are.
+It reads two query sets (SETS): the seed articles' eval/queries.jsonl and eval/webpages/answers.jsonl,
+questions about the 24 short web pages of eval/webpages/clean (built into build/eval-index/webpages when
+that index is missing or stale), so the scorer learns from two kinds of writing: long prose, and pages with
+a heading per piece of advice. Only their train splits are read; the test splits never are.
+The third set, eval/longform (essays by four other writers), is measured, not fitted on: a refit with its
+train split was a wash and was not adopted (docs/evaluation.md), so all of it stays unseen by the weights.
 Every train question is read as `rag ask` reads it (follow-ups with their history), its candidate
 sentences are described by rag/answer/features.py and labelled three ways: hits a labelled quote (as answereval.py
 judges it), or lies in a quote's paragraph, or is a sentence a reader accepts (the accept labels).
@@ -44,7 +44,6 @@ from rag.search.retrieve import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_INDEX = ROOT / "build" / "eval-index" / "webpages"
-LONG_INDEX = ROOT / "build" / "eval-index" / "longform"
 FOLDS = 5
 
 
@@ -241,13 +240,11 @@ def cv_abstain(items: list[Item]) -> tuple[float, float, dict[str, float]]:
     return c, t, figs
 
 
-# The query sets fitted on (their train splits): the seed articles, the 24 web pages and the 8 long-form
-# essays, so the scorer learns from three kinds of writing (one writer's long prose; short pages with a
-# heading per piece of advice; magazine essays by four other writers, two of them in the train split).
+# The query sets fitted on (their train splits): the seed articles and the 24 web pages, so the scorer
+# learns from two kinds of writing (long prose; short pages with a heading per piece of advice).
 SETS = (
     (ROOT / "eval" / "queries.jsonl", ROOT / "corpus", ROOT / "index"),
     (ROOT / "eval" / "webpages" / "answers.jsonl", ROOT / "eval" / "webpages" / "clean", WEB_INDEX),
-    (ROOT / "eval" / "longform" / "answers.jsonl", ROOT / "eval" / "longform" / "articles", LONG_INDEX),
 )
 
 
