@@ -184,6 +184,13 @@ def eval_(
     default=None,
     help="The JSON report (default build/bench/bench-<timestamp>.json; the table is saved beside it).",
 )
+@click.option(
+    "--store",
+    "store_dsn",
+    default="",
+    help="The PostgreSQL (postgresql://...) the store part measures, in schemas rag_bench_*; default: a"
+    " throwaway local server.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 def bench(
     corpus_dir: Path | None,
@@ -196,6 +203,7 @@ def bench(
     beir_dir: Path,
     cache_dir: Path | None,
     out_path: Path | None,
+    store_dsn: str,
     as_json: bool,
 ) -> None:
     """Measure latency, recall, build speed, rebuilds, memory and cold starts against their targets."""
@@ -216,6 +224,7 @@ def bench(
         queries=n_queries,
         build_docs=build_docs,
         rebuild_docs=rebuild_docs,
+        store=store_dsn,
     )
     out = out_path or Path("build/bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     report = run_bench(config, out, say=lambda line: click.echo(line, err=True))
