@@ -6,8 +6,10 @@ order (row i of this index is passage ids[i], as in the folder index built from 
 passage's BM25 tokens and the store's `generation`. From the stored tokens it builds the BM25 index in this
 process with keyword.py's own scoring (docs/postgres.md, "Decision"), so nothing is tokenised. Passages,
 exact vectors and stored sentences are read by row id when a question reaches them (recent passages are
-cached); dense search asks pgvector, exactly (a scan) up to EXACT_BELOW passages, so a small collection
-ranks as the folder index does, and through its HNSW index above, and maps ids back to rows (passages written after the snapshot are left out). `stale()` says when the store's generation has
+cached, with their sentences); dense search asks pgvector, exactly (a scan) up to EXACT_BELOW passages, so
+a small collection ranks as the folder index does, and through its HNSW index above, maps ids back to rows
+(passages written after the snapshot are left out) and brings its first READ_AHEAD passages with their
+sentences in the same query, so a question makes one round trip for most of what it reads. `stale()` says when the store's generation has
 moved on; the caller then loads the next snapshot. A passage deleted since the snapshot can no longer be
 read: StoreError says to ask again.
 It writes nothing (pgwrite.py) and owns no schema (pgstore.py); one connection serves it, under a lock.
@@ -47,7 +49,10 @@ _ROWS = (
 _PASSAGE = (
     ", ".join(f"p.{c.strip()}" for c in CHUNK_COLUMNS.split(",")[1:]) + ", s.spans, s.vectors, s.scales"
 )
-_READ = f"SELECT p.id, {_PASSAGE} FROM rag_passages p LEFT JOIN rag_sentences s ON s.passage = p.id WHERE p.id = ANY(%s)"
+_READ = (
+    f"SELECT p.id, {_PASSAGE} FROM rag_passages p LEFT JOIN rag_sentences s ON s.passage = p.id"
+    " WHERE p.id = ANY(%s)"
+)
 # `order` is the HNSW index's own ordering, or (exact) an expression it cannot serve: a scan, ties by id
 _DENSE = (
     "WITH d AS (SELECT id, embedding <#> %(q)s AS dist FROM rag_passages ORDER BY {order} LIMIT %(k)s),"
@@ -144,17 +149,22 @@ class PgIndex:
         sql = _DENSE.format(order=_ORDER[self.exact_search])
         for i, q in enumerate(queries):
             args = {"q": np.asarray(q, dtype=np.float32).reshape(-1), "k": depth, "read": READ_AHEAD}
-            with self.lock:
-                self.store.ready()
-                if not self.exact_search:
-                    self.store._set_ef_search(depth)  # noqa: SLF001 - the store's HNSW setting, per connection
-                found = self.store.connection.execute(sql, args).fetchall()
+            found = self.fetch(sql, args, ef_search=0 if self.exact_search else depth)
             kept = [(self.row_of[r[0]], float(r[1]), r) for r in found if r[0] in self.row_of][:depth]
             self.remember([(row, r[2:]) for row, _, r in kept if r[2] is not None])
             if kept:
                 rows[i, : len(kept)] = [r for r, _, _ in kept]
                 scores[i, : len(kept)] = [s for _, s, _ in kept]
         return scores, rows
+
+    def fetch(self, sql: str, args: Any, *, ef_search: int = 0) -> list[tuple[Any, ...]]:
+        """The rows of one read query on the snapshot's connection (under its lock); with `ef_search`,
+        pgvector's HNSW search depth set for it first."""
+        with self.lock:
+            self.store.ready()
+            if ef_search:
+                self.store._set_ef_search(ef_search)  # noqa: SLF001 - the store's HNSW setting, per connection
+            return list(self.store.connection.execute(sql, args).fetchall())
 
     def remember(self, read: Sequence[tuple[int, Sequence[Any]]]) -> dict[int, Stored]:
         """Cache passages read as (row, _PASSAGE's columns); what was read, by row."""
@@ -203,9 +213,7 @@ class PgPassages(Sequence[Chunk]):
         """The passages of these rows, in that order, in one query (with their sentences, cached)."""
         index = self._index
         ids = [int(index.ids[r]) for r in rows]
-        with index.lock:
-            found = index.store.connection.execute(_READ, (ids,)).fetchall()
-        read = index.remember([(index.row_of[r[0]], r[1:]) for r in found])
+        read = index.remember([(index.row_of[r[0]], r[1:]) for r in index.fetch(_READ, (ids,))])
         if len(read) < len(set(rows)):
             raise index.gone()
         return [read[r][0] for r in rows]
@@ -242,11 +250,8 @@ class PgSentences:
         cached = self._index.cached(row)
         found: Any = cached[1] if cached is not None else None
         if found is None:
-            with self._index.lock:
-                found = self._index.store.connection.execute(
-                    "SELECT spans, vectors, scales FROM rag_sentences WHERE passage = %s",
-                    (int(self._index.ids[row]),),
-                ).fetchone()
+            query = "SELECT spans, vectors, scales FROM rag_sentences WHERE passage = %s"
+            found = next(iter(self._index.fetch(query, (int(self._index.ids[row]),))), None)
         if found is None:
             raise self._index.gone()
         spans = np.frombuffer(found[0], "<i4").reshape(-1, 3)
