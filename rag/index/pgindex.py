@@ -39,7 +39,7 @@ CACHED_PASSAGES = 4096
 EXACT_BELOW = 10_000
 # Dense search reads the passages (and stored sentences) of its first READ_AHEAD rows in the same query:
 # the rerank's head and most of the fused top come from them, so a question costs one round trip for them
-# instead of one per passage and one per passage's sentences (docs/postgres.md, "Query time").
+# instead of one per passage and one per passage's sentences (docs/postgres.md, "Figures").
 READ_AHEAD = 20
 ARTICLES = 'SELECT article_id, facts, passages FROM rag_articles ORDER BY path COLLATE "C"'
 _ROWS = (
