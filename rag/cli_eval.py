@@ -142,7 +142,8 @@ def eval_(
     "--parts",
     default="latency,recall,http,memory,coldstart,browser,build,rebuild",
     help="What to measure, a comma-separated subset of latency,recall,http,memory,coldstart,browser,build,"
-    "rebuild and scale-rebuild (rebuilds of a generated corpus at each non-seed scale; not in the default).",
+    "rebuild, scale-rebuild (rebuilds of a generated corpus at each non-seed scale) and store (the PostgreSQL"
+    " store beside the folder index); the last two are not in the default.",
 )
 @click.option(
     "--queries",
@@ -188,8 +189,8 @@ def eval_(
     "--store",
     "store_dsn",
     default="",
-    help="The PostgreSQL (postgresql://...) the store part measures, in schemas rag_bench_*; default: a"
-    " throwaway local server.",
+    help="The PostgreSQL (postgresql://...) --parts store measures, in schemas rag_bench_* it drops and"
+    " makes again; default: a throwaway local server.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 def bench(

@@ -1,9 +1,9 @@
 """`rag bench`: what is measured at which scale, in which order, into one report.
 
 `run_bench` measures every selected part (latency, recall, http, memory, coldstart, browser, build,
-rebuild, scale-rebuild) at every selected scale (the seed corpus; synthetic indexes of 100k and 1M passages) and
+rebuild, scale-rebuild, store) at every selected scale (the seed corpus; synthetic indexes of 100k and 1M passages) and
 saves the report after each part, with the machine's load beside each figure; a failed part is recorded
-and the run goes on. The measurements themselves live in inprocess.py, processes.py and builds.py.
+and the run goes on. The measurements themselves live in inprocess.py, processes.py, builds.py and store.py.
 It changes no index it did not make, except that it builds the seed index when that is missing or
 stale, as `rag build` would.
 """
