@@ -6,6 +6,8 @@ It reads two query sets (SETS): the seed articles' eval/queries.jsonl and eval/w
 questions about the 24 short web pages of eval/webpages/clean (built into build/eval-index/webpages when
 that index is missing or stale), so the scorer learns from two kinds of writing: long prose, and pages with
 a heading per piece of advice. Only their train splits are read; the test splits never are.
+The third set, eval/longform (essays by four other writers), is measured, not fitted on: a refit with its
+train split was a wash and was not adopted (docs/evaluation.md), so all of it stays unseen by the weights.
 Every train question is read as `rag ask` reads it (follow-ups with their history), its candidate
 sentences are described by rag/answer/features.py and labelled three ways: hits a labelled quote (as answereval.py
 judges it), or lies in a quote's paragraph, or is a sentence a reader accepts (the accept labels).

@@ -147,7 +147,8 @@ def eval_(
     "--parts",
     default="latency,recall,http,memory,coldstart,browser,build,rebuild",
     help="What to measure, a comma-separated subset of latency,recall,http,memory,coldstart,browser,build,"
-    "rebuild and scale-rebuild (rebuilds of a generated corpus at each non-seed scale; not in the default).",
+    "rebuild, scale-rebuild (rebuilds of a generated corpus at each non-seed scale) and store (the PostgreSQL"
+    " store beside the folder index); the last two are not in the default.",
 )
 @click.option(
     "--queries",
@@ -189,6 +190,13 @@ def eval_(
     default=None,
     help="The JSON report (default build/bench/bench-<timestamp>.json; the table is saved beside it).",
 )
+@click.option(
+    "--store",
+    "store_dsn",
+    default="",
+    help="The PostgreSQL (postgresql://...) --parts store measures, in schemas rag_bench_* it drops and"
+    " makes again; default: a throwaway local server.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 def bench(
     corpus_dir: Path | None,
@@ -201,6 +209,7 @@ def bench(
     beir_dir: Path,
     cache_dir: Path | None,
     out_path: Path | None,
+    store_dsn: str,
     as_json: bool,
 ) -> None:
     """Measure latency, recall, build speed, rebuilds, memory and cold starts against their targets."""
@@ -221,6 +230,7 @@ def bench(
         queries=n_queries,
         build_docs=build_docs,
         rebuild_docs=rebuild_docs,
+        store=store_dsn,
     )
     out = out_path or Path("build/bench") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     report = run_bench(config, out, say=lambda line: click.echo(line, err=True))

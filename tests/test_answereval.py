@@ -116,21 +116,43 @@ def test_committed_set_has_splits_follow_ups_and_near_topic_questions():
     )
 
 
-def test_web_page_questions_are_split_by_site_and_every_label_is_in_the_pages():
-    web = Path(__file__).parent.parent / "eval" / "webpages"
-    queries = load_queries(web / "answers.jsonl")
-    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted((web / "clean").glob("*.md"))}
+def _split_by_source(folder: Path, pages_dir: Path) -> dict[str, set[str]]:
+    """Check every label of folder/answers.jsonl is in a page of pages_dir; return the splits each source
+    (the part of a page's name before its first "-": a site, or a writer) is asked about in."""
+    queries = load_queries(folder / "answers.jsonl")
+    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(pages_dir.glob("*.md"))}
     locator = QuoteLocator(pages)
-    site_split: dict[str, set[str]] = {}
+    source_split: dict[str, set[str]] = {}
     for q in queries:
         assert q.split in ("train", "test") and (bool(q.quotes) == q.answerable == bool(q.accept)), q.qid
         for label in (*q.quotes, *q.accept):
             assert locator.spans(label), f"{q.qid}: {label!r} is in no page"
         for span in (s for quote in q.quotes for s in locator.spans(quote)):
-            site_split.setdefault(span.path.split("-")[0], set()).add(q.split)
+            source_split.setdefault(span.path.split("-")[0], set()).add(q.split)
+    assert {q.split for q in queries if not q.answerable} == {"train", "test"}
+    return source_split
+
+
+def test_web_page_questions_are_split_by_site_and_every_label_is_in_the_pages():
+    web = Path(__file__).parent.parent / "eval" / "webpages"
+    site_split = _split_by_source(web, web / "clean")
     # a site's pages are asked about in one split only: test questions are about pages nothing was fitted on
     assert all(len(splits) == 1 for splits in site_split.values()), site_split
-    assert {q.split for q in queries if not q.answerable} == {"train", "test"}
+
+
+def test_long_form_questions_are_split_by_writer_and_every_label_is_in_the_articles():
+    folder = Path(__file__).parent.parent / "eval" / "longform"
+    writer_split = _split_by_source(folder, folder / "articles")
+    # no writer is in both splits, and each split has two writers: test questions are about a voice nothing
+    # was fitted on
+    assert all(len(splits) == 1 for splits in writer_split.values()), writer_split
+    assert sorted(s for splits in writer_split.values() for s in splits) == ["test", "test", "train", "train"]
+    queries = load_queries(folder / "answers.jsonl")
+    assert len(queries) >= 80 and sum(bool(q.follows) for q in queries) >= 6
+    assert (
+        sum(len(q.question.split()) > 40 for q in queries) >= 8
+        and sum(not q.answerable for q in queries) >= 15
+    )
 
 
 def test_reader_figures_judge_against_every_accepted_sentence():

@@ -205,3 +205,37 @@ def test_the_stand_in_embedder_is_stable_and_unit_length():
     a, b = bench.RandomEmbedder().embed(SCIENCE), bench.RandomEmbedder().embed(SCIENCE)
     assert np.array_equal(a, b) and np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     assert abs(float(a[0] @ a[1])) < 0.5  # different texts, unrelated vectors
+
+
+def test_rag_bench_store_part_sets_the_store_beside_the_folder_on_a_local_server(seed_index, tmp_path: Path):
+    """`rag bench --parts store` at seed scale on a throwaway local PostgreSQL (pglocal.py): both stores
+    built from the same articles, timed on the same questions, one article changed in each."""
+    corpus_dir, index_dir = seed_index
+    out = tmp_path / "bench.json"
+    args = ["bench", "--corpus", str(corpus_dir), "--index", str(index_dir), "--scales", "seed"]
+    result = CliRunner().invoke(main, [*args, "--parts", "store", "--queries", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert not report["errors"] and report["data"]["store"]["server"].startswith("throwaway")
+    names = {f["name"]: f for f in report["figures"]}
+    for mode, rerank in bench.MODES:
+        name = f"query in process, {mode}, rerank {rerank}"
+        store, folder = names["store: " + name], names[name]
+        assert store["detail"]["n"] == folder["detail"]["n"] == 3 and store["target"] is None
+        assert 0 < store["detail"]["p50_ms"] <= store["detail"]["p95_ms"]
+    assert names["store: answer in process (rag ask)"]["detail"]["n"] == 3
+    for what in (
+        "build from nothing, all but embedding",
+        "rebuild, 1 article changed, all but its embedding",
+    ):
+        folder, store = names[what], names["store: " + what]
+        # the same articles, chunked and embedded by the same code: the same passages embedded
+        assert store["detail"]["embedded"] == folder["detail"]["embedded"] > 0
+        assert store["detail"]["passages"] == folder["detail"]["passages"]
+        assert store["detail"]["store"] and not folder["detail"]["store"]
+    rebuilt = names["store: rebuild, 1 article changed, all but its embedding"]["detail"]
+    assert rebuilt["embedded"] < rebuilt["passages"] and not rebuilt["full_rebuild"]
+    ratios = {r["name"] for r in report["ratios"]}
+    assert "seed: store: query in process, hybrid, rerank sentence / folder" in ratios
+    table = out.with_suffix(".txt").read_text(encoding="utf-8")
+    assert all(name in table for name in names)

@@ -6,6 +6,7 @@ The package, by concern:
   inprocess.py  query latency, dense recall against exact search, bytes on disk
   processes.py  resident memory, cold starts, the app over HTTP (started as `rag serve`)
   builds.py     cold builds, incremental rebuilds, rebuilds at scale with a stand-in embedder
+  store.py      the PostgreSQL store beside the folder index on the same data (--parts store)
   run.py        BenchConfig and run_bench: which part at which scale, into one saved report
 It does not measure answer quality (evaluate.py). Nothing is stubbed but the model of scale-rebuild.
 """

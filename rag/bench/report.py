@@ -22,8 +22,11 @@ log = logging.getLogger("rag.bench")
 
 Say = Callable[[str], None]
 # every part `--parts` accepts; DEFAULT_PARTS is what a plain `rag bench` measures
-PARTS = ("latency", "recall", "http", "memory", "coldstart", "browser", "build", "rebuild", "scale-rebuild")
-DEFAULT_PARTS = PARTS[:-1]  # scale-rebuild writes and rebuilds a whole generated corpus: asked for by name
+PARTS = (
+    "latency", "recall", "http", "memory", "coldstart", "browser", "build", "rebuild", "scale-rebuild", "store"
+)  # fmt: skip
+# scale-rebuild writes and rebuilds a whole generated corpus, store needs PostgreSQL: asked for by name
+DEFAULT_PARTS = PARTS[:-2]
 
 
 def quiet(message: str) -> None:
@@ -82,6 +85,18 @@ TARGET_TABLE = (
         "one article changed in a 1M-passage index: peak memory of the build (VmHWM, MB; issue #18)",
     ),
     Target(
+        "store_query_p50_100k_hybrid_ms",
+        "<=",
+        50.0,
+        "query p50 in process from the PostgreSQL store, 100k passages, hybrid (ms; issue #15)",
+    ),
+    Target(
+        "store_ndcg_gap",
+        "<=",
+        0.01,
+        "SciFact nDCG@10 from the PostgreSQL store minus the folder index's, absolute (issue #15)",
+    ),
+    Target(
         "memory_1m_mb", "<=", 1500.0, "resident memory (VmHWM) answering from 1M passages (MB, 10^6 bytes)"
     ),
 )
@@ -118,6 +133,7 @@ RATIOS = (
         "query in process, hybrid, rerank none",
     ),
 )
+STORE = "store: "  # the name of a PostgreSQL store's figure is this + the folder's figure's name
 # figures also compared across scales, 1m over 100k
 SCALE_RATIOS = ("query in process, hybrid, rerank none", "query in process, dense, rerank none")
 
@@ -196,6 +212,10 @@ def ratios(figures: list[Figure]) -> list[dict[str, Any]]:
                 out.append(
                     {"name": f"{scale}: {name}", "value": round(by[(scale, top)] / by[(scale, bottom)], 3)}
                 )
+    for (scale, name), value in by.items():  # each store figure over the folder's (bench/store.py)
+        folder = by.get((scale, name.removeprefix(STORE)))
+        if name.startswith(STORE) and folder:
+            out.append({"name": f"{scale}: {name} / folder", "value": round(value / folder, 3)})
     for name in SCALE_RATIOS:
         if ("100k", name) in by and by.get(("1m", name)) and by[("100k", name)]:
             out.append(

@@ -1,9 +1,9 @@
 """`rag bench`: what is measured at which scale, in which order, into one report.
 
 `run_bench` measures every selected part (latency, recall, http, memory, coldstart, browser, build,
-rebuild, scale-rebuild) at every selected scale (the seed corpus; synthetic indexes of 100k and 1M passages) and
+rebuild, scale-rebuild, store) at every selected scale (the seed corpus; synthetic indexes of 100k and 1M passages) and
 saves the report after each part, with the machine's load beside each figure; a failed part is recorded
-and the run goes on. The measurements themselves live in inprocess.py, processes.py and builds.py.
+and the run goes on. The measurements themselves live in inprocess.py, processes.py, builds.py and store.py.
 It changes no index it did not make, except that it builds the seed index when that is missing or
 stale, as `rag build` would.
 """
@@ -16,6 +16,7 @@ import os
 import platform
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,11 +34,14 @@ from .processes import (
     memory_figure,
 )
 from .report import DEFAULT_PARTS, Figure, Say, quiet, ratios, targets_json
+from .store import scifact_quality, store_figures
+from .store import server as store_server
 from .synthetic import scale_index, scifact_passages
 
 log = logging.getLogger("rag.bench")
 
 BENCH_VERSION = 1
+SCALED = frozenset({"latency", "recall", "http", "memory", "store"})  # parts measured at 100k and 1M
 SEED_FALLBACK = ["how do I avoid being clingy?", "why does a bit of mystery make someone think about you?"]
 
 
@@ -65,6 +69,7 @@ class BenchConfig:
     rebuild_docs: int = 1000
     k: int = 10
     questions_path: Path = SEED_QUERIES  # the seed questions, asked of the seed index
+    store: str = ""  # the "store" part's PostgreSQL (a DSN); "" starts a throwaway local one (pglocal.py)
 
 
 @dataclass
@@ -76,6 +81,7 @@ class _Run:
     errors: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    dsn: str = ""  # the server of the "store" part, while run_bench runs
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     load_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
@@ -147,31 +153,51 @@ def run_bench(config: BenchConfig, out_path: Path, say: Say = quiet) -> dict[str
     """Measure every selected part at every selected scale; the report is saved after each part."""
     out_path.parent.mkdir(parents=True, exist_ok=True)  # app logs are written beside the report
     run = _Run(config, out_path, say)
+    with ExitStack() as stack:
+        if "store" in config.parts:
+            run.dsn = stack.enter_context(store_server(config.store))
+            run.data["store"] = {
+                "server": "given (--store)" if config.store else "throwaway local (pglocal.py)"
+            }
+        _run_parts(run)
+    run.say(f"saved {out_path}")
+    run.save()
+    return run.report()
+
+
+def _run_parts(run: _Run) -> None:
+    config = run.config
     if "seed" in (label for label, _ in config.scales):
         _seed(run)
     beir = None
     big = [(label, n) for label, n in config.scales if label != "seed"]
-    if {"build", "rebuild"} & config.parts or (
-        big and {"latency", "recall", "http", "memory"} & config.parts
-    ):
+    if {"build", "rebuild"} & config.parts or (big and SCALED & config.parts):
         from ..evaluation.beir import load_beir
 
         beir = load_beir(config.beir_dir)
     if beir is not None and "build" in config.parts:
         n = min(config.build_docs or len(beir.docs), len(beir.docs))
-        run.part("build throughput", build_figures, beir, n, config.model, config.cache_dir, say)
+        run.part("build throughput", build_figures, beir, n, config.model, config.cache_dir, run.say)
     if beir is not None and "rebuild" in config.parts:
         n = min(config.rebuild_docs, len(beir.docs))
-        args = (beir, n, config.model, config.precision, config.cache_dir, say)
+        args = (beir, n, config.model, config.precision, config.cache_dir, run.say)
         run.part("incremental rebuild", rebuild_figures, *args)
-    if beir is not None and big and {"latency", "recall", "http", "memory"} & config.parts:
+    if beir is not None and big and SCALED & config.parts:
         _scales(run, beir, big)
     if "scale-rebuild" in config.parts:
         for label, n in big:
-            run.part(f"{label}: rebuild at scale", scale_rebuild_figures, n, label, config.cache_dir, say)
-    run.say(f"saved {out_path}")
-    run.save()
-    return run.report()
+            run.part(f"{label}: rebuild at scale", scale_rebuild_figures, n, label, config.cache_dir, run.say)
+    if beir is not None and "store" in config.parts:
+        beir_cache = config.cache_dir.parent / "beir"  # where rag eval --beir keeps its index
+        run.part(
+            "scifact: quality from both stores",
+            scifact_quality,
+            beir,
+            config.model,
+            beir_cache,
+            run.dsn,
+            run.say,
+        )
 
 
 def _seed(run: _Run) -> None:
@@ -263,7 +289,7 @@ def _one_scale(
     c = run.config
     timed = questions[: c.queries]
     in_process: dict[str, Figure] = {}
-    if {"latency", "recall", "http"} & c.parts:
+    if {"latency", "recall", "http", "store"} & c.parts:
         retriever = Retriever.open(index_dir, corpus_dir)
         if "recall" in c.parts:
             run.part(f"{label}: dense recall", recall_figure, retriever, questions, label, c.k)
@@ -272,6 +298,10 @@ def _one_scale(
             in_process = _no_rerank(run.figures, label)
             if label == "seed":
                 run.part(f"{label}: answers in process", ask_figure, retriever, timed, label)
+        if "store" in c.parts:
+            have = {f.name for f in run.figures if f.scale == label}
+            args = (label, corpus_dir, index_dir, retriever, timed, run.dsn, c.model, c.k, have, run.say)
+            run.part(f"{label}: PostgreSQL store", store_figures, *args)
         del retriever
         if "http" in c.parts:
             run.part(f"{label}: HTTP", _http, run, corpus_dir, index_dir, timed, in_process, label)

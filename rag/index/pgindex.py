@@ -6,8 +6,10 @@ order (row i of this index is passage ids[i], as in the folder index built from 
 passage's BM25 tokens and the store's `generation`. From the stored tokens it builds the BM25 index in this
 process with keyword.py's own scoring (docs/postgres.md, "Decision"), so nothing is tokenised. Passages,
 exact vectors and stored sentences are read by row id when a question reaches them (recent passages are
-cached); dense search asks pgvector, exactly (a scan) up to EXACT_BELOW passages, so a small collection
-ranks as the folder index does, and through its HNSW index above, and maps ids back to rows (passages written after the snapshot are left out). `stale()` says when the store's generation has
+cached, with their sentences); dense search asks pgvector, exactly (a scan) up to EXACT_BELOW passages, so
+a small collection ranks as the folder index does, and through its HNSW index above, maps ids back to rows
+(passages written after the snapshot are left out) and brings its first READ_AHEAD passages with their
+sentences in the same query, so a question makes one round trip for most of what it reads. `stale()` says when the store's generation has
 moved on; the caller then loads the next snapshot. A passage deleted since the snapshot can no longer be
 read: StoreError says to ask again.
 It writes nothing (pgwrite.py) and owns no schema (pgstore.py); its reads borrow a pool's connections
@@ -30,7 +32,7 @@ from ..types import Chunk
 from .keyword import KEYWORD_MANIFEST, KeywordIndex
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
 from .pgpool import PgPool
-from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
+from .pgstore import CHUNK_COLUMNS, FORMAT_VERSION, PgStore, shown_dsn
 from .sentence_store import ENCODING, decode
 
 CACHED_PASSAGES = 4096
@@ -38,11 +40,31 @@ CACHED_PASSAGES = 4096
 # threshold); above, pgvector's HNSW index. Not the folder's 50,000: a scan in PostgreSQL costs ~1.8 us a
 # passage (9 ms at 5,183, SciFact) against HNSW's ~4 ms (docs/postgres.md).
 EXACT_BELOW = 10_000
+# Dense search reads the passages (and stored sentences) of its first READ_AHEAD rows in the same query:
+# the rerank's head and most of the fused top come from them, so a question costs one round trip for them
+# instead of one per passage and one per passage's sentences (docs/postgres.md, "Figures").
+READ_AHEAD = 20
 ARTICLES = 'SELECT article_id, facts, passages FROM rag_articles ORDER BY path COLLATE "C"'
 _ROWS = (
     "SELECT p.id, p.tokens FROM rag_passages p JOIN rag_articles a USING (article_id)"
     ' ORDER BY a.path COLLATE "C", p.ord'
 )
+_PASSAGE = (
+    ", ".join(f"p.{c.strip()}" for c in CHUNK_COLUMNS.split(",")[1:]) + ", s.spans, s.vectors, s.scales"
+)
+_READ = (
+    f"SELECT p.id, {_PASSAGE} FROM rag_passages p LEFT JOIN rag_sentences s ON s.passage = p.id"
+    " WHERE p.id = ANY(%s)"
+)
+# `order` is the HNSW index's own ordering, or (exact) an expression it cannot serve: a scan, ties by id
+_DENSE = (
+    "WITH d AS (SELECT id, embedding <#> %(q)s AS dist FROM rag_passages ORDER BY {order} LIMIT %(k)s),"
+    " r AS (SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS n FROM d)"
+    f" SELECT r.id, -r.dist, {_PASSAGE} FROM r LEFT JOIN rag_passages p ON p.id = r.id AND r.n <= %(read)s"
+    " LEFT JOIN rag_sentences s ON s.passage = p.id ORDER BY r.n"
+)
+_ORDER = {False: "embedding <#> %(q)s", True: "(embedding <#> %(q)s) + 0, id"}
+Stored = tuple[Chunk, tuple[bytes, bytes, bytes] | None]  # a passage and its stored sentences' bytes
 
 
 def manifest_of(
@@ -82,11 +104,12 @@ class PgIndex:
         self.pool = pool  # reads borrow its connections; None: `store`'s one connection, under `lock`
         self.generation = generation
         self.row_of = {int(i): row for row, i in enumerate(ids.tolist())}
-        self.lock = threading.Lock()  # one connection: one statement (or transaction) at a time
+        self.lock = threading.Lock()  # the cache; and without a pool, one statement at a time
         self.chunks = PgPassages(self)
         self.exact = PgVectors(self)
         self.sentences: PgSentences | None = PgSentences(self) if sentences else None
         self.exact_search = len(ids) < EXACT_BELOW
+        self._cache: OrderedDict[int, Stored] = OrderedDict()  # row -> passage, sentences (recently read)
 
     @classmethod
     def load(cls, store: PgStore, pool: PgPool | None = None) -> PgIndex:
@@ -135,17 +158,49 @@ class PgIndex:
             return store.generation() != self.generation
 
     def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer."""
+        """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
+        The first READ_AHEAD rows' passages and sentences come in the same query and are cached."""
         scores = np.zeros((len(queries), depth), np.float32)
         rows = np.full((len(queries), depth), -1, np.int64)
+        sql = _DENSE.format(order=_ORDER[self.exact_search])
         for i, q in enumerate(queries):
-            with self.session() as store:
-                found = store.dense_rows(q, depth, exact=self.exact_search)
-            kept = [(self.row_of[r], s) for r, s in found if r in self.row_of][:depth]
+            args = {"q": np.asarray(q, dtype=np.float32).reshape(-1), "k": depth, "read": READ_AHEAD}
+            found = self.fetch(sql, args, ef_search=0 if self.exact_search else depth)
+            kept = [(self.row_of[r[0]], float(r[1]), r) for r in found if r[0] in self.row_of][:depth]
+            self.remember([(row, r[2:]) for row, _, r in kept if r[2] is not None])
             if kept:
-                rows[i, : len(kept)] = [r for r, _ in kept]
-                scores[i, : len(kept)] = [s for _, s in kept]
+                rows[i, : len(kept)] = [r for r, _, _ in kept]
+                scores[i, : len(kept)] = [s for _, s, _ in kept]
         return scores, rows
+
+    def fetch(self, sql: str, args: Any, *, ef_search: int = 0) -> list[tuple[Any, ...]]:
+        """The rows of one read query on a connection of the pool (or the snapshot's own, under its
+        lock); with `ef_search`, pgvector's HNSW search depth set for it first."""
+        with self.session() as store:
+            store.ready()
+            if ef_search:
+                store._set_ef_search(ef_search)  # noqa: SLF001 - the store's HNSW setting, per connection
+            return list(store.connection.execute(sql, args).fetchall())
+
+    def remember(self, read: Sequence[tuple[int, Sequence[Any]]]) -> dict[int, Stored]:
+        """Cache passages read as (row, _PASSAGE's columns); what was read, by row."""
+        out = {}
+        for row, r in read:
+            out[row] = (Chunk(*r[:9]), None if r[9] is None else (r[9], r[10], r[11]))
+        with self.lock:
+            for row, stored in out.items():
+                self._cache[row] = stored
+                self._cache.move_to_end(row)
+            while len(self._cache) > CACHED_PASSAGES:
+                self._cache.popitem(last=False)
+        return out
+
+    def cached(self, row: int) -> Stored | None:
+        with self.lock:
+            found = self._cache.get(row)
+            if found is not None:
+                self._cache.move_to_end(row)
+            return found
 
     def gone(self) -> StoreError:
         return StoreError(f"{self.shown} changed while this question was answered - ask again")
@@ -156,7 +211,6 @@ class PgPassages(Sequence[Chunk]):
 
     def __init__(self, index: PgIndex) -> None:
         self._index = index
-        self._cache: OrderedDict[int, Chunk] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._index.ids)
@@ -168,25 +222,17 @@ class PgPassages(Sequence[Chunk]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        with self._index.lock:
-            if i in self._cache:
-                self._cache.move_to_end(i)
-                return self._cache[i]
-        chunk = self.read([i])[0]
-        with self._index.lock:
-            self._cache[i] = chunk
-            while len(self._cache) > CACHED_PASSAGES:
-                self._cache.popitem(last=False)
-        return chunk
+        found = self._index.cached(i)
+        return found[0] if found is not None else self.read([i])[0]
 
     def read(self, rows: Sequence[int]) -> list[Chunk]:
-        """The passages of these rows, in that order, in one query."""
-        ids = [int(self._index.ids[r]) for r in rows]
-        with self._index.session() as store:
-            found = store.chunks(ids)
-        if len(found) < len(set(ids)):
-            raise self._index.gone()
-        return [found[i] for i in ids]
+        """The passages of these rows, in that order, in one query (with their sentences, cached)."""
+        index = self._index
+        ids = [int(index.ids[r]) for r in rows]
+        read = index.remember([(index.row_of[r[0]], r[1:]) for r in index.fetch(_READ, (ids,))])
+        if len(read) < len(set(rows)):
+            raise index.gone()
+        return [read[r][0] for r in rows]
 
     def __iter__(self) -> Iterator[Chunk]:
         for start in range(0, len(self), 1000):
@@ -217,11 +263,11 @@ class PgSentences:
 
     def passage(self, row: int) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         """Passage `row`'s (start, end, paragraph) spans and their float32 unit vectors."""
-        with self._index.session() as store:
-            found: Any = store.connection.execute(
-                "SELECT spans, vectors, scales FROM rag_sentences WHERE passage = %s",
-                (int(self._index.ids[row]),),
-            ).fetchone()
+        cached = self._index.cached(row)
+        found: Any = cached[1] if cached is not None else None
+        if found is None:
+            query = "SELECT spans, vectors, scales FROM rag_sentences WHERE passage = %s"
+            found = next(iter(self._index.fetch(query, (int(self._index.ids[row]),))), None)
         if found is None:
             raise self._index.gone()
         spans = np.frombuffer(found[0], "<i4").reshape(-1, 3)
