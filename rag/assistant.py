@@ -8,8 +8,10 @@ Questions are answered from `self.retriever`, loaded on first use and again when
 is a new Retriever loaded and swapped in with one assignment, so every answer comes from one complete
 index, old or new. A failed rebuild leaves the previous index serving and keeps the error to show.
 With `settings.store` (a postgresql:// URL) questions are answered from that PostgreSQL store instead
-(pgindex.PgIndex: the same retriever over the store interface), reloaded when the store's generation
-moves on; `build` writes the store (pgbuild.py: only what changed, under the store's build lock).
+(pgindex.PgIndex: the same retriever over the store interface, through a pool of `pool_size`
+connections), reloaded when the store's generation moves on (another process's build included);
+`build` writes the store (pgbuild.py: only what changed, under the store's build lock); what is
+store-specific is in assistant_store.py.
 It parses no input and renders nothing (cli.py, rag/web/).
 """
 
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .answer.abstain import AbstentionPolicy
 from .answer.ask import LLMEndpoint, Reply, ask
+from .assistant_store import StoreLink
 from .config import ChunkParams, Settings, cache_root
 from .errors import RagError
 from .index.build import BuildReport, build
@@ -72,7 +75,7 @@ class Assistant:
         self._retriever: Retriever | None = None
         # the manifest file (or the store's generation) the retriever was loaded from
         self._stamp: tuple[int, ...] | None = None
-        self._watcher: Any = None  # with a store: the connection that reads its generation
+        self.store = StoreLink(settings.store, settings.pool_size) if settings.store else None
         self._checked = 0.0
         self._reload_lock = threading.Lock()
         self.rebuild_state = RebuildState()
@@ -119,12 +122,9 @@ class Assistant:
 
     def load_index(self) -> IndexStore:
         """The index the settings name: the folder index_dir, or the PostgreSQL store when one is set."""
-        if not self.settings.store:
+        if self.store is None:
             return load_index(self.index_dir)
-        from .index.pgindex import PgIndex
-        from .index.pgstore import PgStore
-
-        return PgIndex.load(PgStore(self.settings.store))  # its own connection, closed when it is dropped
+        return self.store.load_index()
 
     # ---- serving -----------------------------------------------------------------------------------
 
@@ -146,11 +146,8 @@ class Assistant:
         return self._retriever
 
     def _manifest_stamp(self) -> tuple[int, ...] | None:
-        if self.settings.store:  # the store's generation, bumped by every committed write
-            from .index.pgstore import PgStore
-
-            self._watcher = self._watcher or PgStore(self.settings.store)
-            return (self._watcher.generation(),)
+        if self.store is not None:  # the store's generation, bumped by every committed write
+            return (self.store.generation(),)
         try:
             st = (self.index_dir / MANIFEST).stat()
         except OSError:
@@ -217,6 +214,9 @@ class Assistant:
     def status(self, *, verify: bool = False, contents: bool = True) -> IndexStatus:
         """The serving index against the corpus (loads the index from disk only when none serves yet);
         `contents=False`: the articles' paths only, no file read (status.index_status)."""
+        if self.store is not None:  # the snapshot serving now, after another process's build too
+            serving = self.retriever.index.manifest if self._retriever is not None else None
+            return self.store.status(self.corpus_dir, self.index_dir, serving, contents=contents)
         serving = self._retriever.index.manifest if self._retriever is not None else None
         return index_status(self.corpus_dir, self.index_dir, serving, verify=verify, contents=contents)
 
@@ -232,8 +232,8 @@ class Assistant:
         from .evaluation.evaluate import evaluate_query_file
 
         retriever = self.retriever
-        if say is not None and not self.settings.store and self.status().stale:
-            say(f'warning: {self.index_dir}/ is stale against {self.corpus_dir}/ - run "rag build" first')
+        if say is not None and (status := self.status()).stale:
+            say(f'warning: {status.shown} is stale against {self.corpus_dir}/ - run "{status.rebuild}" first')
         return evaluate_query_file(
             retriever,
             query_file or self.settings.query_path,
@@ -301,25 +301,19 @@ class Assistant:
         dry_run: bool = False,
         embedder: SentenceTransformerEmbedder | None = None,
         compact: bool = False,
+        waiting: Callable[[], None] | None = None,
         **progress: Any,
     ) -> BuildReport:
         """Build or refresh the index with the settings' model, chunking and index type in this thread
         (progress: `progress=True` for a bar, or `on_progress=callback`); `compact` writes it whole.
-        With a store set, into the store (index type and `compact` are the folder's and do not apply)."""
+        With a store set, into the store (index type and `compact` are the folder's and do not apply);
+        `waiting`: another process's build of the store is waited out, not refused (called meanwhile)."""
         s = self.settings
-        if s.store:  # only what changed written into the store, under its build lock (pgbuild.py)
-            from .index.pgbuild import build_store
-            from .index.pgstore import PgStore
-
-            with PgStore(s.store) as store:
-                return build_store(
-                    self.corpus_dir,
-                    store,
-                    embedder or self.embedder(),
-                    s.chunking,
-                    dry_run=dry_run,
-                    **progress,
-                )
+        if self.store is not None:  # only what changed written, under the store's build lock (pgbuild.py)
+            embedder = embedder or self.embedder()
+            return self.store.build(
+                self.corpus_dir, embedder, s.chunking, waiting=waiting, dry_run=dry_run, **progress
+            )
         return build(
             self.corpus_dir,
             self.index_dir,
@@ -331,9 +325,9 @@ class Assistant:
             **progress,
         )
 
-    def build_now(self) -> BuildReport:
+    def build_now(self, **options: Any) -> BuildReport:
         """Build in this thread (start-up); then serve from the result."""
-        report = self.build(progress=True)
+        report = self.build(progress=True, **options)
         self._retriever = None
         self.problem = ""
         return report
@@ -345,16 +339,14 @@ class Assistant:
         older index loads, serve that one and keep the reason in `problem`."""
         from .index.onnx_embed import read_export
 
-        if self.settings.store:  # an empty store is built; a built one served as it is (rebuilds update it)
-            from .index.pgstore import PgStore, shown_dsn
-
-            with PgStore(self.settings.store) as store:
-                empty = "embedder" not in store.meta()
-            if empty:
-                say(f"index: the store at {shown_dsn(self.settings.store)} is empty - building")
-                for line in self.build_now().lines():
+        if self.store is not None:  # an empty store is built; a built one serves at once, its articles
+            if self.store.is_empty():  # compared in the background (check_contents_later)
+                say(f"index: the store at {self.store.shown} is empty - building")
+                # another app starting on the same empty store: its build is waited out, not refused
+                for line in self.build_now(waiting=self._wait_turn).lines():
                     say(line)
             self.retriever  # noqa: B018
+            self.contents_due = True
             return
         # Load the index once, so that status() reuses its manifest; if it is missing, damaged or of
         # another format, status() says which and a build follows.
@@ -432,7 +424,7 @@ class Assistant:
     def _rebuild(self) -> None:
         state = self.rebuild_state
         try:
-            report = self.build(on_progress=self._progress)
+            report = self.build(on_progress=self._progress, waiting=self._wait_turn)
             self._progress(0.98, "loading the new index")
             stamp = self._manifest_stamp()
             fresh = self._reopen()
@@ -462,6 +454,9 @@ class Assistant:
 
     def _progress(self, fraction: float, stage: str) -> None:
         self.rebuild_state.fraction, self.rebuild_state.stage = fraction, stage
+
+    def _wait_turn(self) -> None:
+        self._progress(0.0, "waiting for another process's build of the store")
 
     def wait_for_rebuild(self, timeout: float = 600.0) -> None:
         deadline = time.time() + timeout

@@ -281,13 +281,16 @@ def ask(
 
 @main.command()
 @folder_options
+@store_option
 @click.option(
     "--verify", is_flag=True, help="Hash every index file (loading hashes only files up to 64 MiB)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def info(corpus_dir: Path | None, index_dir: Path | None, verify: bool, as_json: bool) -> None:
-    """Summarise the index and say whether it is stale against the corpus."""
-    status = _assistant(corpus_dir, index_dir).status(verify=verify)
+def info(
+    corpus_dir: Path | None, index_dir: Path | None, store: str | None, verify: bool, as_json: bool
+) -> None:
+    """Summarise the index (or the store) and say whether it is stale against the corpus."""
+    status = _assistant(corpus_dir, index_dir, store=store).status(verify=verify)
     if as_json:
         click.echo(json.dumps(status.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -302,6 +305,12 @@ def info(corpus_dir: Path | None, index_dir: Path | None, verify: bool, as_json:
 @setting_option("--host", "host", "Address to serve on (default 127.0.0.1, or $RAG_HOST).")
 @setting_option("--port", "port", "Port (default 7860, or $GRADIO_SERVER_PORT).")
 @setting_option("--auth", "auth", "USER:PASSWORD to require a login (or $RAG_AUTH).")
+@store_option
+@setting_option(
+    "--pool-size",
+    "pool_size",
+    "With --store: connections to the store this process keeps at most (default 4, or $RAG_POOL_SIZE).",
+)
 @click.option(
     "--no-watch",
     is_flag=True,
@@ -313,19 +322,28 @@ def serve(
     host: str | None,
     port: int | None,
     auth: str | None,
+    store: str | None,
+    pool_size: int | None,
     no_watch: bool,
 ) -> None:
     """Serve the web UI (the same as `python app.py`): build or refresh the index first."""
     from .web.server import serve as run_server
 
-    sys.exit(run_server(serve_settings(corpus_dir, index_dir, host, port, auth), watch=not no_watch))
+    s = serve_settings(corpus_dir, index_dir, host, port, auth, store=store, pool_size=pool_size)
+    sys.exit(run_server(s, watch=not no_watch))
 
 
 def serve_settings(
-    corpus_dir: Path | None, index_dir: Path | None, host: str | None, port: int | None, auth: str | None
+    corpus_dir: Path | None,
+    index_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    auth: str | None,
+    **store: Any,
 ) -> Settings:
-    """What `rag serve` serves: an empty --host or $RAG_HOST means 127.0.0.1, never every interface."""
-    return settings_from(corpus_dir, index_dir, host=host or None, port=port, auth=auth or None)
+    """What `rag serve` serves: an empty --host or $RAG_HOST means 127.0.0.1, never every interface;
+    `store`: the store and pool_size flags."""
+    return settings_from(corpus_dir, index_dir, host=host or None, port=port, auth=auth or None, **store)
 
 
 for command in (cli_eval.eval_, cli_eval.bench, cli_trash.remove, cli_trash.trash):

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .cli_options import folder_options, retrieval_options, setting_option, settings_from
+from .cli_options import folder_options, retrieval_options, setting_option, settings_from, store_option
 from .config import cache_root
 
 
@@ -30,6 +30,7 @@ from .config import cache_root
     "-k", "depth", type=click.IntRange(min=1), default=None, help="Ranking depth (default 10; BEIR 100)."
 )
 @retrieval_options
+@store_option
 @click.option("--model", default=None, help="BEIR only: the model to build the benchmark index with.")
 @click.option(
     "--chunk-words",
@@ -90,6 +91,10 @@ def eval_(
 
     if (query_file is None) == (beir_dir is None):
         raise QueryError("give either a query file or --beir DIR - e.g. rag eval eval/queries.jsonl")
+    if beir_dir is not None and retrieval.get("store"):
+        raise QueryError(
+            "--beir builds its own index folder in the cache - drop --store (or unset RAG_STORE)"
+        )
     before = evalreport.load_run(compare_path) if compare_path else None
     assistant = Assistant(settings_from(corpus_dir, index_dir, model=model, precision=precision, **retrieval))
     if beir_dir is not None:

@@ -45,6 +45,7 @@ class Settings:
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
     store: str = ""  # postgresql://...: answer from that PostgreSQL store instead of index_dir (pgindex.py)
+    pool_size: int = 4  # connections a process keeps to the store at most (pgpool.py): requests at once
     model: str = DEFAULT_MODEL
     chunking: ChunkParams = ChunkParams()
     k: int = 5
@@ -108,6 +109,7 @@ ENV = (
     EnvVar("RAG_CORPUS", "corpus_dir", Path),
     EnvVar("RAG_INDEX", "index_dir", Path),
     EnvVar("RAG_STORE", "store"),
+    EnvVar("RAG_POOL_SIZE", "pool_size", int, minimum=1),
     EnvVar("RAG_FEEDBACK", "feedback_path", Path),
     EnvVar("RAG_MODEL", "model"),
     EnvVar("RAG_RETRIEVAL", "retrieval", choices=MODES),

@@ -155,10 +155,12 @@ def _client_worker(url: str, work: queue.Queue[str], load: Load, deadline: float
 
 @dataclass
 class Rebuilds:
-    """`rag build` runs in another process, one after another, each after adding an article."""
+    """`rag build` runs in another process, one after another, each after adding an article (garden-01.txt,
+    garden-02.txt, ...): into the index folder, or into the PostgreSQL store at `store`."""
 
     corpus: Path
     index: Path
+    store: str = ""
     runs: list[tuple[int, str, float, float]] = field(default_factory=list)  # rc, stderr, start, end
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -168,13 +170,31 @@ class Rebuilds:
             i += 1
             (self.corpus / f"garden-{i:02d}.txt").write_text(_article(i), encoding="utf-8")
             started = time.monotonic()
+            target = ["--store", self.store] if self.store else ["--index", str(self.index)]
             run = subprocess.run(
-                [str(RAG), "build", "--corpus", str(self.corpus), "--index", str(self.index)],
+                [str(RAG), "build", "--corpus", str(self.corpus), *target],
                 capture_output=True,
                 text=True,
                 timeout=max(10.0, deadline - time.monotonic()),
             )
             self.runs.append((run.returncode, run.stderr, started, time.monotonic()))
+
+
+def ask_concurrently(
+    urls: list[str], work: queue.Queue[str], load: Load, deadline: float, clients: int
+) -> tuple[float, float]:
+    """`clients` gradio clients, spread over the apps at `urls` in turn, answer the work queue until
+    it is empty or the deadline passes; when they started and finished."""
+    started = time.monotonic()
+    workers = [
+        threading.Thread(target=_client_worker, args=(urls[n % len(urls)], work, load, deadline), daemon=True)
+        for n in range(clients)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=max(1.0, deadline - time.monotonic()) + 30)
+    return started, time.monotonic()
 
 
 def _run_load(app: AppProcess, requests: int, clients: int, cap: float = CAP_SECONDS) -> None:
@@ -187,16 +207,7 @@ def _run_load(app: AppProcess, requests: int, clients: int, cap: float = CAP_SEC
     rebuilds = Rebuilds(app.corpus_dir, app.index_dir)
     builder = threading.Thread(target=rebuilds.loop, args=(deadline,), daemon=True)
     builder.start()
-    started = time.monotonic()
-    workers = [
-        threading.Thread(target=_client_worker, args=(app.url, work, load, deadline), daemon=True)
-        for _ in range(clients)
-    ]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=max(1.0, deadline - time.monotonic()) + 30)
-    finished = time.monotonic()
+    started, finished = ask_concurrently([app.url], work, load, deadline, clients)
     rebuilds.stop.set()
     builder.join(timeout=180)
 

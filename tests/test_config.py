@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
-from rag.cli import main
+from rag.cli import main, serve_settings
 from rag.config import ENV, FUSIONS, INDEX_TYPES, MODES, PRECISIONS, RERANKERS, Settings, cache_root
 from rag.errors import RagError
 
@@ -16,6 +17,7 @@ EVERY = {
     "RAG_CORPUS": "c",
     "RAG_INDEX": "i",
     "RAG_STORE": "postgresql://rag@db/rag",
+    "RAG_POOL_SIZE": "8",
     "RAG_FEEDBACK": "f.jsonl",
     "RAG_MODEL": "m",
     "RAG_RETRIEVAL": "dense",
@@ -39,7 +41,7 @@ def test_every_variable_sets_its_setting():
     assert set(EVERY) == {var.name for var in ENV}
     s = Settings.from_env(EVERY)
     assert (s.corpus_dir, s.index_dir, s.feedback_path) == (Path("c"), Path("i"), Path("f.jsonl"))
-    assert s.store == "postgresql://rag@db/rag"
+    assert (s.store, s.pool_size) == ("postgresql://rag@db/rag", 8)
     assert (s.model, s.retrieval, s.fusion, s.fusion_depth) == ("m", "dense", "rrf", 50)
     assert (s.index_type, s.precision, s.rerank, s.abstain) == ("hnsw", "fp32", "none", False)
     assert (s.llm_url, s.llm_model, s.k, s.chunking.max_words) == (EVERY["RAG_LLM_URL"], "llm", 7, 80)
@@ -87,3 +89,16 @@ def test_flags_take_the_minimum_of_their_setting():
     assert isinstance(words.type, click.IntRange) and words.type.min == 10
     port = next(p for p in main.commands["serve"].params if p.name == "port")
     assert isinstance(port.type, click.IntRange) and port.type.min == 1
+    pool = next(p for p in main.commands["serve"].params if p.name == "pool_size")
+    assert isinstance(pool.type, click.IntRange) and pool.type.min == 1
+
+
+def test_serve_takes_the_store_and_its_pool_size_flag_over_the_variable(monkeypatch):
+    monkeypatch.setenv("RAG_STORE", "postgresql://env@db/rag")
+    monkeypatch.setenv("RAG_POOL_SIZE", "3")
+    from_env = serve_settings(None, None, None, None, None)
+    assert (from_env.store, from_env.pool_size) == ("postgresql://env@db/rag", 3)
+    s = serve_settings(None, None, None, None, None, store="postgresql://flag@db/rag", pool_size=9)
+    assert (s.store, s.pool_size) == ("postgresql://flag@db/rag", 9)
+    refused = CliRunner().invoke(main, ["serve", "--pool-size", "0"])
+    assert refused.exit_code == 2 and "--pool-size" in refused.output

@@ -79,7 +79,7 @@ def build_store(
         files = discover(corpus_dir)
         if not files:
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
-        previous, problem = _previous(store)
+        previous, problem = stored_manifest(store)
         planned = changes(corpus_dir, files, previous, problem, embedder, params, dry_run=dry_run)
         plan, full, gone = planned.plan, planned.full, list(planned.gone)
         report = BuildReport.of(planned, dry_run=dry_run, store=f"the store at {shown_dsn(store.dsn)}")
@@ -135,8 +135,9 @@ def build_store(
         )
 
 
-def _previous(store: PgStore) -> tuple[_Previous | None, str]:
-    """The store's manifest facts, or None and why there are none."""
+def stored_manifest(store: PgStore) -> tuple[_Previous | None, str]:
+    """The store's manifest facts (as the build plans against them, and `rag info` shows them), or None
+    and why there are none."""
     meta = store.meta()
     if "embedder" not in meta:
         return None, f"the store at {shown_dsn(store.dsn)} is empty"

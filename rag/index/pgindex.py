@@ -12,7 +12,8 @@ a small collection ranks as the folder index does, and through its HNSW index ab
 sentences in the same query, so a question makes one round trip for most of what it reads. `stale()` says when the store's generation has
 moved on; the caller then loads the next snapshot. A passage deleted since the snapshot can no longer be
 read: StoreError says to ask again.
-It writes nothing (pgwrite.py) and owns no schema (pgstore.py); one connection serves it, under a lock.
+It writes nothing (pgwrite.py) and owns no schema (pgstore.py); its reads borrow a pool's connections
+(pgpool.py), or use one connection under a lock.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from ..errors import StoreError
 from ..types import Chunk
 from .keyword import KEYWORD_MANIFEST, KeywordIndex
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
+from .pgpool import PgPool
 from .pgstore import CHUNK_COLUMNS, FORMAT_VERSION, PgStore, shown_dsn
 from .sentence_store import ENCODING, decode
 
@@ -95,11 +98,13 @@ class PgIndex:
         keyword: KeywordIndex,
         generation: int,
         sentences: bool,
+        pool: PgPool | None = None,
     ) -> None:
         self.store, self.manifest, self.ids, self.keyword = store, manifest, ids, keyword
+        self.pool = pool  # reads borrow its connections; None: `store`'s one connection, under `lock`
         self.generation = generation
         self.row_of = {int(i): row for row, i in enumerate(ids.tolist())}
-        self.lock = threading.Lock()  # one connection: one statement (or transaction) at a time
+        self.lock = threading.Lock()  # the cache; and without a pool, one statement at a time
         self.chunks = PgPassages(self)
         self.exact = PgVectors(self)
         self.sentences: PgSentences | None = PgSentences(self) if sentences else None
@@ -107,8 +112,9 @@ class PgIndex:
         self._cache: OrderedDict[int, Stored] = OrderedDict()  # row -> passage, sentences (recently read)
 
     @classmethod
-    def load(cls, store: PgStore) -> PgIndex:
-        """The store as it is now: articles, row ids, tokens and generation from one snapshot."""
+    def load(cls, store: PgStore, pool: PgPool | None = None) -> PgIndex:
+        """The store as it is now: articles, row ids, tokens and generation from one snapshot (read
+        through `store`; later reads through `pool` when given)."""
         conn = store.connection
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -130,16 +136,26 @@ class PgIndex:
         manifest = manifest_of(meta, articles, len(ids), int(with_sentences) if stored else None)
         k1, b = float(KEYWORD_MANIFEST["k1"]), float(KEYWORD_MANIFEST["b"])  # type: ignore[arg-type]
         keyword = KeywordIndex.from_tokens(tokens, k1=k1, b=b)
-        return cls(store, manifest, ids, keyword, generation, stored)
+        return cls(store, manifest, ids, keyword, generation, stored, pool)
 
     @property
     def shown(self) -> str:
         return f"the store at {shown_dsn(self.store.dsn)}"
 
+    @contextmanager
+    def session(self) -> Iterator[PgStore]:
+        """A connection for one read: the pool's, or the snapshot's own under its lock."""
+        if self.pool is None:
+            with self.lock:
+                yield self.store
+        else:
+            with self.pool.store() as store:
+                yield store
+
     def stale(self) -> bool:
         """Whether the store has been written since this snapshot."""
-        with self.lock:
-            return self.store.generation() != self.generation
+        with self.session() as store:
+            return store.generation() != self.generation
 
     def dense_search(self, queries: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), each (len(queries), depth), best first; rows -1 where there are fewer.
@@ -158,13 +174,13 @@ class PgIndex:
         return scores, rows
 
     def fetch(self, sql: str, args: Any, *, ef_search: int = 0) -> list[tuple[Any, ...]]:
-        """The rows of one read query on the snapshot's connection (under its lock); with `ef_search`,
-        pgvector's HNSW search depth set for it first."""
-        with self.lock:
-            self.store.ready()
+        """The rows of one read query on a connection of the pool (or the snapshot's own, under its
+        lock); with `ef_search`, pgvector's HNSW search depth set for it first."""
+        with self.session() as store:
+            store.ready()
             if ef_search:
-                self.store._set_ef_search(ef_search)  # noqa: SLF001 - the store's HNSW setting, per connection
-            return list(self.store.connection.execute(sql, args).fetchall())
+                store._set_ef_search(ef_search)  # noqa: SLF001 - the store's HNSW setting, per connection
+            return list(store.connection.execute(sql, args).fetchall())
 
     def remember(self, read: Sequence[tuple[int, Sequence[Any]]]) -> dict[int, Stored]:
         """Cache passages read as (row, _PASSAGE's columns); what was read, by row."""
@@ -231,8 +247,8 @@ class PgVectors:
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         ids = [int(self._index.ids[r]) for r in np.asarray(rows).tolist()]
-        with self._index.lock:
-            vectors = self._index.store.vectors(ids)
+        with self._index.session() as store:
+            vectors = store.vectors(ids)
         if len(vectors) != len(ids):
             raise self._index.gone()
         return vectors

@@ -41,6 +41,7 @@ LOCK_KEY = 0x5241_4753_544F_5245  # "RAGSTORE": the advisory lock every writer t
 TS_CONFIG = "english"  # Snowball English stems and stopwords, like keyword.py's tokenizer
 # pgvector defaults are m=16, ef_construction=64, ef_search=40; a search asks for at least `k` candidates.
 HNSW = {"m": 16, "ef_construction": 64, "ef_search": 100}
+CONNECT_TIMEOUT = 10  # seconds
 MAX_EF_SEARCH = 1000  # pgvector's limit: an HNSW scan returns at most this many rows
 KEYWORD_MANIFEST = {"method": "postgres-fts", "config": TS_CONFIG, "rank": "ts_rank", "text": "embed_text"}
 CHUNK_COLUMNS = "id, chunk_id, article_id, path, title, section, start_char, end_char, text, embed_text"
@@ -60,11 +61,11 @@ def shown_dsn(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", re.sub(r"(password\s*=\s*)\S+", r"\1***", dsn))
 
 
-def _connect(dsn: str) -> Any:
+def connect(dsn: str) -> Any:
     import psycopg
 
     try:
-        return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split()) or exc.__class__.__name__
         raise StoreError(
@@ -84,11 +85,12 @@ def _chunk(row: Sequence[Any]) -> Chunk:
 
 
 class PgStore:
-    """One connection to a store; use one per thread (the app will hold a pool of them)."""
+    """One connection to a store; use one per thread (the app holds a pool of them, pgpool.py)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, connection: Any = None) -> None:
+        """Connect to dsn, or use `connection` (a pool's, autocommit: pgpool.py)."""
         self.dsn = dsn
-        self._conn = _connect(dsn)
+        self._conn = connect(dsn) if connection is None else connection
         self._ef_search = 0
         self._vector_ready = False
 

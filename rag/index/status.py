@@ -30,6 +30,17 @@ class IndexStatus:
     missing: tuple[str, ...] = ()  # indexed paths no longer in the corpus
     corpus_problem: str = ""
     contents_checked: bool = True  # False: only the paths were compared, `changed` is not known
+    store: str = ""  # the PostgreSQL store's URL (password masked) when it is the index, not index_dir
+
+    @property
+    def shown(self) -> str:
+        """The index, for messages: its folder, or the store."""
+        return f"the store at {self.store}" if self.store else f"{self.index_dir}/"
+
+    @property
+    def rebuild(self) -> str:
+        """The command that brings it up to date with the corpus."""
+        return "rag build --store URL" if self.store else "rag build"
 
     @property
     def stale(self) -> bool:
@@ -40,8 +51,9 @@ class IndexStatus:
         if self.problem or m is None:
             return [f"index: {self.problem}"]
         e = m.embedder
+        built = "" if self.store else f", built {m.created or '?'}"  # a store is written, not built, at once
         out = [
-            f"index: {self.index_dir}/ (format {m.format}, {m.index_type}, built {m.created or '?'})",
+            f"index: {self.shown} (format {m.format}, {m.index_type}{built})",
             f"model: {e.name} ({e.dim}-d, fingerprint {e.fingerprint[:12]}, passages in {e.precision})",
             f"questions embedded with: {question_backend(e)}",
             f"chunking: {', '.join(f'{k}={v}' for k, v in m.chunking.to_json().items())}",
@@ -55,7 +67,7 @@ class IndexStatus:
                 for name, v in (("new", self.new), ("changed", self.changed), ("removed", self.missing))
                 if v
             ]
-            out.append(f'stale against {self.corpus_dir}/: {", ".join(parts)} - run "rag build"')
+            out.append(f'stale against {self.corpus_dir}/: {", ".join(parts)} - run "{self.rebuild}"')
         elif not self.contents_checked:
             out.append(f"the same articles as {self.corpus_dir}/ (their contents not compared)")
         else:
@@ -66,6 +78,7 @@ class IndexStatus:
         m = self.manifest
         return {
             "index_dir": str(self.index_dir),
+            "store": self.store,
             "corpus_dir": str(self.corpus_dir),
             "problem": self.problem,
             "stale": self.stale,

@@ -1,13 +1,16 @@
 """The web server: the Gradio page and the /article viewer mounted on one FastAPI app, served by uvicorn.
 
     rag serve [--corpus DIR] [--index DIR] [--host 127.0.0.1] [--port 7860] [--auth USER:PASSWORD] [--no-watch]
+              [--store postgresql://... [--pool-size N]]
     python app.py ... (`make run`) and python -m rag.web ... are `rag serve` with the same flags (cli.py)
 
 Builds or refreshes the index first when it is missing or articles were added or removed, then serves
 on 127.0.0.1 (another host only when asked); articles changed in place are found by hashing them in
-the background, and indexed while the index as it was answers. What it guards: a login when asked (the article route too), the corpus and index
-folders blocked from Gradio's file serving, the Blocks marked launched so Gradio checks that a file named
-in a request was uploaded, upload size, and Gradio's per-session memory kept bounded. Citations open
+the background, and indexed while the index as it was answers. With a PostgreSQL store
+(docs/postgres.md) an empty one is built first and a built one serves at once, every article compared
+with it in the background. What it guards: a login when asked (the article route too), the corpus and
+index folders blocked from Gradio's file serving, the Blocks marked launched so Gradio checks that a file
+named in a request was uploaded, upload size, and Gradio's per-session memory kept bounded. Citations open
 `/article`, the article as text with the cited span marked (render.py).
 """
 
