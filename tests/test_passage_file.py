@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rag.config import ChunkParams
+from rag.errors import IndexLoadError
 from rag.index import manifest as manifest_io
 from rag.index import passage_file, storage
 from rag.index.build import build
@@ -48,6 +49,15 @@ def test_records_round_trip_whatever_the_embedded_text_is(tmp_path: Path):
         stored.get(25)
     plain = sum(len(json.dumps(c.to_json(), ensure_ascii=False).encode()) + 1 for c in chunks)
     assert len(data) < plain / 2
+    damaged = bytearray(data)
+    damaged[int(offsets[1]) + 5 : int(offsets[1]) + 9] = b"\xff\x00\xff\x00"
+    (tmp_path / "d").write_bytes(bytes(damaged))
+    stored = passage_file.PassageFile(
+        storage.OpenFile(tmp_path / "d"), offsets, len(chunks), passage_file.BLOCKS
+    )
+    assert stored.get(0) == chunks[0]
+    with pytest.raises(IndexLoadError, match=r"passages 8-15 of the index are damaged - rebuild the index"):
+        stored.get(9)
 
 
 def _as_format_3(index_dir: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import IndexLoadError
 from ..types import Chunk
 from .storage import OpenFile
 
@@ -96,7 +97,12 @@ class PassageFile:
         if last != b:
             assert self._file is not None
             start, end = int(self._offsets[b]), int(self._offsets[b + 1])
-            lines = zlib.decompress(self._file.read(start, end - start)).split(b"\n")
+            try:
+                lines = zlib.decompress(self._file.read(start, end - start)).split(b"\n")
+            except zlib.error:  # files over storage.HASH_UP_TO are not hashed on every load
+                raise IndexLoadError(
+                    f"passages {b * BLOCK}-{b * BLOCK + BLOCK - 1} of the index are damaged - rebuild the index"
+                ) from None
             with self._lock:
                 self._last = (b, lines)
         return lines
