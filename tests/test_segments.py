@@ -80,7 +80,7 @@ def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
     assert {name: os.stat(index / name).st_ino for name in BASE_FILES} == inodes  # linked, not rewritten
     assert loaded.manifest.format == manifest_io.FORMAT_VERSION == 6
     assert [s["rows"] for s in loaded.manifest.segments or ()] == [80, len(article)]
-    assert np.load(index / "seg1.chunks.offsets.npy").shape == (-(-len(article) // 8) + 1,)  # blocks of 8
+    assert np.load(index / "seg1.chunks.offsets.npy").shape == (-(-len(article) // 4) + 1,)  # blocks of 4
     written = {p.name for p in index.iterdir() if p.is_file() and os.stat(p).st_ino not in inodes.values()}
     assert written == {
         "manifest.json",

@@ -10,7 +10,7 @@ Layout of index/ (format 5; manifest.py names the files and owns manifest.json):
                         (ann.py); its candidates are re-scored exactly from vectors.npy. The exact
                         "flat-ip" type searches vectors.npy.
     vectors.slots.npy   only for "hnsw-ip": the row of each graph node, -1 for a passage that is gone.
-    chunks.zlib         the Chunks in vector order, 8 to a zlib block, read (pread) and parsed on
+    chunks.zlib         the Chunks in vector order, 4 to a zlib block, read (pread) and parsed on
                         demand (passage_file.py)
     chunks.offsets.npy  where each block starts (int64, blocks + 1 entries)
     keyword/            the BM25 index over the same passages (keyword.py; it checks its own files)
