@@ -14,6 +14,7 @@ from rag.index import manifest as manifest_io
 from rag.index import passage_file, storage
 from rag.index.build import build
 from rag.index.index_folder import load_index
+from rag.index.status import index_status
 from rag.search.retrieve import Retriever
 from rag.types import Chunk
 
@@ -90,6 +91,9 @@ def test_a_format_3_index_answers_and_the_next_build_rewrites_it_reusing_everyth
 
     old = load_index(index_dir)
     assert old.manifest.format == 3 and list(old.chunks) == chunks
+    assert 'format 3 is served as it is; "rag build" rewrites it in format 5' in "\n".join(
+        index_status(corpus, index_dir).lines()
+    )
     assert np.array_equal(old.all_vectors(), vectors)
     assert [p.chunk for p in Retriever(old, HashingEmbedder(), corpus).search(question, 5)] == want
 
