@@ -116,7 +116,7 @@ def test_synthetic_index_is_a_sound_index_of_real_and_generated_passages(
         assert original[chunk.start : chunk.end] == chunk.text == chunk.embed_text
         assert abs(float(np.linalg.norm(vectors[row])) - 1.0) < 1e-5
     real_rows = vectors[: len(SCIENCE)]
-    assert np.array_equal(real_rows, tiny_real.vectors)
+    assert np.abs(real_rows - tiny_real.vectors).max() < 1e-3  # stored as float16 (index format 5)
     again = real_embedder.embed([c.embed_text for c in index.chunks[: len(SCIENCE)]])
     assert (again * real_rows).sum(axis=1).min() > 0.999  # each real row embeds its own passage
 
@@ -150,7 +150,7 @@ def test_rag_bench_seed_only_writes_the_report_and_the_table(seed_index, tmp_pat
         d = f["detail"]
         assert 0 < d["p50_ms"] <= d["p95_ms"] <= d["max_ms"]
         # the shown value is the p50 rounded for the table (one decimal from 10 up): 10.77 shows as 10.8
-        assert f["value"] == pytest.approx(d["p50_ms"], abs=0.05)
+        assert f["value"] == pytest.approx(d["p50_ms"], abs=0.05 + 1e-9)  # 18.75 shows as 18.8: 0.05 apart
         assert f["met"] == (f["value"] <= 10.0)
     assert names["dense recall@10 vs exact search"]["value"] == 1.0
     memory = names["resident memory, peak (VmHWM)"]

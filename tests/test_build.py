@@ -135,7 +135,7 @@ def test_empty_corpus_and_duplicate_ids(tmp_path: Path, hasher):
 
 def test_unusable_previous_index_is_rebuilt_with_a_reason(corpus: Path, hasher):
     _build(corpus, hasher)
-    (corpus.parent / "index" / "chunks.jsonl").write_text("garbage")
+    (corpus.parent / "index" / "chunks.zlib").write_text("garbage")
     report = _build(corpus, HashingEmbedder())
     assert report.full_rebuild.startswith("the previous index is unusable (")
     assert len(load_index(corpus.parent / "index").chunks) == 21
@@ -159,7 +159,7 @@ def test_status_uses_a_manifest_the_caller_already_holds(corpus: Path, hasher):
     _build(corpus, hasher)
     index_dir = corpus.parent / "index"
     manifest = load_index(index_dir).manifest
-    (index_dir / "chunks.jsonl").write_text("damaged on disk")  # not read when the manifest is given
+    (index_dir / "chunks.zlib").write_text("damaged on disk")  # not read when the manifest is given
     held = index_status(corpus, index_dir, manifest)
     assert not held.problem and not held.stale and held.manifest is manifest
     (corpus / "new.md").write_text("# New One\n\nA new article. It has words.\n", encoding="utf-8")
@@ -213,17 +213,19 @@ def test_an_index_in_the_previous_format_is_rewritten_without_re_embedding(corpu
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
     faiss.write_index(flat, str(index_dir / "vectors.faiss"))  # format 2: vectors.faiss + chunks.jsonl
-    for name in ("vectors.npy", "chunks.offsets.npy"):
+    lines = [json.dumps(c.to_json()) for c in load_index(index_dir).chunks]
+    (index_dir / "chunks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name in ("vectors.npy", "chunks.offsets.npy", "chunks.zlib"):
         (index_dir / name).unlink()
     manifest = json.loads((index_dir / MANIFEST).read_text())
     (index_dir / MANIFEST).write_text(json.dumps({**manifest, "format": 2}))
     again = HashingEmbedder()
     report = _build(corpus, again)
-    assert report.full_rebuild == "index format 2 -> 3: rewritten, its vectors reused"
+    assert report.full_rebuild == "index format 2 -> 5: rewritten, its vectors reused"
     assert report.embedded == 0 and report.reused == report.passages
     # format 2 stored no sentences: they are all embedded, the passages none
     assert len(again.calls) == 1 and report.sentences_embedded == report.sentences > 0
-    assert load_index(index_dir).manifest.format == 3
+    assert load_index(index_dir).manifest.format == 5
 
 
 def test_a_line_that_comes_to_recur_is_dropped_from_the_older_article_too(tmp_path: Path, hasher):

@@ -65,7 +65,7 @@ RAG = Path(sys.executable).parent / "rag"
 EXCHANGE_PHASES = [
     "write:vectors.npy:before",  # the temporary folder exists, still empty
     "write:vectors.npy:after",
-    "write:chunks.jsonl:after",
+    "write:chunks.zlib:after",
     "write:chunks.offsets.npy:after",
     "keyword:before",
     "write:keys.npy:after",  # the keyword index's one segment (keyword_segments.py)
@@ -84,7 +84,7 @@ APPEND_PHASES = [
     "link:vectors.npy:before",  # the temporary folder exists, still empty
     "link:sentences.scales.npy:after",  # the base's files linked
     "write:{seg}vectors.npy:after",
-    "write:{seg}chunks.jsonl:after",
+    "write:{seg}chunks.zlib:after",
     "write:{seg}sentences.scales.npy:after",
     "write:rows.npy:after",
     "keyword:before",

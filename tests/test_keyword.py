@@ -16,7 +16,7 @@ import pytest
 from rag.errors import IndexLoadError
 from rag.index import storage
 from rag.index.keyword import KeywordIndex, tokenize
-from rag.index.keyword_segments import DF, POSTING_ROWS, SEGMENT_FILES, TOKEN_IDS, VOCAB
+from rag.index.keyword_segments import DF, PAIR, POSTING_ROWS, SEGMENT_FILES, TOKEN_IDS, VOCAB
 from rag.index.keyword_store import META, TOKENIZER
 
 SMALL = [
@@ -148,6 +148,8 @@ def test_save_load_round_trip(tmp_path: Path):
         for a, b in zip(index.search(query, 10), loaded.search(query, 10), strict=True):
             np.testing.assert_array_equal(a, b)
     assert loaded.tokens_by_key() == index.tokens_by_key()
+    for name in (TOKEN_IDS, PAIR):  # index arrays that fit in 16 bits are stored so (half of int32)
+        assert np.load(tmp_path / "keyword" / name).dtype == np.uint16
     with pytest.raises(ValueError):  # a loaded segment's files are linked, never written again
         loaded.save(tmp_path / "again")
     loaded.save(tmp_path / "linked", link_from=tmp_path / "keyword")

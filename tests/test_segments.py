@@ -1,4 +1,4 @@
-"""Appended segments (format 4): a change writes only its passages, searches as a full rebuild does."""
+"""Appended segments (format 6): a change writes only its passages, searches as a full rebuild does."""
 
 from __future__ import annotations
 
@@ -78,9 +78,9 @@ def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
     article = [c for c in loaded.chunks if c.article_id == "a0007"]
     assert report.changed == ("a0007",) and report.segment == len(article) and not report.full_write
     assert {name: os.stat(index / name).st_ino for name in BASE_FILES} == inodes  # linked, not rewritten
-    assert loaded.manifest.format == manifest_io.FORMAT_VERSION == 4
+    assert loaded.manifest.format == manifest_io.FORMAT_VERSION == 6
     assert [s["rows"] for s in loaded.manifest.segments or ()] == [80, len(article)]
-    assert np.load(index / "seg1.chunks.offsets.npy").shape == (len(article) + 1,)
+    assert np.load(index / "seg1.chunks.offsets.npy").shape == (-(-len(article) // 4) + 1,)  # blocks of 4
     written = {p.name for p in index.iterdir() if p.is_file() and os.stat(p).st_ino not in inodes.values()}
     assert written == {
         "manifest.json",
@@ -151,14 +151,14 @@ def test_a_segmented_manifest_is_checked(tmp_path: Path):
     build(corpus, index, HashingEmbedder(), ChunkParams())
     _edit(corpus, "a0001.txt", "one")
     build(corpus, index, HashingEmbedder(), ChunkParams())
-    (index / "seg1.chunks.jsonl").unlink()
-    with pytest.raises(IndexLoadError, match=r"seg1.chunks.jsonl is missing - .*rag build"):
+    (index / "seg1.chunks.zlib").unlink()
+    with pytest.raises(IndexLoadError, match=r"seg1.chunks.zlib is missing - .*rag build"):
         load_index(index)
     report = build(corpus, index, HashingEmbedder(), ChunkParams())  # an unusable index: rebuilt whole
     assert report.full_rebuild and load_index(index).manifest.segments is None
 
 
-def test_a_format_4_manifest_without_its_segments_is_a_one_line_error(tmp_path: Path):
+def test_a_format_6_manifest_without_its_segments_is_a_one_line_error(tmp_path: Path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     _corpus(corpus, 20, variant=0)
     build(corpus, index, HashingEmbedder(), ChunkParams())
@@ -168,7 +168,7 @@ def test_a_format_4_manifest_without_its_segments_is_a_one_line_error(tmp_path: 
     assert Manifest.from_json(obj).segments == tuple(obj["segments"])
     del obj["segments"]
     (index / manifest_io.NAME).write_text(json.dumps(obj), encoding="utf-8")
-    with pytest.raises(IndexLoadError, match=r"is damaged \(format is 4 but segments is None\) - run"):
+    with pytest.raises(IndexLoadError, match=r"is damaged \(format is 6 but segments is None\) - run"):
         load_index(index)
 
 

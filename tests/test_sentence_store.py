@@ -86,7 +86,7 @@ def test_an_index_without_stored_sentences_still_answers_and_a_build_adds_them(c
     stored = _index(corpus)
     _without_sentences(index_dir)
     old = load_index(index_dir)
-    assert old.sentences is None and old.manifest.format == manifest_io.BASE_FORMAT == 3
+    assert old.sentences is None and old.manifest.format == manifest_io.BASE_FORMAT == 5
     hasher = HashingEmbedder()
     passages, scored = Retriever(old, hasher, corpus).search_scored("does desire need space?", 3)
     assert len(scored.sentences) > 0 and any(len(call) > 1 for call in hasher.calls)  # embedded now

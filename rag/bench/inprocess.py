@@ -129,4 +129,5 @@ def disk_figure(index_dir: Path, passages: int, scale: str) -> Figure:
             sizes[path.relative_to(index_dir).parts[0]] += path.stat().st_size
     total = sum(sizes.values())
     detail = {"index_bytes": total, "passages": passages, "files": dict(sizes)}
-    return Figure("index on disk per passage", scale, total / max(passages, 1), "bytes", None, detail)
+    target = "disk_1m_bytes" if scale == "1m" else None
+    return Figure("index on disk per passage", scale, total / max(passages, 1), "bytes", target, detail)

@@ -1,4 +1,4 @@
-"""An incremental build that writes only what changed: a new segment, the rest hard-linked (format 4).
+"""An incremental build that writes only what changed: a new segment, the rest hard-linked (format 6).
 
 When a few articles of an index change, build() comes here instead of rewriting the index: the passages
 of changed and added articles go into a new segment's files (segments.py), the new index folder
@@ -7,14 +7,13 @@ the graph's slots, the keyword index, the manifest). Unchanged articles' passage
 their rows follow from the previous manifest (articles in corpus order, each with its passage count).
 The folder is still written beside the index and swapped in whole (folder_swap.py), so a build killed at
 any moment leaves the old index or the new one. `why_full` says when a full write (which compacts the
-segments into one base, format 3) is due instead: too many segments or dead rows, another model or
+segments into one base, format 5) is due instead: too many segments or dead rows, another model or
 encoding, or `rag build --compact`.
 It does not plan the build or embed (build.py), or own the format (manifest.py, index_folder.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..types import Chunk
-from . import ann, storage
+from . import ann, passage_file, storage
 from . import manifest as manifest_io
 from .folder_swap import refuse_foreign, swap_in
 from .index_folder import LoadedIndex
@@ -63,6 +62,8 @@ def why_full(previous: LoadedIndex | None, full: str, compact: bool) -> str:
         return "compaction asked for (rag build --compact)"
     if m.sentences is None or m.sentences.get("encoding") != ENCODING:
         return "the previous index stores no sentences, or in another encoding"
+    if m.legacy:
+        return f"the previous index is in the older format {m.format}"
     if previous.keyword.outdated:
         return previous.keyword.outdated
     if m.segments is not None and len(m.segments) > MAX_SEGMENTS:
@@ -122,6 +123,7 @@ def append(
     vectors, embedded, seconds = _vectors(
         previous, chunks, previous_rows[[r for r, _ in fresh]], embed_passages
     )
+    vectors = storage.read_back(storage.stored_vectors(vectors))  # as stored: the graph takes these
     sentences, sentences_embedded, sentence_seconds = _sentences(
         previous, chunks, reusable[1], embed_sentences
     )
@@ -265,11 +267,11 @@ def _write(
             storage.write_synced(tmp / name, data)
             files[name] = storage.record(tmp / name)
 
-        paths = {role: path.name for role, path in segment_paths(tmp, prefix).items()}
-        put(paths["vectors"], storage.npy_writer(np.ascontiguousarray(vectors, dtype=np.float32)))
-        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
-        put(paths["chunks"], storage.parts_writer(lines))
-        put(paths["offsets"], storage.npy_writer(np.cumsum([0, *map(len, lines)], dtype=np.int64)))
+        paths = {role: path.name for role, path in segment_paths(tmp, prefix, manifest.chunks_file).items()}
+        put(paths["vectors"], storage.npy_writer(storage.stored_vectors(vectors)))
+        blocks, offsets = passage_file.encode(chunks)
+        put(paths["chunks"], storage.parts_writer(blocks))
+        put(paths["offsets"], storage.npy_writer(offsets))
         put(paths["sentence_offsets"], storage.npy_writer(sentences.offsets))
         put(paths["spans"], storage.npy_writer(sentences.spans))
         put(paths["sentence_vectors"], storage.npy_writer(sentences.vectors))

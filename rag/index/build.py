@@ -180,6 +180,11 @@ def build(
             full = f"index type changed ({old_type} -> {chosen_type}); vectors are reused, not re-embedded"
         if not full and previous is not None and previous.manifest.sentences is None:
             full = "the index has no stored sentences: adding them (passage vectors reused)"
+        if not full and previous is not None and previous.manifest.legacy:
+            full = (
+                f"index format {previous.manifest.format} -> {BASE_FORMAT}: passages compressed and vectors"
+                " stored as float16 (vectors and sentences reused)"
+            )
         report = BuildReport.of(replace(planned, full=full), dry_run=dry_run)
         outdated = previous is not None and previous.keyword.outdated
         if previous and report.up_to_date and not (compact and previous.manifest.segments) and not outdated:

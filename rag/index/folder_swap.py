@@ -26,6 +26,7 @@ from .manifest import (
     CHUNKS,
     GRAPH,
     KEYWORD,
+    LEGACY_CHUNKS,
     NAME,
     OFFSETS,
     ROWS,
@@ -116,11 +117,12 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 # Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
 _OWN_NAMES = frozenset(
-    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, ROWS, "vectors.faiss"} | set(SENTENCE_FILES)
+    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, LEGACY_CHUNKS, OFFSETS, KEYWORD, ROWS, "vectors.faiss"}
+    | set(SENTENCE_FILES)
 )
 _SEGMENT_NAME = re.compile(
-    rf"{SEGMENT_PREFIX}[0-9]+\.({'|'.join(re.escape(name) for name in SEGMENT_FILES)})"
-)  # an appended segment's files (format 4)
+    rf"{SEGMENT_PREFIX}[0-9]+\.({'|'.join(re.escape(name) for name in (*SEGMENT_FILES, LEGACY_CHUNKS))})"
+)  # an appended segment's files (formats 4 and 6)
 _KEYWORD_SUFFIXES = (".json", ".npy", ".npz")
 
 

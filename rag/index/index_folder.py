@@ -1,17 +1,18 @@
 """The index folder on disk: what it holds, how it is written (then swapped in), and how it is loaded.
 
-Layout of index/ (format 3; manifest.py names the files and owns manifest.json):
+Layout of index/ (format 5; manifest.py names the files and owns manifest.json):
     manifest.json       format version, embedder (name, dim, fingerprint, precision), chunking parameters,
                         per-article content hashes, counts, index type, library versions, size + sha256 of
                         every other file. Written last.
-    vectors.npy         the passages' L2-normalised float32 vectors (row i = chunk i), read row by row
-                        with pread: the exact scores, and the vectors the next build reuses
+    vectors.npy         the passages' L2-normalised vectors as float16 (row i = chunk i), read row by
+                        row with pread: the exact scores, and the vectors the next build reuses
     vectors.hnsw.faiss  only for the "hnsw-ip" type: the HNSW graph over 8-bit scalar-quantised vectors
                         (ann.py); its candidates are re-scored exactly from vectors.npy. The exact
                         "flat-ip" type searches vectors.npy.
     vectors.slots.npy   only for "hnsw-ip": the row of each graph node, -1 for a passage that is gone.
-    chunks.jsonl        one Chunk per line, in vector order, read (pread) and parsed on demand
-    chunks.offsets.npy  where each line starts (int64, n + 1 entries)
+    chunks.zlib         the Chunks in vector order, 4 to a zlib block, read (pread) and parsed on
+                        demand (passage_file.py)
+    chunks.offsets.npy  where each block starts (int64, blocks + 1 entries)
     keyword/            the BM25 index over the same passages (keyword.py; it checks its own files)
     sentences.offsets.npy  int64, passages + 1: passage i's sentences are rows offsets[i]:offsets[i + 1]
     sentences.spans.npy    int32 (sentences, 3): start, end, paragraph, relative to the passage text
@@ -23,12 +24,12 @@ A build writes a hidden sibling folder, manifest last, and swaps it in atomicall
 build killed at any moment leaves the previous index loadable. Loading reads every file through the folder
 held open (a build swapping another in meanwhile cannot mix two builds' files), checks every file's size,
 hashes the small ones (storage.py), and says what to run. It does not decide what to embed (build.py) or
-how to search (retrieve.py).
+how to search (retrieve.py). Formats 3 and 4 (float32 vectors, one uncompressed JSON line per passage in
+chunks.jsonl) are still loaded and served; the next build rewrites them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -42,7 +43,7 @@ import numpy as np
 
 from ..errors import IndexLoadError, build_hint
 from ..types import Chunk
-from . import ann, storage
+from . import ann, passage_file, storage
 from . import manifest as manifest_io
 from .folder_swap import left_aside, refuse_foreign, swap_in
 from .keyword import KeywordIndex
@@ -60,6 +61,7 @@ from .manifest import (
     VECTORS,
     Manifest,
 )
+from .passage_file import PassageFile
 from .segments import ChunkStore, Layout, SegmentedSentences, SegmentedVectors, segment_paths
 from .sentence_store import SentenceStore, StoredSentences
 from .storage import OpenFile, VectorRows
@@ -202,7 +204,7 @@ def _load_from(index_dir: Path, root: Path, verify: bool, map_graph: bool = True
     files, count, dim, index_type = m.files, m.chunk_count, m.embedder.dim, m.index_type
     graph_files = [GRAPH, SLOTS] if index_type == "hnsw-ip" else []
     if m.segments is None:
-        names = [VECTORS, CHUNKS, OFFSETS, *graph_files, *m.sentence_files]
+        names = [VECTORS, m.chunks_file, OFFSETS, *graph_files, *m.sentence_files]
     else:
         names = [ROWS, *graph_files, *(n for s in m.segments for n in m.segment_files(s["prefix"]))]
     for name in names:
@@ -213,10 +215,8 @@ def _load_from(index_dir: Path, root: Path, verify: bool, map_graph: bool = True
     if m.segments is not None:
         return _load_segments(index_dir, root, m, verify, map_graph)
     try:
-        exact = VectorRows(root / VECTORS, count, dim)
-        offsets = np.load(root / OFFSETS)
-        chunk_file = OpenFile(root / CHUNKS)
-        size = os.fstat(chunk_file.fd).st_size
+        exact = _vector_rows(root / VECTORS, count, m)
+        passages = _passages(root / m.chunks_file, root / OFFSETS, count, m, damaged)
         sentences = None
         if m.sentences is not None:
             paths = {"offsets": SENTENCE_OFFSETS, "spans": SENTENCE_SPANS, "vectors": SENTENCE_VECTORS}
@@ -230,9 +230,7 @@ def _load_from(index_dir: Path, root: Path, verify: bool, map_graph: bool = True
             )
     except (OSError, ValueError) as exc:
         raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
-    if offsets.shape != (count + 1,) or (count and (offsets[0] != 0 or offsets[-1] != size)):
-        raise IndexLoadError(damaged)
-    chunks = ChunkStore([chunk_file if size else None], [offsets])
+    chunks = ChunkStore([passages])
     return _searchable(index_dir, root, m, exact, chunks, sentences, verify, map_graph=map_graph)
 
 
@@ -242,19 +240,13 @@ def _load_segments(
     """Load a format-4 index: each segment's files, and rows.npy mapping passages to their rows."""
     damaged = f"{index_dir}/ holds files that disagree with its manifest - {build_hint(index_dir)}"
     assert m.segments is not None and m.sentences is not None
-    parts, files, offsets, stores = [], [], [], []
+    parts, files, stores = [], [], []
     try:
         layout = Layout.of(m, np.load(root / ROWS))
         for segment in m.segments:
-            paths, rows = segment_paths(root, segment["prefix"]), segment["rows"]
-            parts.append(VectorRows(paths["vectors"], rows, m.embedder.dim))
-            offsets.append(np.load(paths["offsets"]))
-            files.append(OpenFile(paths["chunks"]))
-            size = os.fstat(files[-1].fd).st_size
-            if offsets[-1].shape != (rows + 1,) or (
-                rows and (offsets[-1][0] != 0 or offsets[-1][-1] != size)
-            ):
-                raise IndexLoadError(damaged)
+            paths, rows = segment_paths(root, segment["prefix"], m.chunks_file), segment["rows"]
+            parts.append(_vector_rows(paths["vectors"], rows, m))
+            files.append(_passages(paths["chunks"], paths["offsets"], rows, m, damaged))
             store_paths = {"offsets": paths["sentence_offsets"], "spans": paths["spans"]}
             store_paths |= {"vectors": paths["sentence_vectors"], "scales": paths["scales"]}
             stores.append(
@@ -264,10 +256,28 @@ def _load_segments(
             )
     except (OSError, ValueError) as exc:
         raise IndexLoadError(f"{damaged} ({exc.__class__.__name__})") from None
-    chunks = ChunkStore(files, offsets, layout)
+    chunks = ChunkStore(files, layout)
     exact = SegmentedVectors(parts, layout, m.embedder.dim)
     sentences = SegmentedSentences(stores, layout)
     return _searchable(index_dir, root, m, exact, chunks, sentences, verify, layout, map_graph)
+
+
+def _vector_rows(path: Path, rows: int, m: Manifest) -> VectorRows:
+    dtype = storage.LEGACY_VECTOR_DTYPE if m.legacy else storage.VECTOR_DTYPE
+    return VectorRows(path, rows, m.embedder.dim, dtype)
+
+
+def _passages(path: Path, offsets_path: Path, rows: int, m: Manifest, damaged: str) -> PassageFile:
+    """One segment's passage file, its offsets checked against its size."""
+    encoding = passage_file.LEGACY if m.legacy else passage_file.BLOCKS
+    offsets = np.load(offsets_path)
+    file = OpenFile(path)
+    size = os.fstat(file.fd).st_size
+    if offsets.shape != (passage_file.expected_offsets(encoding, rows),) or (
+        rows and (offsets[0] != 0 or offsets[-1] != size)
+    ):
+        raise IndexLoadError(damaged)
+    return PassageFile(file if size else None, offsets, rows, encoding)
 
 
 def _searchable(
@@ -353,21 +363,21 @@ def write_index(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        stored = storage.stored_vectors(vectors)
         files = {}
 
         def put(name: str, data: bytes | Callable[[BinaryIO], object]) -> None:
             storage.write_synced(tmp / name, data)
             files[name] = storage.record(tmp / name)
 
-        put(VECTORS, storage.npy_writer(vectors))
-        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
-        put(CHUNKS, storage.parts_writer(lines))
-        offsets = np.cumsum([0, *map(len, lines)], dtype=np.int64)
-        del lines
+        put(VECTORS, storage.npy_writer(stored))
+        blocks, offsets = passage_file.encode(chunks)
+        put(CHUNKS, storage.parts_writer(blocks))
+        del blocks
         put(OFFSETS, storage.npy_writer(offsets))
         if manifest.index_type == "hnsw-ip":
-            graph = ann.grow(vectors, _graph_of(previous), previous_rows)
+            # the graph of the stored vectors: the ones a later build reuses and grows it with
+            graph = ann.grow(storage.read_back(stored), _graph_of(previous), previous_rows)
             slots, serialized = graph.slots, faiss.serialize_index(graph.index)
             del graph
             put(GRAPH, storage.parts_writer([serialized.data]))

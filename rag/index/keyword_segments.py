@@ -5,12 +5,13 @@ files in keyword/, written once and hard-linked into later indexes like the othe
 
     <prefix>keys.npy             uint8 (rows, 32): sha256 of each row's text (the token cache's keys)
     <prefix>tokens.offsets.npy   int64 (rows + 1,): row i's tokens are ids[offsets[i]:offsets[i + 1]]
-    <prefix>tokens.ids.npy       int32: each row's token ids, in text order (the token cache)
+    <prefix>tokens.ids.npy       uint16 (int32 once the vocabulary passes 65,536 terms): each row's token
+                                 ids, in text order (the token cache)
     <prefix>terms.npy            int32, ascending: the term ids the segment's rows hold
     <prefix>postings.indptr.npy  int64 (terms + 1,): term terms[j]'s postings are [indptr[j], indptr[j + 1])
     <prefix>postings.rows.npy    int32: the segment's rows holding the term, ascending
-    <prefix>postings.pair.npy    int32: for each of those rows, the index in pairs.npy of (how often the
-                                 row holds the term, the row's length in tokens)
+    <prefix>postings.pair.npy    uint16 (int32 past 65,536 pairs): for each of those rows, the index in
+                                 pairs.npy of (how often the row holds the term, the row's length in tokens)
     <prefix>pairs.npy            int32 (pairs, 2): the distinct (tf, dl) of the segment's postings; a
                                  query scores each pair once and looks the postings' values up
     <prefix>vocab.json           the terms this segment added to the vocabulary (ids continue the previous
@@ -126,6 +127,8 @@ class TermSegment:
         records = {}
         for name, array in arrays.items():
             path = folder / (self.prefix + name)
+            if name in (TOKEN_IDS, PAIR):
+                array = _narrow(array)
             storage.write_synced(path, storage.npy_writer(np.ascontiguousarray(array)))
             records[path.name] = storage.record(path)
         path = folder / (self.prefix + VOCAB)
@@ -170,6 +173,15 @@ class TermSegment:
             tuple(vocab),
             {n: files[n] for n in names},
         )
+
+
+def _narrow(array: np.ndarray) -> np.ndarray:
+    """An index array as uint16 when its values fit (half the bytes of int32; only ever used to index,
+    so readers take either type, and a rag that wrote int32 reads these too)."""
+    array = np.asarray(array)
+    if not array.size or (int(array.min()) >= 0 and int(array.max()) < 1 << 16):
+        return array.astype(np.uint16)
+    return array
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ A frozen `Manifest` says what an index folder holds: the format version, the emb
 fingerprint, precision), the chunking parameters, each article's file hash and passage count, the
 counts, the vector index type (and HNSW graph parameters), the keyword index parameters, library
 versions, the stored sentences (count and vector encoding; absent in an index built without them, which
-is still format 3 and read as before), and the size + sha256 of every other file. A full build writes
-format 3; a build that appended a segment (segments.py: the passages of changed articles in files of
-their own, the others' files hard-linked) writes format 4, whose "segments" lists each segment's file
-prefix, rows and sentences; a rag that reads only format 3 refuses it with its one-line error. `to_json` writes the
-same JSON, key for key and in the same order, as every format-3 index holds; `read` parses and checks one, and says what to run
+is still read as before), and the size + sha256 of every other file. A full build writes
+format 5; a build that appended a segment (segments.py: the passages of changed articles in files of
+their own, the others' files hard-linked) writes format 6, whose "segments" lists each segment's file
+prefix, rows and sentences. Formats 3 and 4 (the same, with uncompressed passages and float32 vectors)
+are still read; a rag that reads only those refuses 5 and 6 with its one-line error. `to_json` writes the
+same JSON, key for key and in the same order, as every earlier index holds; `read` parses and checks one, and says what to run
 when it cannot be used. Pattern: vicinity's BaseArgs.dump/load, plus the version it lacks.
 It does not check the other files (index_folder.py, storage.py) or decide what to rebuild (build.py).
 """
@@ -28,16 +29,21 @@ from ..config import ChunkParams
 from ..errors import IndexLoadError, build_hint
 from . import storage
 
-FORMAT_VERSION = 4  # the newest format this rag reads: 4 has appended segments
-BASE_FORMAT = 3  # what a full build writes (no segments); still read
+FORMAT_VERSION = 6  # the newest format this rag reads: 6 has appended segments
+BASE_FORMAT = 5  # what a full build writes (no segments)
+# Formats 3 (base) and 4 (segments) stored each passage as an uncompressed JSON line and the vectors as
+# float32; they are still read (and served), and the next build rewrites them in format 5.
+LEGACY_FORMATS = (3, 4)
+SEGMENTED_FORMATS = (4, FORMAT_VERSION)
 NAME = "manifest.json"
 INDEX_TYPES = ("flat-ip", "hnsw-ip")  # exact inner product, or an HNSW graph re-scored exactly
 # The other files of an index folder (index_folder.py says what each holds); the manifest records them.
-VECTORS = "vectors.npy"
+VECTORS = "vectors.npy"  # float16 from format 5, float32 before
 GRAPH = "vectors.hnsw.faiss"
 SLOTS = "vectors.slots.npy"
-CHUNKS = "chunks.jsonl"
-OFFSETS = "chunks.offsets.npy"
+CHUNKS = "chunks.zlib"  # the passages, compressed in blocks (passage_file.py); format 5 on
+LEGACY_CHUNKS = "chunks.jsonl"  # formats 3 and 4: one JSON line per passage
+OFFSETS = "chunks.offsets.npy"  # where each block (formats 3-4: each line) of the chunks file starts
 KEYWORD = "keyword"
 # Each passage's sentences (sentence_store.py), in indexes built with them ("sentences" in the manifest).
 SENTENCE_OFFSETS = "sentences.offsets.npy"
@@ -48,7 +54,7 @@ SENTENCE_FILES = (SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS, SENTENCE_S
 SENTENCE_ENCODINGS = ("int8", "fp16")
 # Format 4: the files of one segment's passages, each named with the segment's prefix ("" for the base,
 # whose files keep the names above; "seg1." ... for appended ones), and the passage -> physical row map.
-SEGMENT_FILES = (VECTORS, CHUNKS, OFFSETS, *SENTENCE_FILES)
+SEGMENT_FILES = (VECTORS, CHUNKS, OFFSETS, *SENTENCE_FILES)  # formats 3 and 4: LEGACY_CHUNKS for CHUNKS
 ROWS = "rows.npy"
 SEGMENT_PREFIX = "seg"
 
@@ -217,8 +223,8 @@ class Manifest:
     # {"count": sentences, "encoding": "int8" | "fp16"} when the sentences are stored; None: split and
     # embedded per question (indexes built before they were stored)
     sentences: Mapping[str, Any] | None = None
-    # format 4: [{"prefix", "rows", "sentences"}] of the base and each appended segment, in physical row
-    # order; None for format 3 (one segment, the base, whose rows are the passages in order)
+    # formats 4 and 6: [{"prefix", "rows", "sentences"}] of the base and each appended segment, in physical
+    # row order; None for formats 3 and 5 (one segment, the base, whose rows are the passages in order)
     segments: tuple[Mapping[str, Any], ...] | None = None
     files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> storage.record()
     format: int = BASE_FORMAT
@@ -228,12 +234,22 @@ class Manifest:
         return len(self.articles)
 
     def with_files(self, files: Mapping[str, Mapping[str, Any]]) -> Manifest:
-        """The manifest to write beside these files (their storage.record()s): format 4 with segments,
-        else 3."""
+        """The manifest to write beside these files (their storage.record()s): format 6 with segments,
+        else 5."""
         return replace(self, files=dict(files), format=FORMAT_VERSION if self.segments else BASE_FORMAT)
 
+    @property
+    def legacy(self) -> bool:
+        """Format 3 or 4: uncompressed passages and float32 vectors (read; the next build rewrites it)."""
+        return self.format in LEGACY_FORMATS
+
+    @property
+    def chunks_file(self) -> str:
+        """The name of the passages file in this index's format."""
+        return LEGACY_CHUNKS if self.legacy else CHUNKS
+
     def to_json(self) -> dict[str, Any]:
-        """The manifest.json object; key order as every format-3 index has it."""
+        """The manifest.json object; key order as every earlier index has it."""
         out: dict[str, Any] = {
             "created": self.created,
             "pipeline": self.pipeline,
@@ -307,9 +323,9 @@ class Manifest:
 
     def validate(self) -> None:
         """ManifestError when the fields cannot describe an index this rag reads."""
-        if self.format not in (BASE_FORMAT, FORMAT_VERSION):
+        if self.format not in (*LEGACY_FORMATS, BASE_FORMAT, FORMAT_VERSION):
             raise ManifestError(f"format is {self.format}, this rag reads format {FORMAT_VERSION}")
-        if (self.format == FORMAT_VERSION) != (self.segments is not None):
+        if (self.format in SEGMENTED_FORMATS) != (self.segments is not None):
             raise ManifestError(f"format is {self.format} but segments is {self.segments!r}")
         if self.segments is not None:
             if self.sentences is None:
@@ -350,12 +366,12 @@ class Manifest:
 
     @property
     def physical_rows(self) -> int:
-        """Rows stored in the segments' files: the passages, plus dead rows in format 4."""
+        """Rows stored in the segments' files: the passages, plus dead rows with segments."""
         return sum(s["rows"] for s in self.segments) if self.segments else self.chunk_count
 
     def segment_files(self, prefix: str) -> list[str]:
-        """The names of one segment's files (format 4; prefix "" is the base)."""
-        return [prefix + name for name in (VECTORS, CHUNKS, OFFSETS, *self.sentence_files)]
+        """The names of one segment's files (formats 4 and 6; prefix "" is the base)."""
+        return [prefix + name for name in (VECTORS, self.chunks_file, OFFSETS, *self.sentence_files)]
 
     def dumps(self) -> bytes:
         """The bytes of manifest.json."""
@@ -392,7 +408,7 @@ def read(index_dir: Path, *, root: Path | None = None) -> Manifest:
             f"{index_dir}/ has index format {version}, this rag reads format {FORMAT_VERSION} - upgrade rag,"
             f" or {hint} to rebuild it in format {FORMAT_VERSION}"
         )
-    if version < BASE_FORMAT:
+    if version < min(LEGACY_FORMATS):
         raise IndexLoadError(f"{index_dir}/ has the old index format {version} - {hint} to rebuild it")
     try:
         manifest = Manifest.from_json(obj)

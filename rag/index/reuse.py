@@ -19,7 +19,7 @@ from ..types import Chunk
 from . import manifest
 from .index_folder import LoadedIndex
 from .keyword import text_key
-from .manifest import CHUNKS
+from .manifest import LEGACY_CHUNKS
 from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dict
 
         index = faiss.read_index(str(index_dir / "vectors.faiss"))
         vectors = index.reconstruct_n(0, index.ntotal)
-        lines = (index_dir / CHUNKS).read_text(encoding="utf-8").splitlines()  # the same name in format 2
+        lines = (index_dir / LEGACY_CHUNKS).read_text(encoding="utf-8").splitlines()  # as in format 3
         if len(lines) != len(vectors):
             return nothing
         texts = [Chunk.from_json(json.loads(line)).embed_text for line in lines]

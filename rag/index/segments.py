@@ -1,7 +1,7 @@
-"""Segments: an index's passages kept in immutable files, a base and appended segments (format 4).
+"""Segments: an index's passages kept in immutable files, a base and appended segments (formats 4 and 6).
 
 A build that changes a few articles of a large index writes only their passages: a new segment
-(seg<k>.vectors.npy, seg<k>.chunks.jsonl, seg<k>.sentences.*) in the new index folder, which hard-links
+(seg<k>.vectors.npy, seg<k>.chunks.zlib, seg<k>.sentences.*) in the new index folder, which hard-links
 every file of the previous segments instead of rewriting it. No index file is ever modified after it is
 written, so the folder swap keeps every crash-safety property of a full write (a SIGKILL leaves the old
 folder or the new one, each complete). rows.npy maps each passage (its row: the order a full build
@@ -14,7 +14,6 @@ It does not decide when to append or compact (build.py, append.py) or own manife
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,9 @@ from .manifest import (
     VECTORS,
     Manifest,
 )
+from .passage_file import PassageFile
 from .sentence_store import SentenceStore
-from .storage import OpenFile, VectorRows
+from .storage import VectorRows
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Layout:
 
     @classmethod
     def of(cls, manifest: Manifest, rows: np.ndarray | None) -> Layout:
-        """The layout a manifest describes; `rows` is rows.npy (format 4) or None (format 3: identity)."""
+        """The layout a manifest describes; `rows` is rows.npy (with segments) or None (one base: identity)."""
         counts = [s["rows"] for s in manifest.segments] if manifest.segments else [manifest.chunk_count]
         starts = np.cumsum([0, *counts], dtype=np.int64)
         if rows is None:
@@ -157,13 +157,11 @@ def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
 
 
 class ChunkStore(Sequence[Chunk]):
-    """The passages of an index, read from its chunks.jsonl files and parsed when asked for."""
+    """The passages of an index, read from its segments' passage files and parsed when asked for."""
 
-    def __init__(
-        self, files: Sequence[OpenFile | None], offsets: list[np.ndarray], layout: Layout | None = None
-    ) -> None:
-        self._files, self._offsets, self._layout = files, offsets, layout
-        self._count = len(layout.rows) if layout is not None else len(offsets[0]) - 1
+    def __init__(self, files: Sequence[PassageFile], layout: Layout | None = None) -> None:
+        self._files, self._layout = files, layout
+        self._count = len(layout.rows) if layout is not None else len(files[0])
 
     def __len__(self) -> int:
         return self._count
@@ -176,27 +174,19 @@ class ChunkStore(Sequence[Chunk]):
         if not 0 <= i < len(self):
             raise IndexError(i)
         segment, local = self._layout.locate_one(i) if self._layout is not None else (0, i)
-        file, offsets = self._files[segment], self._offsets[segment]
-        if file is None:
-            raise IndexError(i)
-        start, end = int(offsets[local]), int(offsets[local + 1])
-        return Chunk.from_json(json.loads(file.read(start, end - start)))
+        return self._files[segment].get(local)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         if self._layout is None:
-            file = self._files[0]
-            if file is None:
-                return iter(())
-            data = file.read(0, int(self._offsets[0][-1]))  # one read for a whole pass (builds)
-            return (Chunk.from_json(json.loads(line)) for line in data.splitlines())
+            return iter(self._files[0])  # one read for a whole pass (builds)
         return (self[i] for i in range(len(self)))
 
 
-def segment_paths(root: Path, prefix: str) -> dict[str, Path]:
-    """The paths of one segment's files, by role."""
+def segment_paths(root: Path, prefix: str, chunks_file: str = CHUNKS) -> dict[str, Path]:
+    """The paths of one segment's files, by role (`chunks_file`: Manifest.chunks_file)."""
     return {
         "vectors": root / (prefix + VECTORS),
-        "chunks": root / (prefix + CHUNKS),
+        "chunks": root / (prefix + chunks_file),
         "offsets": root / (prefix + OFFSETS),
         "sentence_offsets": root / (prefix + SENTENCE_OFFSETS),
         "spans": root / (prefix + SENTENCE_SPANS),

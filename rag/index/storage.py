@@ -116,11 +116,34 @@ class Rows(Protocol):
     def all(self) -> np.ndarray: ...
 
 
-class VectorRows:
-    """The exact float32 vectors in vectors.npy, read row by row on demand (or all at once for builds)."""
+# vectors.npy holds float16 from index format 5 (half the bytes of float32; a score moves by about 1e-4)
+VECTOR_DTYPE = np.dtype("<f2")
+LEGACY_VECTOR_DTYPE = np.dtype("<f4")  # formats 3 and 4
 
-    def __init__(self, path: Path, count: int, dim: int) -> None:
-        self.count, self.dim = count, dim
+
+def stored_vectors(vectors: np.ndarray) -> np.ndarray:
+    """The vectors as vectors.npy stores them (float16): what a build writes."""
+    return np.ascontiguousarray(vectors, dtype=VECTOR_DTYPE)
+
+
+def read_back(stored: np.ndarray) -> np.ndarray:
+    """float32 unit vectors of stored rows: float16 rounding moves a unit vector off the sphere by up to
+    about 1e-3, so rows are renormalised as they are read (and a question's own vector scores 1)."""
+    return np.asarray(stored, np.float32) if stored.dtype == np.float32 else _unit(stored.astype(np.float32))
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    rows /= np.where(norms == 0, 1, norms)
+    return rows
+
+
+class VectorRows:
+    """The exact vectors in vectors.npy (float16, or float32 in formats 3 and 4), read row by row on
+    demand (or all at once for builds), as float32."""
+
+    def __init__(self, path: Path, count: int, dim: int, dtype: np.dtype = VECTOR_DTYPE) -> None:
+        self.count, self.dim, self._dtype = count, dim, np.dtype(dtype)
         self._file = OpenFile(path)
         with open(self._file.fd, "rb", closefd=False) as fh:  # the header of the very file held open
             version = np.lib.format.read_magic(fh)
@@ -129,22 +152,30 @@ class VectorRows:
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
             self._start = fh.tell()
-        if shape != (count, dim) or fortran or dtype != np.dtype("<f4"):
-            raise ValueError(f"vectors.npy holds {shape} {dtype}, expected ({count}, {dim}) float32")
+        if shape != (count, dim) or fortran or dtype != self._dtype:
+            raise ValueError(f"vectors.npy holds {shape} {dtype}, expected ({count}, {dim}) {self._dtype}")
 
     def __len__(self) -> int:
         return self.count
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         out = np.empty((len(rows), self.dim), dtype=np.float32)
-        width = 4 * self.dim
+        width = self._dtype.itemsize * self.dim
         for i, row in enumerate(rows.tolist()):
-            out[i] = np.frombuffer(self._file.read(self._start + row * width, width), dtype=np.float32)
-        return out
+            out[i] = np.frombuffer(self._file.read(self._start + row * width, width), dtype=self._dtype)
+        return _unit(out) if self._dtype != np.float32 else out
 
     def all(self) -> np.ndarray:
         out = np.empty((self.count, self.dim), dtype=np.float32)
-        self._file.read_into(out, self._start)
+        if self._dtype == np.float32:
+            self._file.read_into(out, self._start)
+            return out
+        step, width = 1 << 16, self._dtype.itemsize * self.dim  # float16 read in slices: no whole copy
+        stored = np.empty((min(step, self.count), self.dim), dtype=self._dtype)
+        for start in range(0, self.count, step):
+            part = stored[: min(step, self.count - start)]
+            self._file.read_into(part, self._start + start * width)
+            out[start : start + len(part)] = read_back(part)
         return out
 
 
