@@ -29,7 +29,7 @@ from . import manifest as manifest_io
 from .folder_swap import refuse_foreign, swap_in
 from .index_folder import LoadedIndex
 from .keyword import KeywordIndex, text_key
-from .manifest import GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
+from .manifest import FACTS, GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
 from .plan import Plan
 from .reuse import Embed, Encoded, sentences_of
 from .segments import segment_paths
@@ -163,6 +163,7 @@ def append(
         grown,
         slots,
         total_sentences,
+        plan.facts.dumps() if plan.facts is not None else None,
     )
     return Appended(
         embedded=embedded,
@@ -241,6 +242,7 @@ def _write(
     graph: ann.Graph | None,
     slots: np.ndarray | None,
     total_sentences: int,
+    facts: bytes | None,
 ) -> None:
     """The new folder: the previous segments' files linked, the new segment and the small files written,
     manifest last; then swapped in. With `slots` (each node's new row) the graph file is linked too; with
@@ -284,6 +286,8 @@ def _write(
         if slots is not None:
             put(SLOTS, storage.npy_writer(slots))
         keyword.save(tmp / KEYWORD, link_from=index_dir / KEYWORD)  # its segments' files linked too
+        if facts is not None:
+            put(FACTS, facts)  # what each article file was (line_facts.py): small, written again
         segments.append({"prefix": prefix, "rows": len(chunks), "sentences": sentences.count})
         manifest = replace(
             manifest,

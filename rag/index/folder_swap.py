@@ -24,6 +24,7 @@ from ..errors import BuildLockedError, ForeignFolderError, IndexLoadError
 from . import storage
 from .manifest import (
     CHUNKS,
+    FACTS,
     GRAPH,
     KEYWORD,
     NAME,
@@ -116,7 +117,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 # Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
 _OWN_NAMES = frozenset(
-    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, ROWS, "vectors.faiss"} | set(SENTENCE_FILES)
+    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, OFFSETS, KEYWORD, ROWS, FACTS, "vectors.faiss"}
+    | set(SENTENCE_FILES)
 )
 _SEGMENT_NAME = re.compile(
     rf"{SEGMENT_PREFIX}[0-9]+\.({'|'.join(re.escape(name) for name in SEGMENT_FILES)})"

@@ -48,6 +48,7 @@ from .folder_swap import left_aside, refuse_foreign, swap_in
 from .keyword import KeywordIndex
 from .manifest import (
     CHUNKS,
+    FACTS,
     GRAPH,
     KEYWORD,
     OFFSETS,
@@ -338,12 +339,14 @@ def write_index(
     previous: LoadedIndex | None = None,
     previous_rows: np.ndarray | None = None,
     sentences: StoredSentences | None = None,
+    facts: bytes | None = None,
 ) -> None:
     """Write a complete index into a sibling folder, manifest last, then swap it in atomically.
 
     For an HNSW index, `previous` (an index of the same model, loaded for this build: its graph is
     extended in place) and `previous_rows` (each new row's row in it, or -1) let the previous graph
     grow instead of being built again. `sentences`: each passage's sentences, stored beside them.
+    `facts`: what each article file was (line_facts.py), kept for the next build.
     """
     import faiss
 
@@ -387,6 +390,8 @@ def write_index(
         else:
             manifest = replace(manifest, sentences=None)
         keyword.save(tmp / KEYWORD)
+        if facts is not None:
+            put(FACTS, facts)
         manifest_io.write(tmp, manifest.with_files(files))
         storage.fsync_path(tmp)
         refuse_foreign(index_dir)  # checked again: a file saved into it during the build would be lost

@@ -51,6 +51,8 @@ SENTENCE_ENCODINGS = ("int8", "fp16")
 SEGMENT_FILES = (VECTORS, CHUNKS, OFFSETS, *SENTENCE_FILES)
 ROWS = "rows.npy"
 SEGMENT_PREFIX = "seg"
+# What each article file was when the index was built (line_facts.py), so a build reads only changed files.
+FACTS = "articles.facts.npz"
 
 
 class ManifestError(ValueError):
