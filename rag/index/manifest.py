@@ -360,8 +360,9 @@ class Manifest:
         return [prefix + name for name in (VECTORS, CHUNKS, OFFSETS, *self.sentence_files)]
 
     def dumps(self) -> bytes:
-        """The bytes of manifest.json."""
-        return json.dumps(self.to_json(), indent=2, ensure_ascii=False).encode()
+        """The bytes of manifest.json: json.dumps(indent=2, ensure_ascii=False)'s, byte for byte, made by
+        orjson (json's indenting encoder is pure Python: 0.1 s at 3,500 articles, seconds at 100,000)."""
+        return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2)
 
 
 def write(folder: Path, manifest: Manifest) -> None:
