@@ -27,7 +27,7 @@ from ..types import Chunk
 from . import ann, storage
 from . import manifest as manifest_io
 from .folder_swap import refuse_foreign, swap_in
-from .index_folder import LoadedIndex
+from .index_folder import LoadedIndex, growable_graph
 from .keyword import KeywordIndex, text_key
 from .manifest import FACTS, GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
 from .plan import Plan
@@ -142,7 +142,7 @@ def append(
                 out[~here] = previous.exact.take(previous_rows[rows[~here]])  # rows of the old tail
                 return out
 
-            grown = ann.extend(graph, previous_rows, take)
+            grown = ann.extend(growable_graph(previous), previous_rows, take)
             assert grown is not None
             slots = None
     total_sentences = int(prev.sentences["count"]) + sentences.count  # type: ignore[index]

@@ -131,8 +131,8 @@ def load_index(index_dir: Path, *, verify: bool = False, map_graph: bool = True)
 
     Sizes are always checked and small files hashed; `verify` hashes every file (`rag info --verify`).
     A load overtaken by a swap is made again (up to LOAD_ATTEMPTS); any other failure once more.
-    `map_graph`: the HNSW graph is memory-mapped, not read (ann.read_graph); a build that will grow
-    the graph loads it with map_graph=False, since a mapped graph cannot take new nodes.
+    `map_graph`: the HNSW graph is memory-mapped, not read (ann.read_graph); a build loads it so too,
+    and reads it into memory only to grow it (growable_graph), since a mapped graph cannot take nodes.
     """
     for attempt in range(1, LOAD_ATTEMPTS + 1):
         try:
@@ -403,4 +403,13 @@ def write_index(
 def _graph_of(previous: LoadedIndex | None) -> ann.Graph | None:
     if previous is None or previous.slots is None:
         return None
-    return ann.Graph(previous.vectors, previous.slots, previous.manifest.hnsw)
+    return growable_graph(previous)
+
+
+def growable_graph(previous: LoadedIndex) -> ann.Graph:
+    """The previous index's graph, read into memory so that it can take new nodes. A build loads the
+    index with the graph memory-mapped (load_index), which cannot grow: most appending builds add no
+    node, and reading the graph costs 0.9 s and 650 MB at a million passages."""
+    assert previous.slots is not None
+    graph = ann.read_graph(previous.index_dir / GRAPH, mapped=False)
+    return ann.Graph(graph, previous.slots, previous.manifest.hnsw)

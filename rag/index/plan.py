@@ -70,7 +70,8 @@ class Plan:
 
 def load_previous(index_dir: Path) -> tuple[LoadedIndex | None, str]:
     try:
-        return load_index(index_dir, map_graph=False), ""  # a build may grow the graph (ann.extend)
+        # the graph mapped: a build that grows it reads it then (index_folder.growable_graph)
+        return load_index(index_dir), ""
     except IndexLoadError as exc:
         if not index_dir.exists():
             return None, "no index yet"
