@@ -21,7 +21,7 @@ from ..config import ChunkParams
 from ..errors import CorpusError, IndexLoadError
 from ..ingest.chunk import chunk_article
 from ..ingest.read import article_sha256, read_article
-from ..ingest.titles import title_override, with_title
+from ..ingest.titles import folder_titles, with_title
 from ..types import Chunk
 from .embed import Embedder
 from .index_folder import LoadedIndex, load_index
@@ -117,6 +117,7 @@ def plan_build(
     # each file's hash and line keys, read only where its stat differs from what the index kept, and the
     # furniture that recurs across articles (clean.py)
     found = plan.facts = survey(corpus_dir, files, known)
+    titles: dict[Path, dict[str, str]] = {}  # folder -> the titles set in the Library
     for i, path in enumerate(files):
         rel = found.rels[i]
         data = None
@@ -125,7 +126,10 @@ def plan_build(
             data = _read(corpus_dir, path, rel)
             sha = article_sha256(path, data)
         else:
-            sha = with_title(raw, title_override(path))
+            folder = path.parent
+            if folder not in titles:
+                titles[folder] = folder_titles(folder)
+            sha = with_title(raw, titles[folder].get(path.name, ""))
         old_id = by_path.get(rel)
         old = prev_articles.get(old_id or "")
         # a digest of the lines it shares with other articles: when it changes, it is cleaned again

@@ -203,7 +203,7 @@ def read_article(
 ) -> Article:
     """Read (unless `data` holds the file's bytes already), validate and classify one article file.
 
-    `common` holds the keys of lines that recur across the corpus (recurring_lines). An HTML or PDF
+    `common` holds the keys of lines that recur across the corpus (index/line_facts.py). An HTML or PDF
     article's extracted text is written to its copy (text_copy_path) for citations and the viewer,
     unless keep_copy is False (a dry run).
     """
