@@ -190,6 +190,7 @@ def test_scale_rebuild_builds_in_steps_then_appends_only_the_changed_article(tmp
     one = one_figure.detail
     assert one["wrote"] and 0 < one["embedded"] <= 3 and one["passages"] >= steps[-1]["passages"]
     assert one["segment"] > 0 and one["peak_memory_mb"] > 0 and one["written_mb"] > 0
+    assert one["process"] == "fresh" and one["process_wall_s"] >= one_figure.value  # as `rag build` runs
     rest = by_name["one article changed at 1000, build() minus embedding"]
     assert rest.target is None and rest.value == one_figure.value - one["embed_seconds"]
     assert figures[-1].name.startswith("rebuild at scale, nothing changed")

@@ -85,6 +85,7 @@ def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
     assert written == {
         "manifest.json",
         "rows.npy",
+        manifest_io.FACTS,  # what each article file was (line_facts.py), small and written again
         *(f"seg1.{name}" for name in manifest_io.SEGMENT_FILES),
     }
     assert report.embedded == 1 and report.reused == report.passages - 1  # only the edited passage

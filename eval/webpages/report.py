@@ -36,11 +36,12 @@ def passages_by_file(corpus_dir: Path, alone: bool = False) -> tuple[dict[str, A
 
     alone: each page as if it were the only article (no evidence from lines recurring across pages)."""
     from rag.config import ChunkParams
+    from rag.index.line_facts import survey
     from rag.ingest.chunk import chunk_article
-    from rag.ingest.read import discover, read_article, recurring_lines
+    from rag.ingest.read import discover, read_article
 
     files = discover(corpus_dir)
-    common = frozenset() if alone else recurring_lines(corpus_dir, files)
+    common = frozenset() if alone else survey(corpus_dir, files, None).common
     articles, chunks = {}, {}
     for path in files:
         a = read_article(corpus_dir, path, common=common)

@@ -26,9 +26,9 @@ from ..types import Chunk
 from . import ann, passage_file, storage
 from . import manifest as manifest_io
 from .folder_swap import refuse_foreign, swap_in
-from .index_folder import LoadedIndex
+from .index_folder import LoadedIndex, growable_graph
 from .keyword import KeywordIndex, text_key
-from .manifest import GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
+from .manifest import FACTS, GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
 from .plan import Plan
 from .reuse import Embed, Encoded, sentences_of
 from .segments import segment_paths
@@ -144,7 +144,7 @@ def append(
                 out[~here] = previous.exact.take(previous_rows[rows[~here]])  # rows of the old tail
                 return out
 
-            grown = ann.extend(graph, previous_rows, take)
+            grown = ann.extend(growable_graph(previous), previous_rows, take)
             assert grown is not None
             slots = None
     total_sentences = int(prev.sentences["count"]) + sentences.count  # type: ignore[index]
@@ -165,6 +165,7 @@ def append(
         grown,
         slots,
         total_sentences,
+        plan.facts.dumps() if plan.facts is not None else None,
     )
     return Appended(
         embedded=embedded,
@@ -243,6 +244,7 @@ def _write(
     graph: ann.Graph | None,
     slots: np.ndarray | None,
     total_sentences: int,
+    facts: bytes | None,
 ) -> None:
     """The new folder: the previous segments' files linked, the new segment and the small files written,
     manifest last; then swapped in. With `slots` (each node's new row) the graph file is linked too; with
@@ -286,6 +288,8 @@ def _write(
         if slots is not None:
             put(SLOTS, storage.npy_writer(slots))
         keyword.save(tmp / KEYWORD, link_from=index_dir / KEYWORD)  # its segments' files linked too
+        if facts is not None:
+            put(FACTS, facts)  # what each article file was (line_facts.py): small, written again
         segments.append({"prefix": prefix, "rows": len(chunks), "sentences": sentences.count})
         manifest = replace(
             manifest,

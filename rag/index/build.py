@@ -34,6 +34,7 @@ from .embed import Embedder
 from .folder_swap import build_lock, refuse_foreign
 from .index_folder import write_index
 from .keyword import KEYWORD_MANIFEST, KeywordIndex, text_key
+from .line_facts import read_known
 from .manifest import BASE_FORMAT, EmbedderInfo, Manifest
 from .onnx_embed import ensure_export, small_batch_embedder
 from .plan import PIPELINE_VERSION, Changes, Plan, changes, load_previous
@@ -172,7 +173,10 @@ def build(
         if not files:
             raise CorpusError(f"{corpus_dir}/ has no .txt or .md articles - add some, then build")
         previous, problem = load_previous(index_dir)
-        planned = changes(corpus_dir, files, previous, problem, embedder, params, dry_run=dry_run)
+        known = read_known(index_dir, previous.manifest) if previous is not None else None
+        planned = changes(
+            corpus_dir, files, previous, problem, embedder, params, dry_run=dry_run, known=known
+        )
         plan, full = planned.plan, planned.full
         chosen_type = choose_index_type(plan.passages, index_type)
         old_type = previous.manifest.index_type if previous is not None else None
@@ -269,6 +273,7 @@ def build(
             previous=graph,
             previous_rows=source if graph else None,
             sentences=sentences,
+            facts=plan.facts.dumps() if plan.facts is not None else None,
         )
         report_progress(0.97, "exporting the question model")
         ensure_export(embedder)

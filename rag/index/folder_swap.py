@@ -24,6 +24,7 @@ from ..errors import BuildLockedError, ForeignFolderError, IndexLoadError
 from . import storage
 from .manifest import (
     CHUNKS,
+    FACTS,
     GRAPH,
     KEYWORD,
     LEGACY_CHUNKS,
@@ -117,7 +118,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 # Every name an index of any format writes at its top level, and the kinds of file its keyword/ holds.
 _OWN_NAMES = frozenset(
-    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, LEGACY_CHUNKS, OFFSETS, KEYWORD, ROWS, "vectors.faiss"}
+    {NAME, VECTORS, GRAPH, SLOTS, CHUNKS, LEGACY_CHUNKS, OFFSETS, KEYWORD, ROWS, FACTS, "vectors.faiss"}
     | set(SENTENCE_FILES)
 )
 _SEGMENT_NAME = re.compile(

@@ -57,6 +57,8 @@ SENTENCE_ENCODINGS = ("int8", "fp16")
 SEGMENT_FILES = (VECTORS, CHUNKS, OFFSETS, *SENTENCE_FILES)  # formats 3 and 4: LEGACY_CHUNKS for CHUNKS
 ROWS = "rows.npy"
 SEGMENT_PREFIX = "seg"
+# What each article file was when the index was built (line_facts.py), so a build reads only changed files.
+FACTS = "articles.facts.npz"
 
 
 class ManifestError(ValueError):
@@ -374,8 +376,9 @@ class Manifest:
         return [prefix + name for name in (VECTORS, self.chunks_file, OFFSETS, *self.sentence_files)]
 
     def dumps(self) -> bytes:
-        """The bytes of manifest.json."""
-        return json.dumps(self.to_json(), indent=2, ensure_ascii=False).encode()
+        """The bytes of manifest.json: json.dumps(indent=2, ensure_ascii=False)'s, byte for byte, made by
+        orjson (json's indenting encoder is pure Python: 0.1 s at 3,500 articles, seconds at 100,000)."""
+        return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2)
 
 
 def write(folder: Path, manifest: Manifest) -> None:

@@ -1,6 +1,7 @@
 """What a build has to do: the corpus compared with the previous index, article by article.
 
-`plan_build` reads every article file once: an article whose path, sha256 and recurring-line digest match
+`plan_build` surveys the corpus (line_facts.py: each file's sha256 and line keys, read only where its stat
+differs from what the previous index kept): an article whose path, sha256 and recurring-line digest match
 the previous manifest is *unchanged* (its passages are taken from the previous index, read only if the build
 goes on to write); any other is read, cleaned and chunked again (*changed* or *added*). `renames` pairs an
 added article with a removed one of the same bytes; `full_rebuild_reason` says why nothing can be reused
@@ -19,10 +20,12 @@ from typing import Any, Protocol
 from ..config import ChunkParams
 from ..errors import CorpusError, IndexLoadError
 from ..ingest.chunk import chunk_article
-from ..ingest.read import article_sha256, read_article, recurring_digest, recurring_lines
+from ..ingest.read import article_sha256, read_article
+from ..ingest.titles import folder_titles, with_title
 from ..types import Chunk
 from .embed import Embedder
 from .index_folder import LoadedIndex, load_index
+from .line_facts import Known, Survey, survey
 from .manifest import ArticleRecord, Manifest
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class Plan:
     status: dict[str, list[str]] = field(
         default_factory=lambda: {"added": [], "changed": [], "unchanged": []}
     )
+    facts: Survey | None = None  # what each file was found to be: the index keeps it (line_facts.py)
 
     @property
     def passages(self) -> int:
@@ -66,7 +70,8 @@ class Plan:
 
 def load_previous(index_dir: Path) -> tuple[LoadedIndex | None, str]:
     try:
-        return load_index(index_dir, map_graph=False), ""  # a build may grow the graph (ann.extend)
+        # the graph mapped: a build that grows it reads it then (index_folder.growable_graph)
+        return load_index(index_dir), ""
     except IndexLoadError as exc:
         if not index_dir.exists():
             return None, "no index yet"
@@ -102,27 +107,40 @@ def plan_build(
     *,
     incremental: bool,
     dry_run: bool = False,
+    known: Known | None = None,
 ) -> Plan:
+    """The plan of a build; `known`: what the previous index kept of each file (line_facts.read_known),
+    so that files whose stat is unchanged are not read."""
     plan = Plan()
     prev_articles = previous.manifest.articles if previous else {}
     by_path = {record.path: aid for aid, record in prev_articles.items()}
-    common = recurring_lines(corpus_dir, files)  # furniture that recurs across articles (clean.py)
-    for path in files:
-        rel = path.relative_to(corpus_dir).as_posix()
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorpusError(
-                f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
-            ) from None
-        sha = article_sha256(path, data)
-        recurring = recurring_digest(corpus_dir, path, common)  # the lines it shares with other articles
+    # each file's hash and line keys, read only where its stat differs from what the index kept, and the
+    # furniture that recurs across articles (clean.py)
+    found = plan.facts = survey(corpus_dir, files, known)
+    titles: dict[Path, dict[str, str]] = {}  # folder -> the titles set in the Library
+    for i, path in enumerate(files):
+        rel = found.rels[i]
+        data = None
+        raw = found.sha256(i)
+        if raw is None:  # not readable as an article: read_article says why
+            data = _read(corpus_dir, path, rel)
+            sha = article_sha256(path, data)
+        else:
+            folder = path.parent
+            if folder not in titles:
+                titles[folder] = folder_titles(folder)
+            sha = with_title(raw, titles[folder].get(path.name, ""))
         old_id = by_path.get(rel)
         old = prev_articles.get(old_id or "")
+        # a digest of the lines it shares with other articles: when it changes, it is cleaned again
+        recurring = found.recurring(i, old.recurring if old is not None and old.sha256 == sha else None)
         if incremental and old_id and old and old.sha256 == sha and old.recurring == recurring:
             aid, chunks, state, record = old_id, None, "unchanged", old
         else:
-            article = read_article(corpus_dir, path, data, common, keep_copy=not dry_run)
+            if data is None:
+                data = _read(corpus_dir, path, rel)
+                sha = article_sha256(path, data)
+            article = read_article(corpus_dir, path, data, found.common, keep_copy=not dry_run)
             aid, chunks = article.article_id, chunk_article(article, params)
             state = "changed" if aid in prev_articles else "added"
             record = ArticleRecord(
@@ -144,6 +162,15 @@ def plan_build(
         plan.status[state].append(aid)
         plan.parts.append(aid if chunks is None else chunks)
     return plan
+
+
+def _read(corpus_dir: Path, path: Path, rel: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(
+            f"{corpus_dir}/{rel} cannot be read ({exc.strerror}) - check its permissions"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -168,11 +195,12 @@ def changes(
     params: ChunkParams,
     *,
     dry_run: bool = False,
+    known: Known | None = None,
 ) -> Changes:
     """The plan of a build against `previous` (anything with a manifest; None: nothing to reuse, and
     `problem` says why), for both kinds of build (build.py, pgbuild.py)."""
     full = full_rebuild_reason(previous, problem, embedder, params)
-    plan = plan_build(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run)
+    plan = plan_build(corpus_dir, files, previous, params, incremental=not full, dry_run=dry_run, known=known)
     prev_articles = previous.manifest.articles if previous is not None else {}
     gone = [aid for aid in prev_articles if aid not in plan.articles]
     renamed = renames(plan, prev_articles, gone)

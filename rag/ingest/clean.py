@@ -17,6 +17,7 @@ original text. It does not split sentences or size passages (chunk.py does).
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
 from ..types import Block
 from . import furniture
@@ -31,7 +32,7 @@ _REGION_KINDS = ("related", "toc", "comments", "references", "bio")
 
 
 def classify(
-    text: str, body_start: int = 0, front_title: str = "", common: frozenset[str] = frozenset()
+    text: str, body_start: int = 0, front_title: str = "", common: Container[str] = frozenset()
 ) -> tuple[tuple[Block, ...], str, str, str]:
     """(blocks, title, title_source, author) for an article's text from body_start on.
 
@@ -76,7 +77,7 @@ def classify(
     return _blocks(lines, kinds, levels, spans), title, source, author
 
 
-def _mark_recurring(lines: list[Line], kinds: list[str | None], common: frozenset[str]) -> None:
+def _mark_recurring(lines: list[Line], kinds: list[str | None], common: Container[str]) -> None:
     """Lines found in several articles are furniture, except a heading over text of its own."""
     if not common:
         return

@@ -6,8 +6,9 @@ copy when the article is read for a build: citations count characters of the cop
 It refuses, with a one-line error naming the file and the fix, anything that is not a readable
 article (empty, whitespace only, binary, not UTF-8, too large, front matter that does not parse or
 uses YAML aliases, a PDF without text or with a password, a page without article text). A title the
-user corrected in the Library (titles.py) wins over the rest. It also gathers the evidence of lines
-that recur across articles, which clean.py takes for furniture.
+user corrected in the Library (titles.py) wins over the rest. It also reads each file's facts (FileFacts:
+hashes and line keys), the evidence of lines that recur across articles, which clean.py takes for furniture
+(index/line_facts.py counts them and keeps them in the index).
 It does not decide what is boilerplate (that is clean.py) or where passages end (chunk.py).
 """
 
@@ -19,6 +20,8 @@ import os
 import re
 import stat
 import time
+from collections.abc import Container, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +147,19 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
+def file_stamp(path: str) -> tuple[int, int, int, int] | None:
+    """(size, mtime_ns, ctime_ns, inode) of a file, None if it cannot be looked at."""
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
+
+
+def _settled(before: tuple[int, int, int, int], after: os.stat_result) -> bool:
+    """The file's stat did not change while it was read, and not in the SETTLED_NS before."""
+    return _stamp(after) == before and time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) > SETTLED_NS
+
+
 def hash_path(path: str | Path) -> str:
     """article_sha256 of a file (its bytes' sha256, with the user's title if set), the bytes' hash
     remembered for this process while the file's stat stays the same.
@@ -163,7 +179,7 @@ def hash_path(path: str | Path) -> str:
     with open(key, "rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
         after = os.fstat(fh.fileno())
-    if _stamp(after) == before and time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) > SETTLED_NS:
+    if _settled(before, after):
         _hashes[key] = (before, digest)
     else:
         _hashes.pop(key, None)
@@ -181,13 +197,13 @@ def read_article(
     corpus_dir: Path,
     path: Path,
     data: bytes | None = None,
-    common: frozenset[str] = frozenset(),
+    common: Container[str] = frozenset(),
     *,
     keep_copy: bool = True,
 ) -> Article:
     """Read (unless `data` holds the file's bytes already), validate and classify one article file.
 
-    `common` holds the keys of lines that recur across the corpus (recurring_lines). An HTML or PDF
+    `common` holds the keys of lines that recur across the corpus (index/line_facts.py). An HTML or PDF
     article's extracted text is written to its copy (text_copy_path) for citations and the viewer,
     unless keep_copy is False (a dry run).
     """
@@ -241,48 +257,55 @@ def article_text(data: bytes, rel: str, where: str) -> tuple[str, str, str]:
     return text, title, "pdf" if rel.lower().endswith(".pdf") else "html"
 
 
-def recurring_lines(corpus_dir: Path, paths: list[Path]) -> frozenset[str]:
-    """Keys of the lines that occur in two or more articles (a site's menu, footer, newsletter box)."""
-    counts: dict[str, int] = {}
-    seen: set[str] = set()
-    for path in paths:
-        found = _file_keys(corpus_dir, path)
-        if found is None or found[0] in seen:  # the same text twice is no evidence of furniture
-            continue
-        seen.add(found[0])
-        for k in found[1]:
-            counts[k] = counts.get(k, 0) + 1
-    return frozenset(k for k, n in counts.items() if n >= 2)
+@dataclass(frozen=True)
+class FileFacts:
+    """What the build needs of an article file before deciding to read it: its bytes' sha256 (without
+    the user's title), the sha256 of its text and the keys of its lines (line_keys), and the stat stamp
+    they were read under; `settled` is False when the file changed in the last SETTLED_NS or while it
+    was read (its stat then does not vouch for its bytes: see hash_path)."""
+
+    stamp: tuple[int, int, int, int]
+    settled: bool
+    sha256: str
+    text_sha256: str
+    keys: frozenset[str]
 
 
-def recurring_digest(corpus_dir: Path, path: Path, common: frozenset[str]) -> str:
-    """A digest of which of an article's lines recur across the corpus ('' for none): when it changes,
-    the article is cleaned again although its bytes did not change."""
-    found = _file_keys(corpus_dir, path)
-    shared = sorted(found[1] & common) if found else []
-    return hashlib.sha256("\n".join(shared).encode()).hexdigest()[:16] if shared else ""
+_facts: dict[str, FileFacts] = {}  # path -> the facts read under its current stat
 
 
-_keys: dict[str, tuple[tuple[int, int, int, int], tuple[str, frozenset[str]]]] = {}  # path -> (stamp, keys)
-
-
-def _file_keys(corpus_dir: Path, path: Path) -> tuple[str, frozenset[str]] | None:
-    """(sha256 of the article's text, line_keys of it), remembered for this process while the
-    file's stat stays the same (a rebuild in the app reads only what changed); None if unreadable."""
+def file_facts(corpus_dir: Path, path: Path) -> FileFacts | None:
+    """The FileFacts of an article file, remembered for this process while its stat stays the same (a
+    rebuild in the app reads only what changed); None if unreadable (the build reports it when it
+    reads the article)."""
     key = os.fspath(path)
     try:
         stamp = _stamp(os.stat(key))
-        known = _keys.get(key)
-        if known is not None and known[0] == stamp:
-            return known[1]
-        text = _text_for_keys(corpus_dir, path, path.read_bytes())
+        known = _facts.get(key)
+        if known is not None and known.stamp == stamp:
+            return known
+        with open(key, "rb") as fh:
+            data = fh.read()
+            after = os.fstat(fh.fileno())
+        text = _text_for_keys(corpus_dir, path, data)
     except (OSError, UnicodeDecodeError, CorpusError):
-        return None  # the build reports it when it reads the article
-    found = (hashlib.sha256(text.encode()).hexdigest(), frozenset(line_keys(text)))
-    if len(_keys) >= 100_000:
-        _keys.clear()
-    _keys[key] = (stamp, found)
+        return None
+    settled = _settled(stamp, after)
+    encoded = text.encode()
+    sha = file_sha256(data)
+    text_sha = sha if encoded == data else file_sha256(encoded)  # a text file's text is its bytes
+    found = FileFacts(stamp, settled, sha, text_sha, frozenset(line_keys(text)))
+    if len(_facts) >= 100_000:
+        _facts.clear()
+    _facts[key] = found
     return found
+
+
+def shared_digest(keys: Iterable[str], common: Container[str]) -> str:
+    """A digest of which of an article's line keys recur across the corpus ('' for none): when it
+    changes, the article is cleaned again although its bytes did not change."""
+    shared = sorted(k for k in keys if k in common)
+    return hashlib.sha256("\n".join(shared).encode()).hexdigest()[:16] if shared else ""
 
 
 def _text_for_keys(corpus_dir: Path, path: Path, data: bytes) -> str:

@@ -25,6 +25,12 @@ def title_override(path: Path) -> str:
     return titles.get(path.name, "")
 
 
+def folder_titles(folder: Path) -> dict[str, str]:
+    """The titles users set for the articles of one folder (file name -> title): for a caller that looks
+    up many articles, one look at the folder's sidecar instead of one per article."""
+    return _titles(folder)
+
+
 _titles_cache: dict[str, tuple[tuple[int, int, int, int], dict[str, str]]] = {}
 
 
