@@ -39,6 +39,7 @@ from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
 from .pgwrite import ArticlePassages, Encoded
 from .plan import PIPELINE_VERSION, Plan, changes
 from .reuse import sentences_of
+from .storage import read_back, stored_vectors
 
 Progress = Callable[[float, str], None]
 _REUSABLE = (
@@ -199,6 +200,8 @@ def _items(
     every = [c for _, part in fresh for c in part]
     to_embed = {k: c.embed_text for k, c in zip(keys, every, strict=True) if k not in reusable.vectors}
     new, seconds = embed_passages(list(to_embed.values()))
+    # the vectors the folder index serves (float16 on disk, renormalised when read): both stores rank alike
+    new = read_back(stored_vectors(new))
     dim = int(new.shape[1]) if len(new) else len(next(iter(reusable.vectors.values()), [])) or embedder.dim
     at = {k: i for i, k in enumerate(to_embed)}
     vectors = np.array(
