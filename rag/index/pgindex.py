@@ -179,7 +179,7 @@ class PgIndex:
         with self.session() as store:
             store.ready()
             if ef_search:
-                store._set_ef_search(ef_search)  # noqa: SLF001 - the store's HNSW setting, per connection
+                store.set_ef_search(ef_search)
             return list(store.connection.execute(sql, args).fetchall())
 
     def remember(self, read: Sequence[tuple[int, Sequence[Any]]]) -> dict[int, Stored]:

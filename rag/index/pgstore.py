@@ -273,7 +273,8 @@ class PgStore:
             self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY + 1,))
 
     # ---- reads -------------------------------------------------------------------------------------
-    def _set_ef_search(self, k: int) -> None:
+    def set_ef_search(self, k: int) -> None:
+        """pgvector's HNSW search depth for this connection's next queries (at least k), set once per value."""
         wanted = min(max(k, HNSW["ef_search"]), MAX_EF_SEARCH)
         if wanted != self._ef_search:
             self._conn.execute(f"SET hnsw.ef_search = {int(wanted)}")
@@ -283,20 +284,16 @@ class PgStore:
         """The k passages of highest inner product with the unit vector (pgvector HNSW; at most 1000)."""
         return self._hits(self._dense(vector, k, CHUNK_COLUMNS))
 
-    def dense_rows(self, vector: np.ndarray, k: int, *, exact: bool = False) -> list[tuple[int, float]]:
+    def dense_rows(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """dense_search's (row, score) pairs without the passages: for fusion, which reads only the top.
-        `exact`: a full scan instead of the HNSW index (ties: lower row first), as a small folder index."""
-        return [(int(r[0]), float(r[-1])) for r in self._dense(vector, k, "id", exact)]
+        (The retriever's exact scan of a small store is pgindex.PgIndex.dense_search's own query.)"""
+        return [(int(r[0]), float(r[-1])) for r in self._dense(vector, k, "id")]
 
-    def _dense(self, vector: np.ndarray, k: int, columns: str, exact: bool = False) -> list[tuple[Any, ...]]:
+    def _dense(self, vector: np.ndarray, k: int, columns: str) -> list[tuple[Any, ...]]:
         self.ready()
         query = {"q": np.asarray(vector, dtype=np.float32).reshape(-1), "k": k}
         select = f"SELECT {columns}, -(embedding <#> %(q)s) AS score FROM rag_passages ORDER BY embedding <#> %(q)s"
-        if exact:  # a scan of every row, not the HNSW index; ties: lower row first
-            with self._conn.transaction():
-                self._conn.execute("SET LOCAL enable_indexscan = off")
-                return list(self._conn.execute(select + ", id LIMIT %(k)s", query).fetchall())
-        self._set_ef_search(k)
+        self.set_ef_search(k)
         return list(self._conn.execute(select + " LIMIT %(k)s", query).fetchall())
 
     @staticmethod
