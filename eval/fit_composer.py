@@ -207,6 +207,32 @@ def cv_composer(items: list[Item], objective: str = "reader") -> tuple[str, floa
     return label, c, floor, k_min, list(figs)
 
 
+def ranking_ceiling(items: list[Item], label: str, c: float) -> dict[str, float]:
+    """How well the cross-validated scorer ranks: the share of answerable questions whose top sentence (top
+    3) is one a reader accepts, and whose candidates hold any accepted sentence at all (the oracle). An
+    answer's precision cannot exceed what its first pick gets right, so this bounds what any selection
+    rule on top of these features can reach."""
+    fold = folds_of(items)
+    top1 = top3 = oracle = n = 0
+    for f in range(FOLDS):
+        tr = [it for it, k in zip(items, fold, strict=True) if k != f and it.q.answerable and len(it.x)]
+        w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
+        for it, k in zip(items, fold, strict=True):
+            if k != f or not it.q.answerable or not len(it.x):
+                continue
+            order = np.argsort(-(it.x @ w))
+            n += 1
+            top1 += bool(it.accepted[order[0]])
+            top3 += bool(it.accepted[order[:3]].any())
+            oracle += bool(it.accepted.any())
+    figs = {"top1_accepted": top1 / n, "top3_any_accepted": top3 / n, "oracle": oracle / n}
+    print(
+        f"scorer ranking (CV): top sentence accepted {figs['top1_accepted']:.3f}, an accepted one in the top 3"
+        f" {figs['top3_any_accepted']:.3f}, any accepted among the candidates {figs['oracle']:.3f}"
+    )
+    return figs
+
+
 def cv_abstain(items: list[Item]) -> tuple[float, float, dict[str, float]]:
     fold = folds_of(items)
     x = np.vstack([it.evidence for it in items])
@@ -281,6 +307,7 @@ def main(argv: list[str]) -> None:
             for it in gather(retriever, queries, locator, paras)
         ]
         label, c, floor, k_min, cv = cv_composer(items, objective)
+        ceiling = ranking_ceiling(items, label, c)
         tr = [it for it in items if it.q.answerable and len(it.x)]
         w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
         fitted.COMPOSER.update(weights=w.tolist(), threshold=floor, min_sentences=k_min)
@@ -306,6 +333,7 @@ def main(argv: list[str]) -> None:
             "answer_precision": round(cv[1], 3),
             "reader_recall": round(cv[2], 3),
             "reader_precision": round(cv[3], 3),
+            **{k: round(v, 3) for k, v in ceiling.items()},
         },
     }
     abstain = {
