@@ -138,9 +138,10 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
 def _session_config_on_demand() -> None:
     """Gradio's sessions work out each block's configuration when made, for deep links only.
 
-    Every API call is a session of its own, and the page's 79 blocks took ~10 ms of each /search call
-    (most of the queue API's overhead). The page has no deep link button: a session now works them out
-    the first time they are read, from the same blocks, so a deep link would get what it got before.
+    Every API call is a session of its own, and working out the page's 79 blocks took ~10 ms of each
+    /search call, on the event loop. The page has no deep link button: a session now works out a
+    block's configuration when a request first sets that block's value (the call's inputs and output),
+    and all of them when the whole is read, from the same blocks, so a deep link gets what it got before.
     """
     from gradio import state_holder
 
@@ -155,32 +156,46 @@ def _session_config_on_demand() -> None:
 
 
 class _OnDemandSession:
-    """SessionState's __init__ without its configuration copy; `config_values` made when first read."""
+    """SessionState without its configuration copy: a block's made when first set, all when read whole."""
 
     def __init__(self, blocks: Any) -> None:
         from copy import copy
 
         self._blocks = blocks
         self.blocks_config = copy(blocks.default_config)
-        self._config_values: dict[int, Any] | None = None
+        self._configs: dict[int, Any] = {}  # the blocks' configurations made so far
+        self._whole = False  # whether _configs holds every block's
         self.state_data: dict[int, Any] = {}
         self._state_ttl: dict[int, Any] = {}
         self.is_closed = False
         self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
 
+    def _config_of(self, key: int) -> Any:
+        return self.blocks_config.config_for_block(key, [], self.blocks_config.blocks[key])
+
     @property
     def config_values(self) -> dict[int, Any]:
-        if self._config_values is None:
-            self._config_values = {
-                k: self.blocks_config.config_for_block(k, [], v)
-                for k, v in self.blocks_config.blocks.items()
+        if not self._whole:  # in the blocks' order, as Gradio makes it; values already set kept
+            made = self._configs
+            whole = {
+                k: made[k] if k in made else self._config_of(k)
+                for k in self.blocks_config.blocks
                 if k in self._blocks.blocks
             }
-        return self._config_values
+            self._configs = whole | made
+            self._whole = True
+        return self._configs
 
     @config_values.setter
     def config_values(self, value: dict[int, Any]) -> None:
-        self._config_values = value
+        self._configs, self._whole = value, True
+
+    def _update_value_in_config(self, key: int, value: Any) -> None:
+        """Gradio's (a block's value kept in its configuration), making only that block's."""
+        if key not in self._configs:
+            self._configs[key] = self._config_of(key)
+        if "props" in self._configs[key]:
+            self._configs[key]["props"]["value"] = value
 
 
 KEPT_SESSIONS = 200
