@@ -268,7 +268,7 @@ def http_figures(
 
 def _overheads(url: str, mode: str, scale: str, http: dict[str, float], base: Figure) -> list[Figure]:
     """HTTP p50 minus in-process p50 (the target), and the same in CPU per request: the wall figures
-    were measured minutes apart, so the load moves them; CPU time, what serving adds, far less."""
+    were measured minutes apart, so the load moves them; CPU time, what serving adds, less so."""
     detail = {"http_p50_ms": http["p50_ms"], "in_process_p50_ms": base.value, "endpoint": url}
     figures = [
         Figure(
