@@ -258,7 +258,8 @@ def test_asking_within_one_article_cites_only_it_and_a_gone_article_falls_back(a
 
 def test_a_session_works_out_the_page_config_only_when_read(assistant: Assistant):
     """Each API call is a session; Gradio's made a copy of all 79 blocks' configuration for each (read
-    only by deep links). Ours makes it when read, equal to Gradio's, and the queue API still answers."""
+    only by deep links), and each call set its inputs' and output's values in it. Ours makes it when read,
+    with the values set before, equal to Gradio's, and the queue API still answers."""
     from fastapi.testclient import TestClient
     from gradio import state_holder
     from starlette.routing import Mount
@@ -267,11 +268,50 @@ def test_a_session_works_out_the_page_config_only_when_read(assistant: Assistant
     demo = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "state_holder")).blocks
     ours = state_holder.SessionState(demo)
     gradios = next(c for c in type(ours).__mro__ if c.__module__ == "gradio.state_holder")(demo)
-    assert ours._config_values is None  # nothing worked out when the session was made
+    assert ours._configs is None  # nothing worked out when the session was made
     assert set(vars(gradios)) - {"config_values"} <= set(vars(ours))
+    textbox = next(k for k, b in demo.blocks.items() if type(b).__name__ == "Textbox")
+    for session in (ours, gradios):
+        session._update_value_in_config(textbox, "a question")
+    assert ours._configs is None and ours._values == {textbox: "a question"}  # kept aside
     assert ours.config_values == gradios.config_values and len(ours.config_values) == len(demo.blocks)
+    assert list(ours.config_values) == list(gradios.config_values)  # in the same order
+    for session in (ours, gradios):  # once made, a value goes straight in
+        session._update_value_in_config(textbox, "another")
+    assert (
+        ours.config_values[textbox]["props"]["value"] == "another"
+        and ours.config_values == gradios.config_values
+    )
     with TestClient(app) as client:
         body = {"data": ["how do I avoid being clingy?", 3, "hybrid"]}
         event = client.post("/gradio_api/call/search", json=body).json()["event_id"]
         stream = client.get(f"/gradio_api/call/search/{event}").text
         assert "event: complete" in stream and "clingy" in stream
+    called = list(demo.state_holder.session_data.values())[-1]
+    assert called._configs is None and 1 <= len(called._values) <= 4  # the call's 3 inputs, its output
+    assert demo._queue.cached_event_analytics_summary == {"functions": {}}  # no pandas summary per event
+
+
+def test_sessions_with_nothing_pending_are_dropped_every_kept_sessions_requests(assistant: Assistant):
+    import asyncio
+
+    from starlette.routing import Mount
+
+    from rag.web import sessions
+
+    app = server.create_app(assistant)
+    assert any(m.cls is sessions._PruneSessions for m in app.user_middleware)
+    demo = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "state_holder")).blocks
+    pending = demo._queue.pending_event_ids_session
+    pending.update({"done": set(), "busy": {"event"}})
+    served = []
+
+    async def inner(scope: dict, receive: object, send: object) -> None:
+        served.append(scope["type"])
+
+    prune = sessions._PruneSessions(inner, demo=demo)
+    for _ in range(sessions.KEPT_SESSIONS - 1):
+        asyncio.run(prune({"type": "http"}, None, None))
+    assert "done" in pending and len(served) == sessions.KEPT_SESSIONS - 1
+    asyncio.run(prune({"type": "http"}, None, None))
+    assert "done" not in pending and pending["busy"] == {"event"}

@@ -149,6 +149,7 @@ def test_rag_bench_seed_only_writes_the_report_and_the_table(seed_index, tmp_pat
         assert f["target"]["key"] == "query_p50_seed_ms" and f["detail"]["n"] == 3
         d = f["detail"]
         assert 0 < d["p50_ms"] <= d["p95_ms"] <= d["max_ms"]
+        assert 0 < d["cpu_ms_per_query"] < d["max_ms"] * 2  # this process's CPU per question
         # the shown value is the p50 rounded for the table (one decimal from 10 up): 10.77 shows as 10.8
         assert f["value"] == pytest.approx(d["p50_ms"], abs=0.05 + 1e-9)  # 18.75 shows as 18.8: 0.05 apart
         assert f["met"] == (f["value"] <= 10.0)
@@ -163,6 +164,23 @@ def test_rag_bench_seed_only_writes_the_report_and_the_table(seed_index, tmp_pat
     for name in names:
         assert name in table and name in result.output
     assert "seed: hybrid / dense p50, rerank none" in table
+
+
+def test_http_overhead_is_given_in_wall_time_and_in_server_cpu():
+    from rag.bench.processes import _overheads
+    from rag.bench.report import Figure
+
+    base = Figure("query in process, hybrid, rerank none", "1m", 29.0, "ms", None, {"cpu_ms_per_query": 22.5})
+    http = {"p50_ms": 41.0, "server_cpu_ms_per_request": 30.0}
+    wall, cpu = _overheads("/gradio_api/call/search", "hybrid", "1m", http, base)
+    assert (wall.name, wall.value, wall.target) == (
+        "HTTP overhead /gradio_api/call/search, hybrid",
+        12.0,
+        "http_overhead_ms",
+    )
+    assert cpu.name == "HTTP overhead in CPU /gradio_api/call/search, hybrid" and cpu.value == 7.5
+    assert cpu.target is None and cpu.detail["server_cpu_ms_per_request"] == 30.0
+    assert len(_overheads("/x", "dense", "1m", http, Figure("q", "1m", 29.0, "ms"))) == 1  # no CPU measured
 
 
 def test_every_figure_target_is_in_the_table_and_held_to_its_limit():

@@ -10,7 +10,7 @@ the background, and indexed while the index as it was answers. With a PostgreSQL
 (docs/postgres.md) an empty one is built first and a built one serves at once, every article compared
 with it in the background. What it guards: a login when asked (the article route too), the corpus and
 index folders blocked from Gradio's file serving, the Blocks marked launched so Gradio checks that a file
-named in a request was uploaded, upload size, and Gradio's per-session memory kept bounded. Citations open
+named in a request was uploaded, upload size, and Gradio's per-session memory kept bounded (sessions.py). Citations open
 `/article`, the article as text with the cited span marked (render.py).
 """
 
@@ -72,6 +72,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
     from rag.ingest.library import MAX_UPLOAD_BYTES
     from rag.ingest.read import article_sha256
 
+    from . import sessions
     from .layout import HEAD, build_ui
     from .render import ARTICLE_CSP, STALE_NOTE, article_page, parse_spans
 
@@ -108,12 +109,7 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
             page, headers={"Content-Security-Policy": ARTICLE_CSP, "X-Content-Type-Options": "nosniff"}
         )
 
-    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", str(KEPT_SESSIONS))  # read when the queue is made
-    demo = build_ui(assistant)
-    # Gradio keeps a copy of the page's configuration (~100 kB) for each session, 10,000 by default, and
-    # every API call is a session of its own: memory grew by ~108 kB a request. Nothing here keeps state
-    # between requests (the chat history lives in the page), so a few hundred sessions is plenty.
-    demo.state_session_capacity = KEPT_SESSIONS
+    demo = sessions.bounded(lambda: build_ui(assistant))
     mounted = gr.mount_gradio_app(
         app,
         demo,
@@ -123,82 +119,13 @@ def create_app(assistant: Assistant, auth: tuple[str, str] | None = None) -> Any
         head=HEAD,
         footer_links=["api"],
         blocked_paths=[str(assistant.corpus_dir.resolve()), str(assistant.index_dir.resolve())],
+        enable_monitoring=False,  # Gradio's traffic dashboard: its summary is not kept (sessions.py)
     )
     # mount_gradio_app does not mark the Blocks launched, and until then Gradio skips its check that a
     # file named in a request was uploaded: any server path in a file part would be copied and served.
     demo.has_launched = True
-    from gradio.utils import LRUCache
-
-    demo._queue.pending_messages_per_session = LRUCache(KEPT_SESSIONS * 2)  # Gradio keeps 2,000 (~20 kB each)
-    _prune_finished_sessions(app, demo)
-    _session_config_on_demand()
+    sessions.lean_queue(app, demo)
     return mounted
-
-
-def _session_config_on_demand() -> None:
-    """Gradio's sessions work out each block's configuration when made, for deep links only.
-
-    Every API call is a session of its own, and the page's 79 blocks took ~10 ms of each /search call
-    (most of the queue API's overhead). The page has no deep link button: a session now works them out
-    the first time they are read, from the same blocks, so a deep link would get what it got before.
-    """
-    from gradio import state_holder
-
-    if issubclass(state_holder.SessionState, _OnDemandSession):
-        return
-    base = state_holder.SessionState
-
-    class Session(_OnDemandSession, base):  # type: ignore[misc, valid-type]
-        pass
-
-    state_holder.SessionState = Session  # type: ignore[misc]
-
-
-class _OnDemandSession:
-    """SessionState's __init__ without its configuration copy; `config_values` made when first read."""
-
-    def __init__(self, blocks: Any) -> None:
-        from copy import copy
-
-        self._blocks = blocks
-        self.blocks_config = copy(blocks.default_config)
-        self._config_values: dict[int, Any] | None = None
-        self.state_data: dict[int, Any] = {}
-        self._state_ttl: dict[int, Any] = {}
-        self.is_closed = False
-        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
-
-    @property
-    def config_values(self) -> dict[int, Any]:
-        if self._config_values is None:
-            self._config_values = {
-                k: self.blocks_config.config_for_block(k, [], v)
-                for k, v in self.blocks_config.blocks.items()
-                if k in self._blocks.blocks
-            }
-        return self._config_values
-
-    @config_values.setter
-    def config_values(self, value: dict[int, Any]) -> None:
-        self._config_values = value
-
-
-KEPT_SESSIONS = 200
-
-
-def _prune_finished_sessions(app: Any, demo: Any) -> None:
-    """Gradio's queue keeps an (empty) set of pending events for every session it has seen; drop the
-    empty ones now and then, on the event loop that owns them, so memory stays flat under API traffic."""
-    seen = {"requests": 0}
-
-    @app.middleware("http")
-    async def prune(request: Request, call_next: Any) -> Any:
-        seen["requests"] += 1
-        if seen["requests"] % KEPT_SESSIONS == 0 and (queue := getattr(demo, "_queue", None)) is not None:
-            pending = queue.pending_event_ids_session
-            for session in [s for s, ids in pending.items() if not ids]:
-                pending.pop(session, None)
-        return await call_next(request)
 
 
 def ensure_index(assistant: Assistant) -> None:
