@@ -658,50 +658,62 @@ def _append_state(index: Path, old: set[str], new: set[str], marker: str) -> str
     return "new" if hashes == new else "old"
 
 
-def test_sigkill_in_each_phase_of_an_appending_build(tmp_path: Path):
-    kills = Kills(tmp_path)
-    landed = []
-    for round_, phase in enumerate(APPEND_PHASES * (3 if HEAVY else 1)):
-        segments = load_index(kills.index).manifest.segments
-        if segments is not None and len(segments) > MAX_SEGMENTS - 1:  # the next build would compact
-            build(kills.corpus, kills.index, HashingEmbedder(), ChunkParams(), compact=True)
-            segments = None
-        phase = phase.format(seg=f"seg{len(segments or [None])}.")
-        marker = f"round {round_}"
-        old, new = _append_round(kills, marker)
-        child = Child(kills.corpus, kills.index, stop=phase)
-        reached = child.wait_for(phase)
-        rc = child.kill()
-        assert reached, f"the build never reached {phase}; it printed {child.seen}\n{child.stderr()}"
-        assert rc == -signal.SIGKILL, f"child ended with {rc} before the kill\n{child.stderr()}"
-        assert not any(m.startswith("write:vectors.npy") for m in child.seen), "it wrote the whole index"
-        assert not any(m.startswith("write:keys.npy") for m in child.seen), "it wrote the keyword base"
-        state = _append_state(kills.index, old, new, marker)
-        assert state == ("new" if phase == "exchange:after" else "old"), phase
-        landed.append((phase, state))
-        _next_build_finishes(kills.corpus, kills.index)
-        assert load_index(kills.index).manifest.segments, "the next build appended a segment too"
+def _aimed_append_kill(kills: Kills, phase: str, marker: str, max_segments: int | None = None) -> Child:
+    """Change one article, kill the build paused at `phase`: the index is the old one (the new one once
+    swapped), never a half; then the next build finishes."""
+    old, new = _append_round(kills, marker)
+    child = Child(kills.corpus, kills.index, stop=phase, max_segments=max_segments)
+    reached = child.wait_for(phase)
+    rc = child.kill()
+    assert reached, f"the build never reached {phase}; it printed {child.seen}\n{child.stderr()}"
+    assert rc == -signal.SIGKILL, f"child ended with {rc} before the kill\n{child.stderr()}"
+    assert not any(m.startswith("write:vectors.npy") for m in child.seen), "it wrote the whole index"
+    state = _append_state(kills.index, old, new, marker)
+    assert state == ("new" if phase == "exchange:after" else "old"), phase
+    kills.log.append((phase, child.seen[-1], state))
+    _next_build_finishes(kills.corpus, kills.index)
+    return child
+
+
+def _random_append_kills(kills: Kills, rounds: int, seed: int, before=lambda: None, **child_args) -> None:
+    """One build timed to the end, then `rounds` builds killed at random instants of that window."""
+    before()
     _append_round(kills, "calibration")
-    child = Child(kills.corpus, kills.index)
+    child = Child(kills.corpus, kills.index, **child_args)
     assert child.wait_for("done", timeout=120), child.stderr()
     child.kill()
     window = child.times[-1]  # from the temporary folder to done: where random kills fall
-    rng = random.Random(11)
-    for round_ in range(30 if HEAVY else 6):
+    rng = random.Random(seed)
+    for round_ in range(rounds):
+        before()
         marker = f"random {round_}"
         old, new = _append_round(kills, marker)
-        child = Child(kills.corpus, kills.index, kill_after=rng.uniform(0, window * 1.2))
+        child = Child(kills.corpus, kills.index, kill_after=rng.uniform(0, window * 1.2), **child_args)
         child.wait_for("done", timeout=120)
         child.kill()
-        landed.append((child.seen[-1] if child.seen else "-", _append_state(kills.index, old, new, marker)))
+        state = _append_state(kills.index, old, new, marker)
+        kills.log.append(("random", child.seen[-1] if child.seen else "-", state))
         _next_build_finishes(kills.corpus, kills.index)
-    print(f"\nappending builds: {len(landed)} kills survived: {landed}")
+
+
+def test_sigkill_in_each_phase_of_an_appending_build(tmp_path: Path):
+    kills = Kills(tmp_path)
+    for round_, phase in enumerate(APPEND_PHASES * (3 if HEAVY else 1)):
+        segments = load_index(kills.index).manifest.segments
+        if segments is not None and len(segments) > MAX_SEGMENTS - 1:  # the next build would merge
+            build(kills.corpus, kills.index, HashingEmbedder(), ChunkParams(), compact=True)
+            segments = None
+        phase = phase.format(seg=f"seg{len(segments or [None])}.")
+        child = _aimed_append_kill(kills, phase, f"round {round_}")
+        assert not any(m.startswith("write:keys.npy") for m in child.seen), "it wrote the keyword base"
+        assert load_index(kills.index).manifest.segments, "the next build appended a segment too"
+    _random_append_kills(kills, 30 if HEAVY else 6, seed=11)
+    kills.report("appending builds")
 
 
 def test_sigkill_in_each_phase_of_a_merging_build(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(append, "MAX_SEGMENTS", 2)  # the third appended segment merges the two before it
     kills = Kills(tmp_path)
-    landed = []
 
     def merging_next() -> str:
         """Append segments until the next build merges; the prefix its merged segment will have."""
@@ -712,36 +724,9 @@ def test_sigkill_in_each_phase_of_a_merging_build(tmp_path: Path, monkeypatch):
         return f"seg{1 + max(int(s['prefix'][3:-1]) for s in segments[1:])}."
 
     for round_, phase in enumerate(MERGE_PHASES * (3 if HEAVY else 1)):
-        prefix = merging_next()
-        phase = phase.format(seg=prefix)
-        marker = f"round {round_}"
-        old, new = _append_round(kills, marker)
-        child = Child(kills.corpus, kills.index, stop=phase, max_segments=2)
-        reached = child.wait_for(phase)
-        rc = child.kill()
-        assert reached, f"the build never reached {phase}; it printed {child.seen}\n{child.stderr()}"
-        assert rc == -signal.SIGKILL, f"child ended with {rc} before the kill\n{child.stderr()}"
-        assert not any(m.startswith("write:vectors.npy") for m in child.seen), "it wrote the whole index"
+        phase = phase.format(seg=merging_next())
+        child = _aimed_append_kill(kills, phase, f"round {round_}", max_segments=2)
         assert not any(m.startswith("link:seg") for m in child.seen), "it linked a merged segment"
-        state = _append_state(kills.index, old, new, marker)
-        assert state == ("new" if phase == "exchange:after" else "old"), phase
-        landed.append((phase, state))
-        _next_build_finishes(kills.corpus, kills.index)
         assert len(load_index(kills.index).manifest.segments or ()) == 2, "the next build merged"
-    merging_next()
-    _append_round(kills, "calibration")
-    child = Child(kills.corpus, kills.index, max_segments=2)
-    assert child.wait_for("done", timeout=120), child.stderr()
-    child.kill()
-    window = child.times[-1]  # from the temporary folder to done: where random kills fall
-    rng = random.Random(13)
-    for round_ in range(12 if HEAVY else 4):
-        merging_next()
-        marker = f"random {round_}"
-        old, new = _append_round(kills, marker)
-        child = Child(kills.corpus, kills.index, kill_after=rng.uniform(0, window * 1.2), max_segments=2)
-        child.wait_for("done", timeout=120)
-        child.kill()
-        landed.append((child.seen[-1] if child.seen else "-", _append_state(kills.index, old, new, marker)))
-        _next_build_finishes(kills.corpus, kills.index)
-    print(f"\nmerging builds: {len(landed)} kills survived: {landed}")
+    _random_append_kills(kills, 12 if HEAVY else 4, seed=13, before=merging_next, max_segments=2)
+    kills.report("merging builds")
