@@ -316,9 +316,11 @@ def test_past_max_segments_the_appended_ones_merge_and_the_base_stays(
     _assert_same(load_index(index), _full(corpus, tmp_path / "full", index_type))
 
 
-def test_a_merge_past_max_appendix_of_the_base_compacts_instead(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize(("share", "rows"), [(0.01, 20_000), (1.0, 5)])  # one article: 2 rows of 120
+def test_a_merge_past_max_appendix_of_the_base_compacts_instead(tmp_path: Path, monkeypatch, share, rows):
     monkeypatch.setattr(append, "MAX_SEGMENTS", 2)
-    monkeypatch.setattr(append, "MAX_APPENDIX", 0.01)  # 60 articles: one article's rows are over 1%
+    monkeypatch.setattr(append, "MAX_APPENDIX", share)
+    monkeypatch.setattr(append, "MAX_MERGE_ROWS", rows)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     _corpus(corpus, 60, variant=0)
     build(corpus, index, HashingEmbedder(), ChunkParams())
@@ -327,6 +329,6 @@ def test_a_merge_past_max_appendix_of_the_base_compacts_instead(tmp_path: Path, 
         assert build(corpus, index, HashingEmbedder(), ChunkParams()).segment > 0
     _edit(corpus, "a0009.txt", "the third")
     report = build(corpus, index, HashingEmbedder(), ChunkParams())
-    assert "over 1% of the base's" in report.full_write and report.segment == 0
+    assert "would merge into 6 passages, over" in report.full_write and report.segment == 0
     assert load_index(index).manifest.segments is None
     _assert_same(load_index(index), _full(corpus, tmp_path / "full", "flat"))

@@ -166,8 +166,8 @@ def scale_rebuild_figures(n: int, scale: str, cache_dir: Path, say: Say = quiet)
 
     The corpus is generated once and added to the corpus folder in STEPS parts, a build after each (the
     first writes the index, the others append segments), so the first build's memory is that of a
-    part, not of all n passages at once. After the one-article build, the same article is changed again
-    until a build merges the appended segments (append.MAX_SEGMENTS, at most that many builds): that
+    part, not of all n passages at once. After the one-article build, another article is changed each
+    build until one merges the appended segments (append.MAX_SEGMENTS, at most that many builds): that
     build is timed beside the same targets. The corpus and index stay under cache_dir, so a second run
     times only the rebuilds (its first figure is then whatever changed since the last run: the one article).
     The one-article and nothing-changed builds run each in a process of its own, as `rag build` would: this
@@ -202,8 +202,10 @@ def scale_rebuild_figures(n: int, scale: str, cache_dir: Path, say: Say = quiet)
     _change(article)
     one = _timed_build(corpus_dir, index_dir, "1 article changed", scale, say, fresh=True)
     figures += [one, *_one_article_figures(one, "one article changed", scale)]
+    # Another article changed each time, so that the merge carries the earlier ones' passages over
+    # (changing one article again and again would leave the merged segments nothing live).
     for again in range(2, MAX_SEGMENTS + 3):  # changes until the build that merges the appended segments
-        _change(article)
+        _change(sorted(corpus_dir.glob("*.txt"))[(7 + again) % articles])
         one = _timed_build(
             corpus_dir, index_dir, f"1 article changed, change {again}", scale, say, fresh=True
         )

@@ -11,7 +11,7 @@ build merges them with its new one into a single segment (their live passages co
 token ids; nothing embedded or tokenised again), leaving the base untouched: the cost is that of the
 appended passages, not of the index. `why_full` and append() say when a full write (which compacts every
 segment into one base, format 5) is due instead: too many dead rows, merged segments grown past
-MAX_APPENDIX of the base, another model or encoding, or `rag build --compact`.
+MAX_APPENDIX of the base or MAX_MERGE_ROWS, another model or encoding, or `rag build --compact`.
 It does not plan the build or embed (build.py), or own the format (manifest.py, index_folder.py).
 """
 
@@ -40,12 +40,14 @@ from .sentence_store import ENCODING, StoredSentences
 
 MAX_SEGMENTS = 16  # appended segments (besides the base) before a build merges them into one
 MAX_DEAD_ROWS = 0.2  # share of stored rows that no passage uses any more before a build compacts
-# A merge that would hold more passages than this share of the base's rows compacts everything instead
-# (a full write): a merge rewrites every appended passage, so its cost is bounded by this share of a
-# full write's (docs/benchmarks.md: 1M measured), and the appended passages stay a small part of what a
-# question searches outside the base (Lucene's log merge policy merges a level into the next when it
-# reaches a tenth of it: mergeFactor 10).
+# A merge that would hold more passages than MAX_APPENDIX of the base's rows, or than MAX_MERGE_ROWS,
+# compacts everything instead (a full write). The share: past it the appended passages are no longer a
+# small part of the index (Lucene's log merge policy merges a level into the next at a tenth of it,
+# mergeFactor 10). The count: a merge copies each passage it carries (about 0.15 ms of CPU a passage,
+# measured at 100k, docs/benchmarks.md), so 20,000 keep the merging build near the 5 s a one-article
+# build is held to, at any size of index.
 MAX_APPENDIX = 0.1
+MAX_MERGE_ROWS = 20_000
 # Passages without a graph node (searched exactly, ann.search) before a build adds them to the graph and
 # writes it again: at 384-d, 10,000 rows cost a question about 2 ms and 15 MB of memory.
 MAX_TAIL = 10_000
@@ -125,10 +127,10 @@ def append(
     carried = np.zeros(0, np.int64)  # the merged segments' live rows, by the previous index's passage
     if merge_from is not None:
         moved = merged_rows(new_rows, merge_from)[1]
-        if len(moved) > MAX_APPENDIX * merge_from:
+        if len(moved) > min(MAX_APPENDIX * merge_from, MAX_MERGE_ROWS):
             return (
                 f"{len(segments) - 1} appended segments would merge into {len(moved):,} passages, over"
-                f" {MAX_APPENDIX:.0%} of the base's {merge_from:,}: compacting"
+                f" {MAX_APPENDIX:.0%} of the base's {merge_from:,} or {MAX_MERGE_ROWS:,}: compacting"
             )
         passage_of = np.full(stored, -1, np.int64)
         passage_of[prev_rows] = np.arange(len(prev_rows))
