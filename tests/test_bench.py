@@ -213,11 +213,17 @@ def test_scale_rebuild_builds_in_steps_then_appends_only_the_changed_article(tmp
     assert rest.target is None and rest.value == one_figure.value - one["embed_seconds"]
     assert figures[-1].name.startswith("rebuild at scale, nothing changed")
     assert not figures[-1].detail["wrote"] and figures[-1].detail["embedded"] == 0
+    # the same article changed again until a build merged the appended segments (or, at this size,
+    # where one article is a ninth of the index, wrote it whole): that build beside the same targets
+    merged = [f for f in figures if f.name.endswith(" at 1000, build() minus embedding") and f is not rest]
+    assert len(merged) == 1 and (merged[0].detail["merged"] or merged[0].detail["full_write"])
     again = bench.scale_rebuild_figures(n, "1000", tmp_path)  # the corpus is kept: only rebuilds are timed
     assert "what changed since the last run" in again[0].name and again[0].detail["embedded"] <= 3
     assert again[-1].detail["embedded"] == 0
     built = manifest.read(next(tmp_path.glob("scale-rebuild-*")) / "index")
-    assert built.embedder.name == bench.RandomEmbedder.name and built.segments
+    # segments, unless the last change at this size (a ninth of the index dead) wrote it whole
+    assert built.embedder.name == bench.RandomEmbedder.name
+    assert built.segments or any(f.name.startswith("a full write at 1000") for f in again)
 
 
 def test_the_stand_in_embedder_is_stable_and_unit_length():

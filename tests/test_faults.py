@@ -50,6 +50,7 @@ from click.testing import CliRunner
 from rag.cli import main
 from rag.config import ChunkParams
 from rag.errors import IndexLoadError
+from rag.index import append
 from rag.index.append import MAX_SEGMENTS
 from rag.index.build import build
 from rag.index.index_folder import load_index
@@ -100,6 +101,25 @@ APPEND_PHASES = [
     "exchange:before",
     "exchange:after",
 ]
+# Phases of a build whose new segment merges the appended ones (append.MAX_SEGMENTS): the base's files
+# linked, the merged segment ({seg}) written, the merged segments' files neither linked nor written.
+MERGE_PHASES = [
+    "link:vectors.npy:before",
+    "link:sentences.scales.npy:after",  # the base's files linked; nothing of the merged segments
+    "write:{seg}vectors.npy:after",
+    "write:{seg}chunks.zlib:after",
+    "write:{seg}sentences.vectors.npy:after",
+    "write:rows.npy:after",
+    "link:keys.npy:after",  # the keyword index's base
+    "write:{seg}keys.npy:after",
+    "write:{seg}postings.rows.npy:after",
+    "write:{seg}vocab.json:after",
+    "write:df.npy:after",
+    "write:keyword.json:after",
+    "write:manifest.json:after",
+    "exchange:before",
+    "exchange:after",
+]
 # The two-rename fallback: index -> .index.old-PID, .index.building-PID -> index, old -> building.
 FALLBACK_PHASES = [
     "rename:index->old:before",
@@ -113,6 +133,7 @@ CHILD = r"""
 import os, signal, sys, threading, time
 from pathlib import Path
 
+import rag.index.append as ra
 import rag.index.folder_swap as ri
 import rag.index.keyword as rk
 import rag.index.storage as rs
@@ -121,6 +142,7 @@ from rag.config import ChunkParams
 from tests.conftest import HashingEmbedder
 
 STOP = os.environ.get("FAULT_STOP", "")
+ra.MAX_SEGMENTS = int(os.environ.get("FAULT_MAX_SEGMENTS", ra.MAX_SEGMENTS))  # a merge after fewer segments
 KILL_AFTER = float(os.environ.get("FAULT_KILL_AFTER", "-1"))
 INDEX_NAME = Path(sys.argv[2]).name
 first = []
@@ -198,8 +220,11 @@ class Child:
         stop: str = "",
         no_exchange: bool = False,
         kill_after: float | None = None,
+        max_segments: int | None = None,
     ) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "FAULT_STOP": stop}
+        if max_segments is not None:
+            env["FAULT_MAX_SEGMENTS"] = str(max_segments)
         if no_exchange:
             env["FAULT_NO_EXCHANGE"] = "1"
         if kill_after is not None:
@@ -633,41 +658,75 @@ def _append_state(index: Path, old: set[str], new: set[str], marker: str) -> str
     return "new" if hashes == new else "old"
 
 
-def test_sigkill_in_each_phase_of_an_appending_build(tmp_path: Path):
-    kills = Kills(tmp_path)
-    landed = []
-    for round_, phase in enumerate(APPEND_PHASES * (3 if HEAVY else 1)):
-        segments = load_index(kills.index).manifest.segments
-        if segments is not None and len(segments) > MAX_SEGMENTS - 1:  # the next build would compact
-            build(kills.corpus, kills.index, HashingEmbedder(), ChunkParams(), compact=True)
-            segments = None
-        phase = phase.format(seg=f"seg{len(segments or [None])}.")
-        marker = f"round {round_}"
-        old, new = _append_round(kills, marker)
-        child = Child(kills.corpus, kills.index, stop=phase)
-        reached = child.wait_for(phase)
-        rc = child.kill()
-        assert reached, f"the build never reached {phase}; it printed {child.seen}\n{child.stderr()}"
-        assert rc == -signal.SIGKILL, f"child ended with {rc} before the kill\n{child.stderr()}"
-        assert not any(m.startswith("write:vectors.npy") for m in child.seen), "it wrote the whole index"
-        assert not any(m.startswith("write:keys.npy") for m in child.seen), "it wrote the keyword base"
-        state = _append_state(kills.index, old, new, marker)
-        assert state == ("new" if phase == "exchange:after" else "old"), phase
-        landed.append((phase, state))
-        _next_build_finishes(kills.corpus, kills.index)
-        assert load_index(kills.index).manifest.segments, "the next build appended a segment too"
+def _aimed_append_kill(kills: Kills, phase: str, marker: str, max_segments: int | None = None) -> Child:
+    """Change one article, kill the build paused at `phase`: the index is the old one (the new one once
+    swapped), never a half; then the next build finishes."""
+    old, new = _append_round(kills, marker)
+    child = Child(kills.corpus, kills.index, stop=phase, max_segments=max_segments)
+    reached = child.wait_for(phase)
+    rc = child.kill()
+    assert reached, f"the build never reached {phase}; it printed {child.seen}\n{child.stderr()}"
+    assert rc == -signal.SIGKILL, f"child ended with {rc} before the kill\n{child.stderr()}"
+    assert not any(m.startswith("write:vectors.npy") for m in child.seen), "it wrote the whole index"
+    state = _append_state(kills.index, old, new, marker)
+    assert state == ("new" if phase == "exchange:after" else "old"), phase
+    kills.log.append((phase, child.seen[-1], state))
+    _next_build_finishes(kills.corpus, kills.index)
+    return child
+
+
+def _random_append_kills(kills: Kills, rounds: int, seed: int, before=lambda: None, **child_args) -> None:
+    """One build timed to the end, then `rounds` builds killed at random instants of that window."""
+    before()
     _append_round(kills, "calibration")
-    child = Child(kills.corpus, kills.index)
+    child = Child(kills.corpus, kills.index, **child_args)
     assert child.wait_for("done", timeout=120), child.stderr()
     child.kill()
     window = child.times[-1]  # from the temporary folder to done: where random kills fall
-    rng = random.Random(11)
-    for round_ in range(30 if HEAVY else 6):
+    rng = random.Random(seed)
+    for round_ in range(rounds):
+        before()
         marker = f"random {round_}"
         old, new = _append_round(kills, marker)
-        child = Child(kills.corpus, kills.index, kill_after=rng.uniform(0, window * 1.2))
+        child = Child(kills.corpus, kills.index, kill_after=rng.uniform(0, window * 1.2), **child_args)
         child.wait_for("done", timeout=120)
         child.kill()
-        landed.append((child.seen[-1] if child.seen else "-", _append_state(kills.index, old, new, marker)))
+        state = _append_state(kills.index, old, new, marker)
+        kills.log.append(("random", child.seen[-1] if child.seen else "-", state))
         _next_build_finishes(kills.corpus, kills.index)
-    print(f"\nappending builds: {len(landed)} kills survived: {landed}")
+
+
+def test_sigkill_in_each_phase_of_an_appending_build(tmp_path: Path):
+    kills = Kills(tmp_path)
+    for round_, phase in enumerate(APPEND_PHASES * (3 if HEAVY else 1)):
+        segments = load_index(kills.index).manifest.segments
+        if segments is not None and len(segments) > MAX_SEGMENTS - 1:  # the next build would merge
+            build(kills.corpus, kills.index, HashingEmbedder(), ChunkParams(), compact=True)
+            segments = None
+        phase = phase.format(seg=f"seg{len(segments or [None])}.")
+        child = _aimed_append_kill(kills, phase, f"round {round_}")
+        assert not any(m.startswith("write:keys.npy") for m in child.seen), "it wrote the keyword base"
+        assert load_index(kills.index).manifest.segments, "the next build appended a segment too"
+    _random_append_kills(kills, 30 if HEAVY else 6, seed=11)
+    kills.report("appending builds")
+
+
+def test_sigkill_in_each_phase_of_a_merging_build(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(append, "MAX_SEGMENTS", 2)  # the third appended segment merges the two before it
+    kills = Kills(tmp_path)
+
+    def merging_next() -> str:
+        """Append segments until the next build merges; the prefix its merged segment will have."""
+        while len(load_index(kills.index).manifest.segments or [None]) < 3:
+            _append_round(kills, f"setup {time.monotonic_ns()}")
+            assert build(kills.corpus, kills.index, HashingEmbedder(), ChunkParams()).merged == 0
+        segments = load_index(kills.index).manifest.segments or ()
+        return f"seg{1 + max(int(s['prefix'][3:-1]) for s in segments[1:])}."
+
+    for round_, phase in enumerate(MERGE_PHASES * (3 if HEAVY else 1)):
+        phase = phase.format(seg=merging_next())
+        child = _aimed_append_kill(kills, phase, f"round {round_}", max_segments=2)
+        assert not any(m.startswith("link:seg") for m in child.seen), "it linked a merged segment"
+        assert len(load_index(kills.index).manifest.segments or ()) == 2, "the next build merged"
+    _random_append_kills(kills, 12 if HEAVY else 4, seed=13, before=merging_next, max_segments=2)
+    kills.report("merging builds")

@@ -257,3 +257,78 @@ def test_graph_extension_plan_matches_a_loop_over_the_rows(seed: int):
         assert dead > ann.MAX_DEAD
         return
     assert planned[0].tolist() == want_slots and planned[1] == want_fresh
+
+
+def _copy(base: Path, to: Path) -> tuple[Path, Path]:
+    shutil.copytree(base / "corpus", to / "corpus")
+    shutil.copytree(base / "index", to / "index", copy_function=os.link)  # as the builds link them
+    return to / "corpus", to / "index"
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_past_max_segments_the_appended_ones_merge_and_the_base_stays(
+    tmp_path: Path, index_type: str, monkeypatch
+):
+    monkeypatch.setattr(append, "MAX_SEGMENTS", 3)
+    corpus, index = tmp_path / "a" / "corpus", tmp_path / "a" / "index"
+    corpus.parent.mkdir()
+    _corpus(corpus, 60, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams(), index_type=index_type)
+    base = {name: os.stat(index / name).st_ino for name in BASE_FILES}
+    keyword_base = {name: os.stat(index / "keyword" / name).st_ino for name in KEYWORD_FILES}
+    for step in range(3):  # three small segments, with dead rows in them and in the base
+        _edit(corpus, f"a{step + 7:04d}.txt", f"step {step}")
+        _edit(corpus, "a0011.txt", f"again {step}")  # its rows die in each later segment
+        (corpus / f"a{step + 20:04d}.txt").unlink()
+        assert build(corpus, index, HashingEmbedder(), ChunkParams(), index_type=index_type).merged == 0
+    assert len(load_index(index).manifest.segments or ()) == 4
+    shutil.copy(corpus / "a0040.txt", corpus / "copy.txt")
+    _edit(corpus, "a0008.txt", "the merging build")
+    (corpus / "a0007.txt").unlink()  # rows of a merged segment that die now
+    unmerged_corpus, unmerged = _copy(tmp_path / "a", tmp_path / "b")
+
+    report = build(corpus, index, HashingEmbedder(), ChunkParams(), index_type=index_type)
+
+    assert report.merged == 3 and report.carried > 0 and not report.full_write, report.lines()
+    assert "merged with 3 appended segments" in "\n".join(report.lines())
+    loaded = load_index(index)
+    segments = loaded.manifest.segments or ()
+    assert [s["prefix"] for s in segments] == ["", "seg4."]
+    assert loaded.layout is not None
+    in_base = int((loaded.layout.rows < segments[0]["rows"]).sum())
+    # the merged segments' dead rows dropped out; the base keeps its own
+    assert segments[1]["rows"] == report.segment + report.carried == len(loaded.chunks) - in_base
+    assert {name: os.stat(index / name).st_ino for name in BASE_FILES} == base  # the base: linked
+    assert {name: os.stat(index / "keyword" / name).st_ino for name in KEYWORD_FILES} == keyword_base
+    assert not list(index.glob("seg[123].*")) and not list((index / "keyword").glob("seg[123].*"))
+    assert sum(s["sentences"] for s in segments) == loaded.manifest.sentences["count"]  # type: ignore[index]
+    # Searches as the same index without the merge and as a full rebuild: same passages, vectors,
+    # sentences, keyword scores (bit for bit) and dense top-k.
+    monkeypatch.setattr(append, "MAX_SEGMENTS", 16)
+    report = build(unmerged_corpus, unmerged, HashingEmbedder(), ChunkParams(), index_type=index_type)
+    assert report.merged == 0
+    assert len(load_index(unmerged).manifest.segments or ()) == 5
+    _assert_same(loaded, load_index(unmerged))
+    _assert_same(loaded, _full(corpus, tmp_path / "full", index_type))
+    _edit(corpus, "a0009.txt", "after the merge")  # and the next change appends to the merged index
+    assert build(corpus, index, HashingEmbedder(), ChunkParams(), index_type=index_type).merged == 0
+    assert len(load_index(index).manifest.segments or ()) == 3
+    _assert_same(load_index(index), _full(corpus, tmp_path / "full", index_type))
+
+
+@pytest.mark.parametrize(("share", "rows"), [(0.01, 20_000), (1.0, 5)])  # one article: 2 rows of 120
+def test_a_merge_past_max_appendix_of_the_base_compacts_instead(tmp_path: Path, monkeypatch, share, rows):
+    monkeypatch.setattr(append, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(append, "MAX_APPENDIX", share)
+    monkeypatch.setattr(append, "MAX_MERGE_ROWS", rows)
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _corpus(corpus, 60, variant=0)
+    build(corpus, index, HashingEmbedder(), ChunkParams())
+    for step in range(2):
+        _edit(corpus, f"a{step + 7:04d}.txt", f"step {step}")
+        assert build(corpus, index, HashingEmbedder(), ChunkParams()).segment > 0
+    _edit(corpus, "a0009.txt", "the third")
+    report = build(corpus, index, HashingEmbedder(), ChunkParams())
+    assert "would merge into 6 passages, over" in report.full_write and report.segment == 0
+    assert load_index(index).manifest.segments is None
+    _assert_same(load_index(index), _full(corpus, tmp_path / "full", "flat"))

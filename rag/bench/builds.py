@@ -166,12 +166,16 @@ def scale_rebuild_figures(n: int, scale: str, cache_dir: Path, say: Say = quiet)
 
     The corpus is generated once and added to the corpus folder in STEPS parts, a build after each (the
     first writes the index, the others append segments), so the first build's memory is that of a
-    part, not of all n passages at once. The corpus and index stay under cache_dir, so a second run
+    part, not of all n passages at once. After the one-article build, another article is changed each
+    build until one merges the appended segments (append.MAX_SEGMENTS, at most that many builds): that
+    build is timed beside the same targets. The corpus and index stay under cache_dir, so a second run
     times only the rebuilds (its first figure is then whatever changed since the last run: the one article).
     The one-article and nothing-changed builds run each in a process of its own, as `rag build` would: this
     process remembers the files its builds read, a new one has only what the index keeps. Each figure's
     detail has the build's peak memory and the bytes it wrote.
     """
+    from ..index.append import MAX_SEGMENTS
+
     articles = max(1, -(-n // PASSAGES_PER_ARTICLE))
     root = cache_dir / f"scale-rebuild-{articles}x{PARAGRAPHS}"
     corpus_dir, index_dir, pending = root / "corpus", root / "index", root / "corpus.pending"
@@ -195,27 +199,45 @@ def scale_rebuild_figures(n: int, scale: str, cache_dir: Path, say: Say = quiet)
     if not figures:
         figures.append(_timed_build(corpus_dir, index_dir, "what changed since the last run", scale, say))
     article = sorted(corpus_dir.glob("*.txt"))[min(7, articles - 1)]
-    with article.open("a", encoding="utf-8") as fh:
-        fh.write(f"\nOne more paragraph, at {time.time()}.\n")
+    _change(article)
     one = _timed_build(corpus_dir, index_dir, "1 article changed", scale, say, fresh=True)
-    figures.append(one)
-    target = "1m" if scale == "1m" else ""
-    rest = one.value - one.detail["embed_seconds"]
-    name = f"one article changed at {scale}, build() minus embedding"
-    figures.append(
-        Figure(name, scale, rest, "s", f"rebuild_one_changed_{target}_s" if target else None, one.detail)
-    )
-    name = f"one article changed at {scale}, peak memory (VmHWM)"
-    memory = one.detail["peak_memory_mb"]
-    figures.append(
-        Figure(name, scale, memory, "MB", f"rebuild_one_changed_{target}_mb" if target else None, {})
-    )
-    name = f"one article changed at {scale}, bytes written"
-    figures.append(
-        Figure(name, scale, one.detail["written_mb"], "MB", None, {"segment": one.detail["segment"]})
-    )
+    figures += [one, *_one_article_figures(one, "one article changed", scale)]
+    # Another article changed each time, so that the merge carries the earlier ones' passages over
+    # (changing one article again and again would leave the merged segments nothing live).
+    for again in range(2, MAX_SEGMENTS + 3):  # changes until the build that merges the appended segments
+        _change(sorted(corpus_dir.glob("*.txt"))[(7 + again) % articles])
+        one = _timed_build(
+            corpus_dir, index_dir, f"1 article changed, change {again}", scale, say, fresh=True
+        )
+        if one.detail["merged"] or one.detail["full_write"]:
+            what = "the merging build (1 article changed)" if one.detail["merged"] else "a full write"
+            figures += [one, *_one_article_figures(one, what, scale)]
+            break
     figures.append(_timed_build(corpus_dir, index_dir, "nothing changed", scale, say, fresh=True))
     return figures
+
+
+def _change(article: Path) -> None:
+    with article.open("a", encoding="utf-8") as fh:
+        fh.write(f"\nOne more paragraph, at {time.time()}.\n")
+
+
+def _one_article_figures(one: Figure, what: str, scale: str) -> list[Figure]:
+    """A one-article build's seconds minus embedding and peak memory (beside issue #18's targets at 1M),
+    and its bytes written."""
+    target = "1m" if scale == "1m" else ""
+    rest = one.value - one.detail["embed_seconds"]
+    name = f"{what} at {scale}, build() minus embedding"
+    seconds = f"rebuild_one_changed_{target}_s" if target else None
+    memory = f"rebuild_one_changed_{target}_mb" if target else None
+    written = {k: one.detail[k] for k in ("segment", "merged", "carried", "full_write")}
+    return [
+        Figure(name, scale, rest, "s", seconds, one.detail),
+        Figure(
+            f"{what} at {scale}, peak memory (VmHWM)", scale, one.detail["peak_memory_mb"], "MB", memory, {}
+        ),
+        Figure(f"{what} at {scale}, bytes written", scale, one.detail["written_mb"], "MB", None, written),
+    ]
 
 
 # A build in a process of its own, as `rag build` runs one: nothing of the corpus remembered in memory.

@@ -6,9 +6,12 @@ hard-links every file of the previous segments, and only the small files are wri
 the graph's slots, the keyword index, the manifest). Unchanged articles' passages are not read at all:
 their rows follow from the previous manifest (articles in corpus order, each with its passage count).
 The folder is still written beside the index and swapped in whole (folder_swap.py), so a build killed at
-any moment leaves the old index or the new one. `why_full` says when a full write (which compacts the
-segments into one base, format 5) is due instead: too many segments or dead rows, another model or
-encoding, or `rag build --compact`.
+any moment leaves the old index or the new one. When the appended segments would pass MAX_SEGMENTS, the
+build merges them with its new one into a single segment (their live passages copied: vectors, sentences,
+token ids; nothing embedded or tokenised again), leaving the base untouched: the cost is that of the
+appended passages, not of the index. `why_full` and append() say when a full write (which compacts every
+segment into one base, format 5) is due instead: too many dead rows, merged segments grown past
+MAX_APPENDIX of the base or MAX_MERGE_ROWS, another model or encoding, or `rag build --compact`.
 It does not plan the build or embed (build.py), or own the format (manifest.py, index_folder.py).
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,11 +35,19 @@ from .keyword import KeywordIndex, text_key
 from .manifest import FACTS, GRAPH, KEYWORD, ROWS, SEGMENT_PREFIX, SLOTS, Manifest
 from .plan import Plan
 from .reuse import Embed, Encoded, sentences_of
-from .segments import segment_paths
+from .segments import merged_rows, segment_paths
 from .sentence_store import ENCODING, StoredSentences
 
-MAX_SEGMENTS = 16  # appended segments (besides the base) before a build compacts them into one
+MAX_SEGMENTS = 16  # appended segments (besides the base) before a build merges them into one
 MAX_DEAD_ROWS = 0.2  # share of stored rows that no passage uses any more before a build compacts
+# A merge that would hold more passages than MAX_APPENDIX of the base's rows, or than MAX_MERGE_ROWS,
+# compacts everything instead (a full write). The share: past it the appended passages are no longer a
+# small part of the index (Lucene's log merge policy merges a level into the next at a tenth of it,
+# mergeFactor 10). The count: a merge copies each passage it carries (about 0.15 ms of CPU a passage,
+# measured at 100k, docs/benchmarks.md), so 20,000 keep the merging build near the 5 s a one-article
+# build is held to, at any size of index.
+MAX_APPENDIX = 0.1
+MAX_MERGE_ROWS = 20_000
 # Passages without a graph node (searched exactly, ann.search) before a build adds them to the graph and
 # writes it again: at 384-d, 10,000 rows cost a question about 2 ms and 15 MB of memory.
 MAX_TAIL = 10_000
@@ -50,7 +62,9 @@ class Appended:
     sentences_embedded: int
     embed_seconds: float  # passages and sentences
     sentence_seconds: float
-    segment_rows: int  # passages written into the new segment
+    segment_rows: int  # passages new in this build's segment
+    merged: int = 0  # appended segments merged into it (0: none)
+    carried: int = 0  # passages they held that it took over
 
 
 def why_full(previous: LoadedIndex | None, full: str, compact: bool) -> str:
@@ -66,8 +80,6 @@ def why_full(previous: LoadedIndex | None, full: str, compact: bool) -> str:
         return f"the previous index is in the older format {m.format}"
     if previous.keyword.outdated:
         return previous.keyword.outdated
-    if m.segments is not None and len(m.segments) > MAX_SEGMENTS:
-        return f"{len(m.segments) - 1} segments: compacting them"
     return ""
 
 
@@ -78,16 +90,17 @@ def append(
     manifest: Manifest,
     embed_passages: Embed,
     embed_sentences: Embed,
-) -> Appended | None:
-    """Write the index of `plan` as `previous` plus one segment and swap it in; None (nothing written)
-    when a full write is due: too many dead rows, a graph to build afresh, rows that do not add up."""
+) -> Appended | str:
+    """Write the index of `plan` as `previous` plus one segment (merged with the appended ones past
+    MAX_SEGMENTS) and swap it in; or, with nothing written, why a full write is due: too many dead rows,
+    a graph to build afresh, merged segments too big, rows that do not add up."""
     prev = previous.manifest
     ranges, at = {}, 0
     for aid, record in prev.articles.items():  # rows follow the articles, in manifest order
         ranges[aid] = (at, at + record.chunks)
         at += record.chunks
     if at != prev.chunk_count:
-        return None
+        return "the previous manifest's passages do not add up: rewriting"
     prev_rows = previous.layout.rows if previous.layout is not None else np.arange(at, dtype=np.int64)
     unchanged = {p for p in plan.parts if isinstance(p, str)}
     reusable = _reusable(previous, [ranges[aid] for aid in prev.articles if aid not in unchanged])
@@ -109,33 +122,46 @@ def append(
             old_rows.append(np.array([reusable[0].get(key, -1)], dtype=np.int64))
     new_rows = np.concatenate([np.zeros(0, np.int64), *rows])
     previous_rows = np.concatenate([np.zeros(0, np.int64), *old_rows])
+    segments = list(prev.segments or [_base(prev)])
+    merge_from = segments[0]["rows"] if len(segments) > MAX_SEGMENTS else None  # base + MAX_SEGMENTS
+    carried = np.zeros(0, np.int64)  # the merged segments' live rows, by the previous index's passage
+    if merge_from is not None:
+        moved = merged_rows(new_rows, merge_from)[1]
+        if len(moved) > min(MAX_APPENDIX * merge_from, MAX_MERGE_ROWS):
+            return (
+                f"{len(segments) - 1} appended segments would merge into {len(moved):,} passages, over"
+                f" {MAX_APPENDIX:.0%} of the base's {merge_from:,} or {MAX_MERGE_ROWS:,}: compacting"
+            )
+        passage_of = np.full(stored, -1, np.int64)
+        passage_of[prev_rows] = np.arange(len(prev_rows))
+        carried = passage_of[moved[moved < stored]]
+        stored = merge_from + len(moved) - len(fresh)  # what the base and the merged segment hold
     if (stored + len(fresh) - len(new_rows)) / max(stored + len(fresh), 1) > MAX_DEAD_ROWS:
-        return None
+        return f"over {MAX_DEAD_ROWS:.0%} of the stored rows dead: compacting"
     graph, planned = None, None
     if prev.index_type == "hnsw-ip":
         assert previous.slots is not None
         graph = ann.Graph(previous.vectors, previous.slots, prev.hnsw)
         planned = ann.extension(graph, previous_rows)  # nothing below changes the graph before it is used
         if planned is None:
-            return None
+            return "the graph is due to be built afresh"
 
-    chunks = [c for _, c in fresh]
-    vectors, embedded, seconds = _vectors(
-        previous, chunks, previous_rows[[r for r, _ in fresh]], embed_passages
-    )
+    chunks = [previous.chunks[r] for r in carried.tolist()] + [c for _, c in fresh]
+    sources = np.concatenate([carried, previous_rows[[r for r, _ in fresh]]])
+    vectors, embedded, seconds = _vectors(previous, chunks, sources, embed_passages)
     vectors = storage.read_back(storage.stored_vectors(vectors))  # as stored: the graph takes these
-    sentences, sentences_embedded, sentence_seconds = _sentences(
-        previous, chunks, reusable[1], embed_sentences
-    )
+    by_text = reusable[1] | {text_key(c.text): r for c, r in zip(chunks, carried.tolist(), strict=False)}
+    sentences, sentences_embedded, sentence_seconds = _sentences(previous, chunks, by_text, embed_sentences)
     prefix = _next_prefix(prev)
-    keyword = previous.keyword.appended(prefix, new_rows, [c.embed_text for c in chunks])
+    texts = [c.embed_text for _, c in fresh]
+    keyword = previous.keyword.appended(prefix, new_rows, texts, merge_from=merge_from)
     grown, slots = None, None
     if graph is not None:
         assert planned is not None
         slots, tail = planned
         if len(tail) > MAX_TAIL:  # the graph takes the tail in, and is written again
             in_segment = np.full(len(new_rows), -1, dtype=np.int64)
-            in_segment[[r for r, _ in fresh]] = np.arange(len(fresh))
+            in_segment[[r for r, _ in fresh]] = len(carried) + np.arange(len(fresh))
 
             def take(rows: np.ndarray) -> np.ndarray:
                 out = np.empty((len(rows), vectors.shape[1]), np.float32)
@@ -147,15 +173,19 @@ def append(
             grown = ann.extend(growable_graph(previous), previous_rows, take)
             assert grown is not None
             slots = None
-    total_sentences = int(prev.sentences["count"]) + sentences.count  # type: ignore[index]
+    if merge_from is not None:
+        new_rows = merged_rows(new_rows, merge_from)[0]
+        segments = segments[:1]
     offsets = previous.sentences.offsets  # type: ignore[union-attr]
-    live_sentences = sentences.count + sum(
+    new_sentences = sentences.count - int(sentences.offsets[len(carried)])  # of the fresh passages
+    live_sentences = new_sentences + sum(
         int(offsets[ranges[a][1]] - offsets[ranges[a][0]]) for a in unchanged
     )
     _write(
         index_dir,
         previous,
         manifest,
+        segments,
         prefix,
         vectors,
         chunks,
@@ -164,7 +194,6 @@ def append(
         keyword,
         grown,
         slots,
-        total_sentences,
         plan.facts.dumps() if plan.facts is not None else None,
     )
     return Appended(
@@ -174,7 +203,15 @@ def append(
         embed_seconds=seconds + sentence_seconds,
         sentence_seconds=sentence_seconds,
         segment_rows=len(fresh),
+        merged=len(prev.segments or [None]) - 1 if merge_from is not None else 0,
+        carried=len(carried),
     )
+
+
+def _base(prev: Manifest) -> dict[str, Any]:
+    """The base segment of an index written whole (format 5)."""
+    assert prev.sentences is not None  # why_full: only an index with stored sentences is appended to
+    return {"prefix": "", "rows": prev.chunk_count, "sentences": int(prev.sentences["count"])}
 
 
 def _next_prefix(prev: Manifest) -> str:
@@ -235,6 +272,7 @@ def _write(
     index_dir: Path,
     previous: LoadedIndex,
     manifest: Manifest,
+    segments: list[Mapping[str, Any]],
     prefix: str,
     vectors: np.ndarray,
     chunks: list[Any],
@@ -243,18 +281,14 @@ def _write(
     keyword: KeywordIndex,
     graph: ann.Graph | None,
     slots: np.ndarray | None,
-    total_sentences: int,
     facts: bytes | None,
 ) -> None:
-    """The new folder: the previous segments' files linked, the new segment and the small files written,
-    manifest last; then swapped in. With `slots` (each node's new row) the graph file is linked too; with
-    `graph` it is written again."""
+    """The new folder: the files of the previous `segments` kept linked, the new segment and the small
+    files written, manifest last; then swapped in. With `slots` (each node's new row) the graph file is
+    linked too; with `graph` it is written again."""
     import faiss
 
     prev = previous.manifest
-    assert prev.sentences is not None  # why_full: only an index with stored sentences is appended to
-    base = {"prefix": "", "rows": prev.chunk_count, "sentences": int(prev.sentences["count"])}
-    segments = list(prev.segments or [base])
     linked = [name for s in segments for name in prev.segment_files(s["prefix"])]
     linked += [GRAPH] if slots is not None else []
     tmp = index_dir.parent / f".{index_dir.name}.building-{os.getpid()}"
@@ -290,11 +324,11 @@ def _write(
         keyword.save(tmp / KEYWORD, link_from=index_dir / KEYWORD)  # its segments' files linked too
         if facts is not None:
             put(FACTS, facts)  # what each article file was (line_facts.py): small, written again
-        segments.append({"prefix": prefix, "rows": len(chunks), "sentences": sentences.count})
+        segments = [*segments, {"prefix": prefix, "rows": len(chunks), "sentences": sentences.count}]
         manifest = replace(
             manifest,
             segments=tuple(segments),
-            sentences={"count": total_sentences, "encoding": sentences.encoding},
+            sentences={"count": sum(s["sentences"] for s in segments), "encoding": sentences.encoding},
         )
         manifest_io.write(tmp, manifest.with_files(files))
         storage.fsync_path(tmp)

@@ -66,6 +66,8 @@ class BuildReport:
     dry_run: bool = False
     wrote: bool = False
     segment: int = 0  # passages written as a new segment (append.py); 0 for a full write
+    merged: int = 0  # appended segments merged into the new one (append.MAX_SEGMENTS); 0: none
+    carried: int = 0  # passages those merged segments held, copied into the new one
     full_write: str = ""  # why the whole index was written (nothing when a segment was appended)
     store: str = ""  # the PostgreSQL store written (pgbuild.py), shown without its password
     transactions: int = 0  # the store's write transactions
@@ -118,6 +120,11 @@ class BuildReport:
             out.append(f"built in {self.seconds:.2f} s (embedding {self.embed_seconds:.2f} s{rate})")
             if self.store:
                 out.append(f"wrote {self.store} in {self.transactions} transaction(s)")
+            elif self.merged:
+                out.append(
+                    f"wrote a segment of {self.segment} passages merged with {self.merged} appended segments"
+                    f" ({self.carried} passages); the base's files are linked"
+                )
             elif self.segment or not self.full_write:
                 out.append(f"wrote a segment of {self.segment} passages; the other files are linked")
         return out
@@ -141,6 +148,8 @@ class BuildReport:
             "dry_run": self.dry_run,
             "wrote": self.wrote,
             "segment": self.segment,
+            "merged": self.merged,
+            "carried": self.carried,
             "full_write": self.full_write,
             "store": self.store,
             "transactions": self.transactions,
@@ -202,7 +211,7 @@ def build(
             dim = previous.manifest.embedder.dim
             new_manifest = _manifest(embedder, dim, params, plan, chosen_type, plan.passages)
             done = append(index_dir, previous, plan, new_manifest, embed_passages, embed_sentences)
-            if done is not None:
+            if not isinstance(done, str):
                 report_progress(0.97, "exporting the question model")
                 ensure_export(embedder)
                 return replace(
@@ -215,9 +224,11 @@ def build(
                     sentence_seconds=done.sentence_seconds,
                     embed_seconds=done.embed_seconds,
                     segment=done.segment_rows,
+                    merged=done.merged,
+                    carried=done.carried,
                     seconds=time.perf_counter() - started,
                 )
-            why = "too many dead rows or graph nodes: compacting"
+            why = done
 
         chunks = plan.materialize(previous)
         same_model = previous is not None and previous.manifest.embedder.fingerprint == embedder.fingerprint

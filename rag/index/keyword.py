@@ -27,7 +27,7 @@ import numpy as np
 from . import keyword_store
 from .keyword_segments import Scorer, Statistics, TermSegment, tokens_of_ids
 from .keyword_store import TOKENIZER, Format1
-from .segments import ranges
+from .segments import merged_rows, ranges
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +156,20 @@ class KeywordIndex:
         df[segment.terms] = np.diff(segment.indptr)
         return cls([segment], vocab, Statistics(df, len(sha), int(offsets[-1])), None, k1, b)
 
-    def appended(self, prefix: str, rows: np.ndarray, texts: list[str]) -> KeywordIndex:
+    def appended(
+        self, prefix: str, rows: np.ndarray, texts: list[str], *, merge_from: int | None = None
+    ) -> KeywordIndex:
         """This index plus a segment of `texts` (physical rows after the stored ones, in order), whose
         passages are at the physical rows `rows`: only the texts are tokenised, and the statistics
-        change by what the segment adds and what the rows no longer holding a passage took away."""
+        change by what the segment adds and what the rows no longer holding a passage took away.
+
+        `merge_from` (the physical row a segment starts at): that segment and every later one are merged
+        with the new one into a single segment (segments.merged_rows: live rows only, their token ids
+        copied, nothing tokenised again), so the index's `rows` are renumbered as merged_rows does."""
         if self.outdated:
             raise ValueError(f"cannot append to this keyword index: {self.outdated}")
-        stored = int(self._scorer.starts[-1])
+        starts = self._scorer.starts
+        stored = int(starts[-1])
         # Masks over the physical rows, not set operations: linear in the rows, a few ms at a million.
         was = np.zeros(stored, dtype=bool)
         was[self._rows if self._rows is not None else slice(None)] = True
@@ -177,18 +184,34 @@ class KeywordIndex:
         known = len(vocab)
         offsets, ids = tokens_of_ids(vocab, tokenize(texts))
         added = list(itertools.islice(vocab, known, None))
-        segment = TermSegment.of_tokens(prefix, _sha([text_key(t) for t in texts]), offsets, ids, added)
+        sha = _sha([text_key(t) for t in texts])
+        segment = TermSegment.of_tokens(prefix, sha, offsets, ids, added)
         df = np.zeros(len(vocab), dtype=np.int64)
         df[:known] = self.stats.df
         df[segment.terms] += np.diff(segment.indptr)
         length = self.stats.length + int(offsets[-1])
-        owner = np.searchsorted(self._scorer.starts, dead, side="right") - 1
+        owner = np.searchsorted(starts, dead, side="right") - 1
         for s in np.unique(owner).tolist():
-            local = dead[owner == s] - self._scorer.starts[s]
+            local = dead[owner == s] - starts[s]
             df -= np.bincount(self._segments[s].row_terms(local), minlength=len(vocab))
             length -= int(np.diff(np.asarray(self._segments[s].offsets))[local].sum())
         stats = Statistics(df.astype(np.int32), len(rows), length)
-        index = KeywordIndex([*self._segments, segment], vocab, stats, rows, self.k1, self.b)
+        kept = list(self._segments)
+        if merge_from is not None:
+            first = int(np.searchsorted(starts, merge_from))
+            if first >= len(kept) or int(starts[first]) != merge_from:
+                raise ValueError(f"no segment starts at row {merge_from}")
+            rows, moved = merged_rows(rows, merge_from)
+            old_keys, old_offsets, old_ids = self._physical_tokens(moved[moved < stored])
+            segment = TermSegment.of_tokens(
+                prefix,
+                np.concatenate([old_keys, sha]),
+                np.concatenate([old_offsets, old_offsets[-1] + offsets[1:]]),
+                np.concatenate([old_ids, ids]),
+                [*itertools.chain.from_iterable(s.vocab for s in kept[first:]), *added],
+            )
+            kept = kept[:first]
+        index = KeywordIndex([*kept, segment], vocab, stats, rows, self.k1, self.b)
         index.tokenized = len(texts)
         return index
 
@@ -207,11 +230,15 @@ class KeywordIndex:
         if self._rows is None:
             only = self._segments[0]
             return np.asarray(only.keys), np.asarray(only.offsets), np.asarray(only.ids)
+        return self._physical_tokens(self._rows)
+
+    def _physical_tokens(self, physical: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sha256 rows, offsets, ids) of these physical rows' tokens, in their order."""
         starts = self._scorer.starts
-        owner = np.searchsorted(starts, self._rows, side="right") - 1
-        local = self._rows - starts[owner]
-        keys = np.empty((len(self._rows), 32), dtype=np.uint8)
-        lengths = np.zeros(len(self._rows), dtype=np.int64)
+        owner = np.searchsorted(starts, physical, side="right") - 1
+        local = physical - starts[owner]
+        keys = np.empty((len(physical), 32), dtype=np.uint8)
+        lengths = np.zeros(len(physical), dtype=np.int64)
         for s, segment in enumerate(self._segments):
             picked = np.flatnonzero(owner == s)
             keys[picked] = np.asarray(segment.keys)[local[picked]]

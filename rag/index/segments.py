@@ -8,8 +8,9 @@ folder or the new one, each complete). rows.npy maps each passage (its row: the 
 writes, corpus order) to its physical row (the base's rows, then each segment's in turn), so every reader
 sees the passages in the very order a full rebuild would have: search results do not depend on how the
 index was written. Physical rows no passage maps to are dead (an edited or removed article's old
-passages) until a full write compacts them away.
-It does not decide when to append or compact (build.py, append.py) or own manifest.json (manifest.py).
+passages) until a merge rewrites their segment (merged_rows: the appended segments merged into one,
+the base untouched) or a full write compacts them away.
+It does not decide when to append, merge or compact (build.py, append.py) or own manifest.json (manifest.py).
 """
 
 from __future__ import annotations
@@ -147,6 +148,17 @@ class SegmentedSentences:
         if vectors is None:
             vectors = self._parts[0].encoded()[1][:0]
         return spans, vectors, scales
+
+
+def merged_rows(rows: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every physical row from `start` on merged into one segment there: (`rows` renumbered, the old
+    physical rows the merged segment holds, in order). Rows no passage uses drop out (the merged
+    segments' dead rows); rows before `start` (the base's) keep their numbers, dead or not."""
+    moved = rows >= start
+    kept = np.sort(rows[moved])
+    out = rows.copy()
+    out[moved] = start + np.searchsorted(kept, rows[moved])
+    return out, kept
 
 
 def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
