@@ -52,6 +52,7 @@ from .manifest import (
     FACTS,
     GRAPH,
     KEYWORD,
+    LEGACY_CHUNKS,
     OFFSETS,
     ROWS,
     SENTENCE_OFFSETS,
@@ -264,13 +265,13 @@ def _load_segments(
 
 
 def _vector_rows(path: Path, rows: int, m: Manifest) -> VectorRows:
-    dtype = storage.LEGACY_VECTOR_DTYPE if m.legacy else storage.VECTOR_DTYPE
+    dtype = storage.vector_dtype(m.format)
     return VectorRows(path, rows, m.embedder.dim, dtype)
 
 
 def _passages(path: Path, offsets_path: Path, rows: int, m: Manifest, damaged: str) -> PassageFile:
     """One segment's passage file, its offsets checked against its size."""
-    encoding = passage_file.LEGACY if m.legacy else passage_file.BLOCKS
+    encoding = passage_file.LEGACY if m.chunks_file == LEGACY_CHUNKS else passage_file.BLOCKS
     offsets = np.load(offsets_path)
     file = OpenFile(path)
     size = os.fstat(file.fd).st_size

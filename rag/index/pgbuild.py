@@ -36,7 +36,7 @@ from .manifest import EmbedderInfo, Manifest
 from .onnx_embed import ensure_export
 from .pgindex import ARTICLES, manifest_of
 from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
-from .pgwrite import ArticlePassages, Encoded
+from .pgwrite import SENTENCE_ENCODING, ArticlePassages, Encoded
 from .plan import PIPELINE_VERSION, Plan, changes
 from .reuse import sentences_of
 from .storage import read_back, stored_vectors
@@ -200,7 +200,7 @@ def _items(
     every = [c for _, part in fresh for c in part]
     to_embed = {k: c.embed_text for k, c in zip(keys, every, strict=True) if k not in reusable.vectors}
     new, seconds = embed_passages(list(to_embed.values()))
-    # the vectors the folder index serves (float16 on disk, renormalised when read): both stores rank alike
+    # the vectors the folder index serves (int8 on disk, renormalised when read): both stores rank alike
     new = read_back(stored_vectors(new))
     dim = int(new.shape[1]) if len(new) else len(next(iter(reusable.vectors.values()), [])) or embedder.dim
     at = {k: i for i, k in enumerate(to_embed)}
@@ -211,7 +211,7 @@ def _items(
     made = iter(tokenize(missing)) if missing else iter(())
     tokens = [reusable.tokens[k] if k in reusable.tokens else next(made) for k in keys]
     stored, sentences_embedded, sentence_seconds = sentences_of(
-        every, lambda c: reusable.sentences.get(text_key(c.text)), dim, embed_sentences
+        every, lambda c: reusable.sentences.get(text_key(c.text)), dim, embed_sentences, SENTENCE_ENCODING
     )
     offsets = stored.offsets.tolist()
     items, at_row = [], 0

@@ -33,7 +33,8 @@ from .keyword import KEYWORD_MANIFEST, KeywordIndex
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
 from .pgpool import PgPool
 from .pgstore import CHUNK_COLUMNS, FORMAT_VERSION, PgStore, shown_dsn
-from .sentence_store import ENCODING, decode
+from .pgwrite import SENTENCE_ENCODING
+from .sentence_store import decode
 
 CACHED_PASSAGES = 4096
 # Up to this many passages dense search scans every vector (exact, as the folder index below its HNSW
@@ -82,7 +83,7 @@ def manifest_of(
         keyword=KEYWORD_MANIFEST,
         pipeline=int(meta.get("pipeline", 0)),
         created="",
-        sentences=None if sentences is None else {"count": sentences, "encoding": ENCODING},
+        sentences=None if sentences is None else {"count": sentences, "encoding": SENTENCE_ENCODING},
         format=int(meta["format"]),
     )
 

@@ -37,6 +37,7 @@ _COPY_TYPES = [
     "text[]",
 ]
 Encoded = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # a passage's sentences: spans, rows, scales
+SENTENCE_ENCODING = "int8"  # the store keeps int8 rows with their scales (the folder index: int4, format 7)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ def from_corpus(corpus_dir: Path, embedder: Embedder, params: ChunkParams) -> li
     every = [c for part in parts for c in part]
     vectors = embedder.embed([c.embed_text for c in every]) if parts else np.zeros((0, 0))
     tokens = tokenize([c.embed_text for c in every])
-    stored, _, _ = sentences_of(every, lambda c: None, embedder.dim, lambda t: (embedder.embed(t), 0.0))
+    stored, _, _ = sentences_of(
+        every, lambda c: None, embedder.dim, lambda t: (embedder.embed(t), 0.0), SENTENCE_ENCODING
+    )
     spans, rows, scales = stored.spans, stored.vectors, stored.scales
     out, at = [], 0
     for (aid, facts), chunks in zip(plan.articles.items(), parts, strict=True):
@@ -83,11 +86,18 @@ def from_index(index: Any) -> Iterator[ArticlePassages]:
     """The articles of a loaded index folder (index_folder.LoadedIndex) with its own vectors: copies a folder
     index into the store without embedding anything again."""
     from .keyword import text_key
-    from .sentence_store import ENCODING
+    from .sentence_store import decode, encode
 
     vectors, articles = index.all_vectors(), index.manifest.articles
     by_key = index.keyword.tokens_by_key()  # keyed by text_key(embed_text), the text BM25 indexed
-    stored = index.sentences if index.sentences is not None and index.sentences.encoding == ENCODING else None
+    stored, dim = index.sentences, index.manifest.embedder.dim
+
+    def as_kept(row: int) -> Encoded:  # the folder's encoding (int4 from format 7) as the store keeps it
+        spans, rows, scales = stored.encoded_passage(row)
+        if stored.encoding == SENTENCE_ENCODING:
+            return spans, rows, scales
+        return (spans, *encode(decode(rows, scales, dim), SENTENCE_ENCODING))
+
     start = 0
     chunks = list(index.chunks)
     while start < len(chunks):
@@ -96,7 +106,7 @@ def from_index(index: Any) -> Iterator[ArticlePassages]:
             end += 1
         aid, part = chunks[start].article_id, chunks[start:end]
         tokens = [by_key[text_key(c.embed_text)] for c in part]
-        sentences = [stored.encoded_passage(row) for row in range(start, end)] if stored is not None else None
+        sentences = [as_kept(row) for row in range(start, end)] if stored is not None else None
         yield ArticlePassages(aid, articles[aid].to_json(), part, vectors[start:end], tokens, sentences)
         start = end
 
