@@ -155,3 +155,21 @@ def test_stored_vectors_match_the_real_model(seed_index, real_embedder):
         spans, vectors = index.sentences.passage(row)
         fresh = real_embedder.embed([sentence_text(chunk.text, s, e) for s, e, _ in spans])
         assert (fresh * vectors).sum(axis=1).min() > 0.998
+
+
+@pytest.mark.parametrize("end", [900, 70_000])
+def test_spans_are_stored_as_uint16_when_they_fit(tmp_path: Path, end: int):
+    from rag.index import storage
+    from rag.index.sentence_store import SentenceStore, StoredSentences
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3, 8)).astype(np.float32)
+    rows, _ = encode(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), "int4")
+    spans = np.array([[0, 10, 0], [11, 40, 0], [42, end, 1]], np.int32)
+    stored = StoredSentences(np.array([0, 2, 3], np.int64), spans, rows, None, "int4")
+    assert stored.stored_spans().dtype == (np.uint16 if end < 65_536 else np.int32)
+    files = {"offsets": stored.offsets, "spans": stored.stored_spans(), "vectors": stored.vectors}
+    for key, array in files.items():
+        storage.write_synced(tmp_path / key, storage.npy_writer(array))
+    store = SentenceStore.open({k: tmp_path / k for k in files}, 2, 3, 8, "int4")
+    assert store.passage(1)[0] == [(42, end, 1)] and store.passage(0)[0] == [(0, 10, 0), (11, 40, 0)]

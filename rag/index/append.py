@@ -275,7 +275,7 @@ def _write(
         put(paths["chunks"], storage.parts_writer(blocks))
         put(paths["offsets"], storage.npy_writer(offsets))
         put(paths["sentence_offsets"], storage.npy_writer(sentences.offsets))
-        put(paths["spans"], storage.npy_writer(sentences.spans))
+        put(paths["spans"], storage.npy_writer(sentences.stored_spans()))
         put(paths["sentence_vectors"], storage.npy_writer(sentences.vectors))
         if sentences.scales is not None:
             put(paths["scales"], storage.npy_writer(sentences.scales))

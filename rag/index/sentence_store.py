@@ -130,6 +130,12 @@ class StoredSentences:
     def count(self) -> int:
         return len(self.spans)
 
+    def stored_spans(self) -> np.ndarray:
+        """The spans as sentences.spans.npy stores them: uint16 when every value fits (passages are
+        bounded in characters, so nearly always; since index format 7), else int32."""
+        small = not len(self.spans) or (int(self.spans.min()) >= 0 and int(self.spans.max()) < 1 << 16)
+        return self.spans.astype(np.uint16) if small else self.spans
+
     @classmethod
     def gather(
         cls, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], dim: int, encoding: str
@@ -210,7 +216,10 @@ class SentenceStore:
             raise ValueError("sentence offsets disagree with the manifest")
         if passages and np.any(np.diff(offsets) < 0):
             raise ValueError("sentence offsets go backwards")
-        spans = _NpyRows(paths["spans"], (count, 3), np.dtype("<i4"))
+        try:
+            spans = _NpyRows(paths["spans"], (count, 3), np.dtype("<u2"))
+        except ValueError:  # int32: values past 65,535, or an index of format 3 to 6
+            spans = _NpyRows(paths["spans"], (count, 3), np.dtype("<i4"))
         kind, width = _kind(encoding, dim)
         vectors = _NpyRows(paths["vectors"], (count, width), kind)
         scales = _NpyRows(paths["scales"], (count,), np.dtype("<f4")) if encoding == "int8" else None
