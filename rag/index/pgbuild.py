@@ -36,9 +36,10 @@ from .manifest import EmbedderInfo, Manifest
 from .onnx_embed import ensure_export
 from .pgindex import ARTICLES, manifest_of
 from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
-from .pgwrite import SENTENCE_ENCODING, ArticlePassages, Encoded
+from .pgwrite import ArticlePassages, Encoded
 from .plan import PIPELINE_VERSION, Plan, changes
 from .reuse import sentences_of
+from .sentence_store import from_bytes, in_encoding
 from .storage import read_back, stored_vectors
 
 Progress = Callable[[float, str], None]
@@ -170,11 +171,8 @@ def _reusable(store: PgStore, article_ids: set[str] | None) -> _Reusable:
         out.vectors[key] = vector.to_numpy().astype(np.float32)
         out.tokens[key] = list(tokens)
         if spans is not None:
-            out.sentences[text_key(text)] = (
-                np.frombuffer(spans, "<i4").reshape(-1, 3),
-                np.frombuffer(rows, np.int8).reshape(-1, dim),
-                np.frombuffer(scales, "<f4"),
-            )
+            # int8 rows of a store written before index format 7 are re-encoded as int4
+            out.sentences[text_key(text)] = in_encoding(from_bytes(spans, rows, scales, dim), dim)
     return out
 
 
@@ -211,7 +209,7 @@ def _items(
     made = iter(tokenize(missing)) if missing else iter(())
     tokens = [reusable.tokens[k] if k in reusable.tokens else next(made) for k in keys]
     stored, sentences_embedded, sentence_seconds = sentences_of(
-        every, lambda c: reusable.sentences.get(text_key(c.text)), dim, embed_sentences, SENTENCE_ENCODING
+        every, lambda c: reusable.sentences.get(text_key(c.text)), dim, embed_sentences
     )
     offsets = stored.offsets.tolist()
     items, at_row = [], 0

@@ -20,7 +20,15 @@ from . import manifest
 from .index_folder import LoadedIndex
 from .keyword import text_key
 from .manifest import LEGACY_CHUNKS
-from .sentence_store import ENCODING, StoredSentences, encode, reencoded, sentence_text, split_passage
+from .sentence_store import (
+    ENCODING,
+    Encoded,
+    StoredSentences,
+    encode,
+    reencoded,
+    sentence_text,
+    split_passage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +68,6 @@ def format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dict
         return nothing
     log.info("reusing %d vectors from the format-2 index in %s", len(texts), index_dir)
     return np.asarray(vectors, np.float32), {text_key(t): i for i, t in enumerate(texts)}
-
-
-Encoded = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # a passage's (spans, encoded rows, scales)
 
 
 def sentences_of(

@@ -109,6 +109,27 @@ def reencoded(rows: np.ndarray, scales: np.ndarray | None, dim: int, encoding: s
     return np.concatenate(parts) if parts else encode(np.zeros((0, dim), np.float32), encoding)[0]
 
 
+Encoded = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # a passage's (spans, encoded rows, scales)
+
+
+def in_encoding(part: Encoded, dim: int, encoding: str = ENCODING) -> Encoded:
+    """A passage's stored sentences in `encoding`: as they are, or re-encoded (int8 rows of an older index
+    or store, as int4)."""
+    spans, rows, scales = part
+    if (rows.dtype == np.uint8) == (encoding == "int4") and (scales is not None) == (encoding == "int8"):
+        return part
+    return (spans, *encode(decode(rows, scales, dim), encoding))
+
+
+def from_bytes(spans: bytes, rows: bytes, scales: bytes, dim: int) -> Encoded:
+    """A passage's sentences as the PostgreSQL store keeps them (int32 spans; int4 rows with no scales, or
+    int8 rows and float32 scales, as stores written before index format 7 hold)."""
+    out = np.frombuffer(spans, "<i4").reshape(-1, 3)
+    if not scales and len(rows) == len(out) * ((dim + 1) // 2):
+        return out, np.frombuffer(rows, np.uint8).reshape(len(out), (dim + 1) // 2), None
+    return out, np.frombuffer(rows, np.int8).reshape(-1, dim), np.frombuffer(scales, "<f4")
+
+
 def _kind(encoding: str, dim: int) -> tuple[np.dtype, int]:
     """The dtype and width of an encoding's stored rows."""
     if encoding == "int4":
