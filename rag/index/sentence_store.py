@@ -25,8 +25,9 @@ from ..ingest.chunk import sentence_spans
 from .storage import OpenFile
 
 ENCODINGS = ("int4", "int8", "fp16")
-# docs/benchmarks.md (2026-12-01, format 7): int4 takes half int8's bytes (192 a sentence at 384-d, which
-# brought a million passages under 3 kB each) and moved the committed answer sets by [see benchmarks.md]
+# docs/benchmarks.md (2026-12-01, format 7): int4 takes half int8's bytes (192 a sentence at 384-d, what
+# brings a million passages under 3 kB each); it changed 27 of 314 answers of the three answer sets, with
+# the answer figures up on some sets and splits and down on others (by one or two questions at most)
 ENCODING = "int4"
 # int4: each component x of a row becomes floor(x / step) clipped to -8..7, stored + 8 in a nibble, and
 # reads back as (code + 0.5) * step, with step = max(2.5 standard deviations of the row, 0.8 of its largest
