@@ -154,7 +154,7 @@ def test_stored_vectors_match_the_real_model(seed_index, real_embedder):
     for row, chunk in enumerate(index.chunks):
         spans, vectors = index.sentences.passage(row)
         fresh = real_embedder.embed([sentence_text(chunk.text, s, e) for s, e, _ in spans])
-        assert (fresh * vectors).sum(axis=1).min() > 0.998
+        assert (fresh * vectors).sum(axis=1).min() > 0.985  # int4: 0.990-0.995 on the seed (int8: > 0.998)
 
 
 @pytest.mark.parametrize("end", [900, 70_000])
