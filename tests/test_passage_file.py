@@ -63,23 +63,24 @@ def test_records_round_trip_whatever_the_embedded_text_is(tmp_path: Path):
 
 
 def _as_older(index_dir: Path, version: int) -> None:
-    """Rewrite a format-7 index as format 3 or 5 wrote it: float32 (3) or float16 (5) vectors, int8
-    sentence vectors with their scales, and (3) one JSON line per passage."""
+    """Rewrite a format-7 (or, for 6, format-8) index as format 3, 5 or 6 wrote it: float32 (3) or float16
+    vectors, int8 sentence vectors with their scales, and (3) one JSON line per passage."""
     from rag.index.sentence_store import decode, encode
 
-    loaded = load_index(index_dir)
-    vectors, chunks = loaded.all_vectors(), list(loaded.chunks)
     obj = json.loads((index_dir / manifest_io.NAME).read_text(encoding="utf-8"))
-    files = dict(obj["files"])
-    assert loaded.sentences is not None and loaded.sentences.encoding == "int4"
-    spans, rows, _ = loaded.sentences.encoded()
-    int8, scales = encode(decode(rows, None, vectors.shape[1]), "int8")
-    replaced: dict[str, object] = {
-        manifest_io.VECTORS: storage.npy_writer(vectors.astype(np.float32 if version == 3 else np.float16)),
-        manifest_io.SENTENCE_VECTORS: storage.npy_writer(int8),
-        manifest_io.SENTENCE_SCALES: storage.npy_writer(scales),
-    }
+    files, dim = dict(obj["files"]), obj["embedder"]["dim"]
+    assert (obj["format"], obj["sentences"]["encoding"]) == (8 if version == 6 else 7, "int4")
+    replaced: dict[str, object] = {}
+    for prefix in [segment["prefix"] for segment in obj.get("segments") or [{"prefix": ""}]]:
+        vectors = storage.read_back(np.load(index_dir / (prefix + manifest_io.VECTORS)))
+        rows = np.load(index_dir / (prefix + manifest_io.SENTENCE_VECTORS))
+        int8, scales = encode(decode(rows, None, dim), "int8")
+        kind = np.float32 if version == 3 else np.float16
+        replaced[prefix + manifest_io.VECTORS] = storage.npy_writer(vectors.astype(kind))
+        replaced[prefix + manifest_io.SENTENCE_VECTORS] = storage.npy_writer(int8)
+        replaced[prefix + manifest_io.SENTENCE_SCALES] = storage.npy_writer(scales)
     if version == 3:
+        chunks = list(load_index(index_dir).chunks)
         lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
         replaced[manifest_io.LEGACY_CHUNKS] = b"".join(lines)
         replaced[manifest_io.OFFSETS] = storage.npy_writer(np.cumsum([0, *map(len, lines)], dtype=np.int64))
@@ -93,12 +94,20 @@ def _as_older(index_dir: Path, version: int) -> None:
     (index_dir / manifest_io.NAME).write_text(json.dumps(obj | {"format": version, "files": files}))
 
 
-@pytest.mark.parametrize("version", [3, 5])
+@pytest.mark.parametrize("version", [3, 5, 6])
 def test_an_older_index_answers_and_the_next_build_rewrites_it_reusing_everything(corpus: Path, version: int):
     index_dir = corpus.parent / "index"
+    if version == 6:  # 40 articles, then one of them changed: a segment appended (format 8, made format 6)
+        from .test_crash import _corpus
+
+        corpus = corpus.parent / "many"
+        _corpus(corpus, 40, variant=0)
+        build(corpus, index_dir, HashingEmbedder(), P)
+        edited = corpus / "a0007.txt"
+        edited.write_text(edited.read_text(encoding="utf-8") + "\nA paragraph added. It is new.\n", "utf-8")
     build(corpus, index_dir, HashingEmbedder(), P)
     new = load_index(index_dir)
-    assert new.manifest.format == manifest_io.BASE_FORMAT == 7 and (index_dir / "chunks.zlib").is_file()
+    assert new.manifest.format == (8 if version == 6 else 7) and (index_dir / "chunks.zlib").is_file()
     assert np.load(index_dir / manifest_io.VECTORS).dtype == np.int8
     chunks, vectors = list(new.chunks), new.all_vectors()
     question = "does desire need space?"
@@ -120,6 +129,7 @@ def test_an_older_index_answers_and_the_next_build_rewrites_it_reusing_everythin
     assert again.embedded == 0 and report.sentences_embedded == 0 and report.wrote
     rewritten = load_index(index_dir)
     assert rewritten.manifest.format == 7 and not (index_dir / manifest_io.LEGACY_CHUNKS).exists()
+    assert rewritten.manifest.segments is None and not list(index_dir.glob("seg*"))
     assert not (index_dir / manifest_io.SENTENCE_SCALES).exists()
     assert list(rewritten.chunks) == chunks and np.array_equal(rewritten.all_vectors(), vectors)
     assert rewritten.sentences is not None and rewritten.sentences.encoding == "int4"
