@@ -221,11 +221,11 @@ def test_an_index_in_the_previous_format_is_rewritten_without_re_embedding(corpu
     (index_dir / MANIFEST).write_text(json.dumps({**manifest, "format": 2}))
     again = HashingEmbedder()
     report = _build(corpus, again)
-    assert report.full_rebuild == "index format 2 -> 5: rewritten, its vectors reused"
+    assert report.full_rebuild == "index format 2 -> 7: rewritten, its vectors reused"
     assert report.embedded == 0 and report.reused == report.passages
     # format 2 stored no sentences: they are all embedded, the passages none
     assert len(again.calls) == 1 and report.sentences_embedded == report.sentences > 0
-    assert load_index(index_dir).manifest.format == 5
+    assert load_index(index_dir).manifest.format == 7
 
 
 def test_a_line_that_comes_to_recur_is_dropped_from_the_older_article_too(tmp_path: Path, hasher):

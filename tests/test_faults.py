@@ -83,10 +83,10 @@ EXCHANGE_PHASES = [
 # new segment's file prefix. The previous segments' files are hard-linked, never written.
 APPEND_PHASES = [
     "link:vectors.npy:before",  # the temporary folder exists, still empty
-    "link:sentences.scales.npy:after",  # the base's files linked
+    "link:sentences.vectors.npy:after",  # the base's files linked (the last: no scales from format 7)
     "write:{seg}vectors.npy:after",
     "write:{seg}chunks.zlib:after",
-    "write:{seg}sentences.scales.npy:after",
+    "write:{seg}sentences.vectors.npy:after",
     "write:rows.npy:after",
     "keyword:before",
     "link:keys.npy:before",  # the keyword index's base segment, linked too

@@ -204,7 +204,7 @@ def test_old_future_and_unreadable_manifests_say_what_to_run(built: Path):
 
 
 def test_a_format_2_manifest_yields_its_fingerprint_for_vector_reuse(built: Path, hasher):
-    assert manifest.older_format_fingerprint(built, 2) is None  # it is format 5
+    assert manifest.older_format_fingerprint(built, 2) is None  # it is format 7
     _rewrite(built, lambda m: m.update(format=2))
     assert manifest.older_format_fingerprint(built, 2) == hasher.fingerprint
     assert manifest.older_format_fingerprint(built.parent / "nowhere", 2) is None

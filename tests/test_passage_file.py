@@ -1,4 +1,5 @@
-"""Index format 5: passages compressed in blocks, vectors as float16; format 3 still read, then rewritten."""
+"""Index formats 5 and 7: passages compressed in blocks (5: vectors as float16; 7: vectors as int8, sentence
+vectors as int4); formats 3 and 5 still read, then rewritten."""
 
 from __future__ import annotations
 
@@ -61,46 +62,77 @@ def test_records_round_trip_whatever_the_embedded_text_is(tmp_path: Path):
         stored.get(5)
 
 
-def _as_format_3(index_dir: Path) -> None:
-    """Rewrite a format-5 index as format 3 wrote it: float32 vectors, one JSON line per passage."""
-    loaded = load_index(index_dir)
-    vectors, chunks = loaded.all_vectors(), list(loaded.chunks)
-    lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
-    for name in (manifest_io.VECTORS, manifest_io.CHUNKS, manifest_io.OFFSETS):
-        (index_dir / name).unlink()
-    storage.write_synced(index_dir / manifest_io.VECTORS, storage.npy_writer(vectors.astype(np.float32)))
-    storage.write_synced(index_dir / manifest_io.LEGACY_CHUNKS, b"".join(lines))
-    offsets = np.cumsum([0, *map(len, lines)], dtype=np.int64)
-    storage.write_synced(index_dir / manifest_io.OFFSETS, storage.npy_writer(offsets))
+def _as_older(index_dir: Path, version: int) -> None:
+    """Rewrite a format-7 (or, for 6, format-8) index as format 3, 5 or 6 wrote it: float32 (3) or float16
+    vectors, int8 sentence vectors with their scales, and (3) one JSON line per passage."""
+    from rag.index.sentence_store import decode, encode
+
     obj = json.loads((index_dir / manifest_io.NAME).read_text(encoding="utf-8"))
-    files = {k: v for k, v in obj["files"].items() if k != manifest_io.CHUNKS}
-    for name in (manifest_io.VECTORS, manifest_io.LEGACY_CHUNKS, manifest_io.OFFSETS):
+    files, dim = dict(obj["files"]), obj["embedder"]["dim"]
+    assert (obj["format"], obj["sentences"]["encoding"]) == (8 if version == 6 else 7, "int4")
+    replaced: dict[str, object] = {}
+    for prefix in [segment["prefix"] for segment in obj.get("segments") or [{"prefix": ""}]]:
+        vectors = storage.read_back(np.load(index_dir / (prefix + manifest_io.VECTORS)))
+        rows = np.load(index_dir / (prefix + manifest_io.SENTENCE_VECTORS))
+        int8, scales = encode(decode(rows, None, dim), "int8")
+        kind = np.float32 if version == 3 else np.float16
+        replaced[prefix + manifest_io.VECTORS] = storage.npy_writer(vectors.astype(kind))
+        replaced[prefix + manifest_io.SENTENCE_VECTORS] = storage.npy_writer(int8)
+        replaced[prefix + manifest_io.SENTENCE_SCALES] = storage.npy_writer(scales)
+    if version == 3:
+        chunks = list(load_index(index_dir).chunks)
+        lines = [json.dumps(c.to_json(), ensure_ascii=False).encode() + b"\n" for c in chunks]
+        replaced[manifest_io.LEGACY_CHUNKS] = b"".join(lines)
+        replaced[manifest_io.OFFSETS] = storage.npy_writer(np.cumsum([0, *map(len, lines)], dtype=np.int64))
+        (index_dir / manifest_io.CHUNKS).unlink()
+        del files[manifest_io.CHUNKS]
+    for name, data in replaced.items():
+        (index_dir / name).unlink(missing_ok=True)
+        storage.write_synced(index_dir / name, data)  # type: ignore[arg-type]
         files[name] = storage.record(index_dir / name)
-    (index_dir / manifest_io.NAME).write_text(json.dumps(obj | {"format": 3, "files": files}))
+    obj["sentences"]["encoding"] = "int8"
+    (index_dir / manifest_io.NAME).write_text(json.dumps(obj | {"format": version, "files": files}))
 
 
-def test_a_format_3_index_answers_and_the_next_build_rewrites_it_reusing_everything(corpus: Path):
+@pytest.mark.parametrize("version", [3, 5, 6])
+def test_an_older_index_answers_and_the_next_build_rewrites_it_reusing_everything(corpus: Path, version: int):
     index_dir = corpus.parent / "index"
+    if version == 6:  # 40 articles, then one of them changed: a segment appended (format 8, made format 6)
+        from .test_crash import _corpus
+
+        corpus = corpus.parent / "many"
+        _corpus(corpus, 40, variant=0)
+        build(corpus, index_dir, HashingEmbedder(), P)
+        edited = corpus / "a0007.txt"
+        edited.write_text(edited.read_text(encoding="utf-8") + "\nA paragraph added. It is new.\n", "utf-8")
     build(corpus, index_dir, HashingEmbedder(), P)
     new = load_index(index_dir)
-    assert new.manifest.format == manifest_io.BASE_FORMAT == 5 and (index_dir / "chunks.zlib").is_file()
+    assert new.manifest.format == (8 if version == 6 else 7) and (index_dir / "chunks.zlib").is_file()
+    assert np.load(index_dir / manifest_io.VECTORS).dtype == np.int8
     chunks, vectors = list(new.chunks), new.all_vectors()
     question = "does desire need space?"
     want = [p.chunk for p in Retriever(new, HashingEmbedder(), corpus).search(question, 5)]
-    _as_format_3(index_dir)
+    _as_older(index_dir, version)
 
     old = load_index(index_dir)
-    assert old.manifest.format == 3 and list(old.chunks) == chunks
-    assert 'format 3 is served as it is; "rag build" rewrites it in format 5' in "\n".join(
+    assert old.manifest.format == version and list(old.chunks) == chunks
+    assert old.sentences is not None and old.sentences.encoding == "int8"
+    assert f'format {version} is served as it is; "rag build" rewrites it in format 7' in "\n".join(
         index_status(corpus, index_dir).lines()
     )
-    assert np.array_equal(old.all_vectors(), vectors)
+    np.testing.assert_allclose(old.all_vectors(), vectors, atol=1e-3)
     assert [p.chunk for p in Retriever(old, HashingEmbedder(), corpus).search(question, 5)] == want
 
     again = HashingEmbedder()
     report = build(corpus, index_dir, again, P)
-    assert report.full_rebuild.startswith("index format 3 -> 5: passages compressed")
+    assert report.full_rebuild.startswith(f"index format {version} -> 7: vectors stored as int8")
     assert again.embedded == 0 and report.sentences_embedded == 0 and report.wrote
     rewritten = load_index(index_dir)
-    assert rewritten.manifest.format == 5 and not (index_dir / manifest_io.LEGACY_CHUNKS).exists()
+    assert rewritten.manifest.format == 7 and not (index_dir / manifest_io.LEGACY_CHUNKS).exists()
+    assert rewritten.manifest.segments is None and not list(index_dir.glob("seg*"))
+    assert not (index_dir / manifest_io.SENTENCE_SCALES).exists()
     assert list(rewritten.chunks) == chunks and np.array_equal(rewritten.all_vectors(), vectors)
+    assert rewritten.sentences is not None and rewritten.sentences.encoding == "int4"
+    for row in range(len(chunks)):  # int4 of the int8 copy: within int4's own rounding of the original
+        got, was = rewritten.sentences.passage(row)[1], new.sentences.passage(row)[1]
+        assert (got * was).sum(axis=1).min() > 0.98

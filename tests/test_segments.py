@@ -1,4 +1,4 @@
-"""Appended segments (format 6): a change writes only its passages, searches as a full rebuild does."""
+"""Appended segments (format 8): a change writes only its passages, searches as a full rebuild does."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from .conftest import HashingEmbedder
 from .test_crash import _corpus
 from .test_keyword import write_format1
 
-BASE_FILES = manifest_io.SEGMENT_FILES  # a full build's passage files: the base segment
+# a full build's passage files: the base segment (int4 sentence vectors have no scales file, format 7)
+BASE_FILES = tuple(name for name in manifest_io.SEGMENT_FILES if name != manifest_io.SENTENCE_SCALES)
 KEYWORD_FILES = keyword_segments.SEGMENT_FILES  # and its keyword files (in keyword/)
 QUERIES = ["trust promises", "space lets desire breathe", "note 0-7", "listen on hard days", "surprises"]
 
@@ -78,7 +79,7 @@ def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
     article = [c for c in loaded.chunks if c.article_id == "a0007"]
     assert report.changed == ("a0007",) and report.segment == len(article) and not report.full_write
     assert {name: os.stat(index / name).st_ino for name in BASE_FILES} == inodes  # linked, not rewritten
-    assert loaded.manifest.format == manifest_io.FORMAT_VERSION == 6
+    assert loaded.manifest.format == manifest_io.FORMAT_VERSION == 8
     assert [s["rows"] for s in loaded.manifest.segments or ()] == [80, len(article)]
     assert np.load(index / "seg1.chunks.offsets.npy").shape == (-(-len(article) // 4) + 1,)  # blocks of 4
     written = {p.name for p in index.iterdir() if p.is_file() and os.stat(p).st_ino not in inodes.values()}
@@ -86,7 +87,7 @@ def test_one_changed_article_writes_only_its_passages(tmp_path: Path):
         "manifest.json",
         "rows.npy",
         manifest_io.FACTS,  # what each article file was (line_facts.py), small and written again
-        *(f"seg1.{name}" for name in manifest_io.SEGMENT_FILES),
+        *(f"seg1.{name}" for name in BASE_FILES),
     }
     assert report.embedded == 1 and report.reused == report.passages - 1  # only the edited passage
     # The keyword index too: its base segment linked, only the new segment and the statistics written.
@@ -159,7 +160,7 @@ def test_a_segmented_manifest_is_checked(tmp_path: Path):
     assert report.full_rebuild and load_index(index).manifest.segments is None
 
 
-def test_a_format_6_manifest_without_its_segments_is_a_one_line_error(tmp_path: Path):
+def test_a_format_8_manifest_without_its_segments_is_a_one_line_error(tmp_path: Path):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     _corpus(corpus, 20, variant=0)
     build(corpus, index, HashingEmbedder(), ChunkParams())
@@ -169,7 +170,7 @@ def test_a_format_6_manifest_without_its_segments_is_a_one_line_error(tmp_path: 
     assert Manifest.from_json(obj).segments == tuple(obj["segments"])
     del obj["segments"]
     (index / manifest_io.NAME).write_text(json.dumps(obj), encoding="utf-8")
-    with pytest.raises(IndexLoadError, match=r"is damaged \(format is 6 but segments is None\) - run"):
+    with pytest.raises(IndexLoadError, match=r"is damaged \(format is 8 but segments is None\) - run"):
         load_index(index)
 
 

@@ -174,13 +174,13 @@ def _random_sentences(spans: list[np.ndarray], dim: int, rng: np.random.Generato
     for start in range(0, total, 100_000):  # the same draws as random_unit_vectors(total, dim, rng)
         block, block_scales = encode(random_unit_vectors(min(100_000, total - start), dim, rng), ENCODING)
         if rows is None:
-            rows = np.empty((total, dim), block.dtype)
+            rows = np.empty((total, block.shape[1]), block.dtype)
         rows[start : start + len(block)] = block
         if scales is not None and block_scales is not None:
             scales[start : start + len(block)] = block_scales
     offsets = np.cumsum([0, *map(len, spans)], dtype=np.int64)
     spans_all = np.concatenate(spans) if spans else np.zeros((0, 3), np.int32)
-    rows = rows if rows is not None else np.zeros((0, dim), np.int8)
+    rows = rows if rows is not None else encode(np.zeros((0, dim), np.float32), ENCODING)[0]
     return StoredSentences(offsets, spans_all.astype(np.int32).reshape(-1, 3), rows, scales, ENCODING)
 
 

@@ -1,8 +1,8 @@
 """The approximate nearest-neighbour graph (HNSW): when an index uses it, its parameters, and how it is
 built, grown by a rebuild, read back and searched.
 
-An "hnsw-ip" index keeps an HNSW graph over 8-bit scalar-quantised vectors (about 650 bytes per passage
-in memory instead of 1.5 kB) beside the exact vectors; a search takes the graph's candidates and
+An "hnsw-ip" index keeps an HNSW graph over 4-bit scalar-quantised vectors (about 460 bytes per passage
+in memory; 8-bit before index format 7) beside the exact vectors; a search takes the graph's candidates and
 re-scores them exactly, so scores are exact inner products. Each graph node has a slot: the row of its
 passage, or -1 once that passage is gone. A rebuild adds the new passages to the previous graph and marks
 removed ones dead instead of building the graph again; past MAX_DEAD of dead nodes it builds a fresh one.
@@ -30,7 +30,9 @@ HNSW_FROM = 50_000  # exact search costs ~6.5 ms at 100k passages (here), HNSW +
 # search 0.990 at efSearch 256 and 0.993 at 512 with the top 50 re-scored exactly, p50 1.3-2.8 ms; without
 # re-scoring 8-bit codes top out at 0.983-0.987. efConstruction 80 or 200 gained nothing on real queries
 # at 100k and costs 1.7x / 5.3x the build time (1M at 40: 450 s on a loaded machine).
-HNSW: dict[str, Any] = {"M": 32, "efConstruction": 40, "efSearch": 512, "refine": 50, "storage": "sq8"}
+# Index format 7: the graph keeps 4-bit codes ("sq4", 192 bytes a passage at 384-d, not sq8's 384): they only
+# choose the candidates, which are re-scored from vectors.npy (docs/benchmarks.md, 2026-12-01).
+HNSW: dict[str, Any] = {"M": 32, "efConstruction": 40, "efSearch": 512, "refine": 50, "storage": "sq4"}
 GRAPH_PARAMS = ("M", "efConstruction", "storage")  # what a graph is built with; the rest is search-time
 MAX_DEAD = 0.2  # share of dead graph nodes above which a build makes a fresh graph
 
@@ -54,12 +56,12 @@ class Graph:
 
 
 def hnsw_index(vectors: np.ndarray) -> Any:
-    """An HNSW graph over 8-bit scalar-quantised copies of the vectors (inner product), built on all cores."""
+    """An HNSW graph over scalar-quantised copies of the vectors (HNSW["storage"]; inner product), built
+    on all cores."""
     import faiss
 
-    index = cast(Any, faiss).IndexHNSWSQ(
-        vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, HNSW["M"], faiss.METRIC_INNER_PRODUCT
-    )
+    kind = {"sq8": faiss.ScalarQuantizer.QT_8bit, "sq4": faiss.ScalarQuantizer.QT_4bit}[HNSW["storage"]]
+    index = cast(Any, faiss).IndexHNSWSQ(vectors.shape[1], kind, HNSW["M"], faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW["efConstruction"]
     index.hnsw.efSearch = HNSW["efSearch"]
     if len(vectors):

@@ -10,7 +10,7 @@ any moment leaves the old index or the new one. When the appended segments would
 build merges them with its new one into a single segment (their live passages copied: vectors, sentences,
 token ids; nothing embedded or tokenised again), leaving the base untouched: the cost is that of the
 appended passages, not of the index. `why_full` and append() say when a full write (which compacts every
-segment into one base, format 5) is due instead: too many dead rows, merged segments grown past
+segment into one base, format 7) is due instead: too many dead rows, merged segments grown past
 MAX_APPENDIX of the base or MAX_MERGE_ROWS, another model or encoding, or `rag build --compact`.
 It does not plan the build or embed (build.py), or own the format (manifest.py, index_folder.py).
 """
@@ -209,7 +209,7 @@ def append(
 
 
 def _base(prev: Manifest) -> dict[str, Any]:
-    """The base segment of an index written whole (format 5)."""
+    """The base segment of an index written whole (format 7)."""
     assert prev.sentences is not None  # why_full: only an index with stored sentences is appended to
     return {"prefix": "", "rows": prev.chunk_count, "sentences": int(prev.sentences["count"])}
 
@@ -309,7 +309,7 @@ def _write(
         put(paths["chunks"], storage.parts_writer(blocks))
         put(paths["offsets"], storage.npy_writer(offsets))
         put(paths["sentence_offsets"], storage.npy_writer(sentences.offsets))
-        put(paths["spans"], storage.npy_writer(sentences.spans))
+        put(paths["spans"], storage.npy_writer(sentences.stored_spans()))
         put(paths["sentence_vectors"], storage.npy_writer(sentences.vectors))
         if sentences.scales is not None:
             put(paths["scales"], storage.npy_writer(sentences.scales))

@@ -195,8 +195,8 @@ def build(
             full = "the index has no stored sentences: adding them (passage vectors reused)"
         if not full and previous is not None and previous.manifest.legacy:
             full = (
-                f"index format {previous.manifest.format} -> {BASE_FORMAT}: passages compressed and vectors"
-                " stored as float16 (vectors and sentences reused)"
+                f"index format {previous.manifest.format} -> {BASE_FORMAT}: vectors stored as int8 and"
+                " sentence vectors as int4 (re-encoded, not embedded)"
             )
         report = BuildReport.of(replace(planned, full=full), dry_run=dry_run)
         outdated = previous is not None and previous.keyword.outdated

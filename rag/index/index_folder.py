@@ -1,12 +1,12 @@
 """The index folder on disk: what it holds, how it is written (then swapped in), and how it is loaded.
 
-Layout of index/ (format 5; manifest.py names the files and owns manifest.json):
+Layout of index/ (format 7; manifest.py names the files and owns manifest.json):
     manifest.json       format version, embedder (name, dim, fingerprint, precision), chunking parameters,
                         per-article content hashes, counts, index type, library versions, size + sha256 of
                         every other file. Written last.
-    vectors.npy         the passages' L2-normalised vectors as float16 (row i = chunk i), read row by
+    vectors.npy         the passages' L2-normalised vectors as int8 (row i = chunk i), read row by
                         row with pread: the exact scores, and the vectors the next build reuses
-    vectors.hnsw.faiss  only for the "hnsw-ip" type: the HNSW graph over 8-bit scalar-quantised vectors
+    vectors.hnsw.faiss  only for the "hnsw-ip" type: the HNSW graph over 4-bit scalar-quantised vectors
                         (ann.py); its candidates are re-scored exactly from vectors.npy. The exact
                         "flat-ip" type searches vectors.npy.
     vectors.slots.npy   only for "hnsw-ip": the row of each graph node, -1 for a passage that is gone.
@@ -15,9 +15,9 @@ Layout of index/ (format 5; manifest.py names the files and owns manifest.json):
     chunks.offsets.npy  where each block starts (int64, blocks + 1 entries)
     keyword/            the BM25 index over the same passages (keyword.py; it checks its own files)
     sentences.offsets.npy  int64, passages + 1: passage i's sentences are rows offsets[i]:offsets[i + 1]
-    sentences.spans.npy    int32 (sentences, 3): start, end, paragraph, relative to the passage text
-    sentences.vectors.npy  the sentences' unit vectors, int8 (scaled) or float16 (sentence_store.py)
-    sentences.scales.npy   float32, one per sentence: an int8 row times its scale is the vector
+    sentences.spans.npy    uint16 or int32 (sentences, 3): start, end, paragraph, relative to the passage text
+    sentences.vectors.npy  the sentences' unit vectors, int4 two a byte (sentence_store.py)
+    sentences.scales.npy   formats 3 to 6 (int8 sentence vectors): float32, one per sentence
                         The sentence files are there when the manifest has "sentences"; an index
                         without them (built before they were stored) splits and embeds per question.
 A build writes a hidden sibling folder, manifest last, and swaps it in atomically (folder_swap.py), so a
@@ -52,6 +52,7 @@ from .manifest import (
     FACTS,
     GRAPH,
     KEYWORD,
+    LEGACY_CHUNKS,
     OFFSETS,
     ROWS,
     SENTENCE_OFFSETS,
@@ -264,13 +265,13 @@ def _load_segments(
 
 
 def _vector_rows(path: Path, rows: int, m: Manifest) -> VectorRows:
-    dtype = storage.LEGACY_VECTOR_DTYPE if m.legacy else storage.VECTOR_DTYPE
+    dtype = storage.vector_dtype(m.format)
     return VectorRows(path, rows, m.embedder.dim, dtype)
 
 
 def _passages(path: Path, offsets_path: Path, rows: int, m: Manifest, damaged: str) -> PassageFile:
     """One segment's passage file, its offsets checked against its size."""
-    encoding = passage_file.LEGACY if m.legacy else passage_file.BLOCKS
+    encoding = passage_file.LEGACY if m.chunks_file == LEGACY_CHUNKS else passage_file.BLOCKS
     offsets = np.load(offsets_path)
     file = OpenFile(path)
     size = os.fstat(file.fd).st_size
@@ -392,7 +393,7 @@ def write_index(
                     f"sentences of {len(sentences.offsets) - 1} passages for {len(chunks)} chunks"
                 )
             put(SENTENCE_OFFSETS, storage.npy_writer(sentences.offsets))
-            put(SENTENCE_SPANS, storage.npy_writer(sentences.spans))
+            put(SENTENCE_SPANS, storage.npy_writer(sentences.stored_spans()))
             put(SENTENCE_VECTORS, storage.npy_writer(sentences.vectors))
             if sentences.scales is not None:
                 put(SENTENCE_SCALES, storage.npy_writer(sentences.scales))

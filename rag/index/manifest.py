@@ -5,10 +5,11 @@ fingerprint, precision), the chunking parameters, each article's file hash and p
 counts, the vector index type (and HNSW graph parameters), the keyword index parameters, library
 versions, the stored sentences (count and vector encoding; absent in an index built without them, which
 is still read as before), and the size + sha256 of every other file. A full build writes
-format 5; a build that appended a segment (segments.py: the passages of changed articles in files of
-their own, the others' files hard-linked) writes format 6, whose "segments" lists each segment's file
-prefix, rows and sentences. Formats 3 and 4 (the same, with uncompressed passages and float32 vectors)
-are still read; a rag that reads only those refuses 5 and 6 with its one-line error. `to_json` writes the
+format 7; a build that appended a segment (segments.py: the passages of changed articles in files of
+their own, the others' files hard-linked) writes format 8, whose "segments" lists each segment's file
+prefix, rows and sentences. Formats 3 to 6 (the same, with float32 (3, 4) or float16 (5, 6) vectors and
+int8 sentence vectors; 3 and 4 with uncompressed passages) are still read; a rag that reads only those
+refuses 7 and 8 with its one-line error. `to_json` writes the
 same JSON, key for key and in the same order, as every earlier index holds; `read` parses and checks one, and says what to run
 when it cannot be used. Pattern: vicinity's BaseArgs.dump/load, plus the version it lacks.
 It does not check the other files (index_folder.py, storage.py) or decide what to rebuild (build.py).
@@ -29,16 +30,19 @@ from ..config import ChunkParams
 from ..errors import IndexLoadError, build_hint
 from . import storage
 
-FORMAT_VERSION = 6  # the newest format this rag reads: 6 has appended segments
-BASE_FORMAT = 5  # what a full build writes (no segments)
+FORMAT_VERSION = 8  # the newest format this rag reads: 8 has appended segments
+BASE_FORMAT = 7  # what a full build writes (no segments)
 # Formats 3 (base) and 4 (segments) stored each passage as an uncompressed JSON line and the vectors as
-# float32; they are still read (and served), and the next build rewrites them in format 5.
-LEGACY_FORMATS = (3, 4)
-SEGMENTED_FORMATS = (4, FORMAT_VERSION)
+# float32; 5 and 6 compressed passages, float16 vectors and int8 sentence vectors. They are still read
+# (and served), and the next build rewrites them in format 7 (vectors and sentences re-encoded, not
+# re-embedded).
+JSONL_FORMATS = (3, 4)
+LEGACY_FORMATS = (*JSONL_FORMATS, 5, 6)
+SEGMENTED_FORMATS = (4, 6, FORMAT_VERSION)
 NAME = "manifest.json"
 INDEX_TYPES = ("flat-ip", "hnsw-ip")  # exact inner product, or an HNSW graph re-scored exactly
 # The other files of an index folder (index_folder.py says what each holds); the manifest records them.
-VECTORS = "vectors.npy"  # float16 from format 5, float32 before
+VECTORS = "vectors.npy"  # int8 from format 7, float16 in 5 and 6, float32 before
 GRAPH = "vectors.hnsw.faiss"
 SLOTS = "vectors.slots.npy"
 CHUNKS = "chunks.zlib"  # the passages, compressed in blocks (passage_file.py); format 5 on
@@ -49,9 +53,9 @@ KEYWORD = "keyword"
 SENTENCE_OFFSETS = "sentences.offsets.npy"
 SENTENCE_SPANS = "sentences.spans.npy"
 SENTENCE_VECTORS = "sentences.vectors.npy"
-SENTENCE_SCALES = "sentences.scales.npy"  # int8 vectors only
+SENTENCE_SCALES = "sentences.scales.npy"  # int8 vectors only (formats 3 to 6)
 SENTENCE_FILES = (SENTENCE_OFFSETS, SENTENCE_SPANS, SENTENCE_VECTORS, SENTENCE_SCALES)
-SENTENCE_ENCODINGS = ("int8", "fp16")
+SENTENCE_ENCODINGS = ("int4", "int8", "fp16")
 # Format 4: the files of one segment's passages, each named with the segment's prefix ("" for the base,
 # whose files keep the names above; "seg1." ... for appended ones), and the passage -> physical row map.
 SEGMENT_FILES = (VECTORS, CHUNKS, OFFSETS, *SENTENCE_FILES)  # formats 3 and 4: LEGACY_CHUNKS for CHUNKS
@@ -225,8 +229,8 @@ class Manifest:
     # {"count": sentences, "encoding": "int8" | "fp16"} when the sentences are stored; None: split and
     # embedded per question (indexes built before they were stored)
     sentences: Mapping[str, Any] | None = None
-    # formats 4 and 6: [{"prefix", "rows", "sentences"}] of the base and each appended segment, in physical
-    # row order; None for formats 3 and 5 (one segment, the base, whose rows are the passages in order)
+    # formats 4, 6 and 8: [{"prefix", "rows", "sentences"}] of the base and each appended segment, in physical
+    # row order; None for formats 3, 5 and 7 (one segment, the base, whose rows are the passages in order)
     segments: tuple[Mapping[str, Any], ...] | None = None
     files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> storage.record()
     format: int = BASE_FORMAT
@@ -236,19 +240,19 @@ class Manifest:
         return len(self.articles)
 
     def with_files(self, files: Mapping[str, Mapping[str, Any]]) -> Manifest:
-        """The manifest to write beside these files (their storage.record()s): format 6 with segments,
-        else 5."""
+        """The manifest to write beside these files (their storage.record()s): format 8 with segments,
+        else 7."""
         return replace(self, files=dict(files), format=FORMAT_VERSION if self.segments else BASE_FORMAT)
 
     @property
     def legacy(self) -> bool:
-        """Format 3 or 4: uncompressed passages and float32 vectors (read; the next build rewrites it)."""
+        """Format 3 to 6: read and served; the next build rewrites it in BASE_FORMAT."""
         return self.format in LEGACY_FORMATS
 
     @property
     def chunks_file(self) -> str:
         """The name of the passages file in this index's format."""
-        return LEGACY_CHUNKS if self.legacy else CHUNKS
+        return LEGACY_CHUNKS if self.format in JSONL_FORMATS else CHUNKS
 
     def to_json(self) -> dict[str, Any]:
         """The manifest.json object; key order as every earlier index has it."""
@@ -372,7 +376,7 @@ class Manifest:
         return sum(s["rows"] for s in self.segments) if self.segments else self.chunk_count
 
     def segment_files(self, prefix: str) -> list[str]:
-        """The names of one segment's files (formats 4 and 6; prefix "" is the base)."""
+        """The names of one segment's files (formats 4, 6 and 8; prefix "" is the base)."""
         return [prefix + name for name in (VECTORS, self.chunks_file, OFFSETS, *self.sentence_files)]
 
     def dumps(self) -> bytes:

@@ -39,6 +39,7 @@ from .pgstore import FORMAT_VERSION, PgStore, shown_dsn
 from .pgwrite import ArticlePassages, Encoded
 from .plan import PIPELINE_VERSION, Plan, changes
 from .reuse import sentences_of
+from .sentence_store import from_bytes, in_encoding
 from .storage import read_back, stored_vectors
 
 Progress = Callable[[float, str], None]
@@ -170,11 +171,8 @@ def _reusable(store: PgStore, article_ids: set[str] | None) -> _Reusable:
         out.vectors[key] = vector.to_numpy().astype(np.float32)
         out.tokens[key] = list(tokens)
         if spans is not None:
-            out.sentences[text_key(text)] = (
-                np.frombuffer(spans, "<i4").reshape(-1, 3),
-                np.frombuffer(rows, np.int8).reshape(-1, dim),
-                np.frombuffer(scales, "<f4"),
-            )
+            # int8 rows of a store written before index format 7 are re-encoded as int4
+            out.sentences[text_key(text)] = in_encoding(from_bytes(spans, rows, scales, dim), dim)
     return out
 
 
@@ -200,7 +198,7 @@ def _items(
     every = [c for _, part in fresh for c in part]
     to_embed = {k: c.embed_text for k, c in zip(keys, every, strict=True) if k not in reusable.vectors}
     new, seconds = embed_passages(list(to_embed.values()))
-    # the vectors the folder index serves (float16 on disk, renormalised when read): both stores rank alike
+    # the vectors the folder index serves (int8 on disk, renormalised when read): both stores rank alike
     new = read_back(stored_vectors(new))
     dim = int(new.shape[1]) if len(new) else len(next(iter(reusable.vectors.values()), [])) or embedder.dim
     at = {k: i for i, k in enumerate(to_embed)}

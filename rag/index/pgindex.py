@@ -33,7 +33,7 @@ from .keyword import KEYWORD_MANIFEST, KeywordIndex
 from .manifest import ArticleRecord, EmbedderInfo, Manifest
 from .pgpool import PgPool
 from .pgstore import CHUNK_COLUMNS, FORMAT_VERSION, PgStore, shown_dsn
-from .sentence_store import ENCODING, decode
+from .sentence_store import ENCODING, decode, from_bytes
 
 CACHED_PASSAGES = 4096
 # Up to this many passages dense search scans every vector (exact, as the folder index below its HNSW
@@ -270,7 +270,5 @@ class PgSentences:
             found = next(iter(self._index.fetch(query, (int(self._index.ids[row]),))), None)
         if found is None:
             raise self._index.gone()
-        spans = np.frombuffer(found[0], "<i4").reshape(-1, 3)
-        rows = np.frombuffer(found[1], np.int8).reshape(-1, self._dim)
-        scales = np.frombuffer(found[2], "<f4")
-        return [(int(s), int(e), int(p)) for s, e, p in spans.tolist()], decode(rows, scales)
+        spans, rows, scales = from_bytes(found[0], found[1], found[2], self._dim)
+        return [(int(s), int(e), int(p)) for s, e, p in spans.tolist()], decode(rows, scales, self._dim)

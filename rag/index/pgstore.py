@@ -10,8 +10,9 @@ Tables, in the connection's search_path (so one database, or one schema, per col
                   index (inner product: the vectors are unit length), its BM25 tokens as the builder made
                   them (keyword.tokenize of embed_text: readers build BM25 from them, pgindex.py), and a
                   generated `tsvector` of its embed_text under a GIN index for PostgreSQL full-text search
-    rag_sentences one row per passage (by its row id, deleted with it): its sentences' spans and int8
-                  vectors with their scales, as the folder index stores them (sentence_store.py)
+    rag_sentences one row per passage (by its row id, deleted with it): its sentences' spans and int4
+                  vectors (scales empty), as the folder index stores them (sentence_store.py); rows
+                  written before index format 7 hold int8 vectors with their scales, still read
 Writes go through `transaction()`: one transaction per batch of articles, each article's passages deleted
 and copied in again, so a reader (MVCC) sees an article's old passages or its new ones, never a mix, and a
 writer killed mid-batch leaves the previous state. Every write transaction takes one advisory

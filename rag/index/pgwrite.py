@@ -48,7 +48,7 @@ class ArticlePassages:
     chunks: Sequence[Chunk]
     vectors: np.ndarray = field(repr=False)
     tokens: Sequence[Sequence[str]] | None = None  # each passage's BM25 tokens; None: tokenised on write
-    sentences: Sequence[Encoded] | None = field(default=None, repr=False)  # int8-encoded, per passage
+    sentences: Sequence[Encoded] | None = field(default=None, repr=False)  # int4-encoded, per passage
 
 
 def from_corpus(corpus_dir: Path, embedder: Embedder, params: ChunkParams) -> list[ArticlePassages]:
@@ -57,11 +57,14 @@ def from_corpus(corpus_dir: Path, embedder: Embedder, params: ChunkParams) -> li
     from .keyword import tokenize
     from .plan import plan_build  # the folder build's own reading and chunking, not a copy
     from .reuse import sentences_of
+    from .storage import read_back, stored_vectors
 
     plan = plan_build(corpus_dir, discover(corpus_dir), None, params, incremental=False)
     parts = [p for p in plan.parts if not isinstance(p, str)]  # with no previous index, all are chunk lists
     every = [c for part in parts for c in part]
     vectors = embedder.embed([c.embed_text for c in every]) if parts else np.zeros((0, 0))
+    # the vectors the folder index serves (int8 on disk, renormalised when read), as pgbuild keeps them
+    vectors = read_back(stored_vectors(vectors)) if parts else vectors
     tokens = tokenize([c.embed_text for c in every])
     stored, _, _ = sentences_of(every, lambda c: None, embedder.dim, lambda t: (embedder.embed(t), 0.0))
     spans, rows, scales = stored.spans, stored.vectors, stored.scales
@@ -83,11 +86,15 @@ def from_index(index: Any) -> Iterator[ArticlePassages]:
     """The articles of a loaded index folder (index_folder.LoadedIndex) with its own vectors: copies a folder
     index into the store without embedding anything again."""
     from .keyword import text_key
-    from .sentence_store import ENCODING
+    from .sentence_store import in_encoding
 
     vectors, articles = index.all_vectors(), index.manifest.articles
     by_key = index.keyword.tokens_by_key()  # keyed by text_key(embed_text), the text BM25 indexed
-    stored = index.sentences if index.sentences is not None and index.sentences.encoding == ENCODING else None
+    stored, dim = index.sentences, index.manifest.embedder.dim
+
+    def as_kept(row: int) -> Encoded:  # int8 ones of an index of format 3 to 6 re-encoded
+        return in_encoding(stored.encoded_passage(row), dim)
+
     start = 0
     chunks = list(index.chunks)
     while start < len(chunks):
@@ -96,7 +103,7 @@ def from_index(index: Any) -> Iterator[ArticlePassages]:
             end += 1
         aid, part = chunks[start].article_id, chunks[start:end]
         tokens = [by_key[text_key(c.embed_text)] for c in part]
-        sentences = [stored.encoded_passage(row) for row in range(start, end)] if stored is not None else None
+        sentences = [as_kept(row) for row in range(start, end)] if stored is not None else None
         yield ArticlePassages(aid, articles[aid].to_json(), part, vectors[start:end], tokens, sentences)
         start = end
 
@@ -146,8 +153,9 @@ class Writer:
             self._write_sentences(item)
 
     def _write_sentences(self, item: ArticlePassages) -> None:
-        """Each passage's sentences, one row per passage keyed by its row id (spans int32, rows int8,
-        scales float32, as bytes)."""
+        """Each passage's sentences, one row per passage keyed by its row id (spans int32, int4 rows as the
+        folder index stores them, and no scales, as bytes; stores written before index format 7 hold int8
+        rows with float32 scales, still read)."""
         assert item.sentences is not None
         if len(item.sentences) != len(item.chunks):
             raise ValueError(
@@ -161,11 +169,11 @@ class Writer:
         ) as copy:
             copy.set_types(["int8", "bytea", "bytea", "bytea"])
             for (passage,), (spans, rows, scales) in zip(ids, item.sentences, strict=True):
-                if rows.dtype != np.int8 or scales is None:
-                    raise ValueError(f"{item.article_id}: the store keeps int8 sentence vectors with scales")
+                if rows.dtype != np.uint8 or scales is not None:
+                    raise ValueError(f"{item.article_id}: the store keeps int4 sentence vectors (no scales)")
                 copy.write_row(
                     (passage, np.ascontiguousarray(spans, "<i4").tobytes(), np.ascontiguousarray(rows).tobytes(),
-                     np.ascontiguousarray(scales, "<f4").tobytes())
+                     b"")
                 )  # fmt: skip
 
     def delete_article(self, article_id: str) -> bool:

@@ -20,7 +20,15 @@ from . import manifest
 from .index_folder import LoadedIndex
 from .keyword import text_key
 from .manifest import LEGACY_CHUNKS
-from .sentence_store import ENCODING, StoredSentences, encode, sentence_text, split_passage
+from .sentence_store import (
+    ENCODING,
+    Encoded,
+    StoredSentences,
+    encode,
+    reencoded,
+    sentence_text,
+    split_passage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +70,16 @@ def format2_vectors(index_dir: Path, fingerprint: str) -> tuple[np.ndarray, dict
     return np.asarray(vectors, np.float32), {text_key(t): i for i, t in enumerate(texts)}
 
 
-Encoded = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # a passage's (spans, encoded rows, scales)
-
-
 def sentences_of(
-    chunks: list[Chunk], stored: Callable[[Chunk], Encoded | None], dim: int, embed_sentences: Embed
+    chunks: list[Chunk],
+    stored: Callable[[Chunk], Encoded | None],
+    dim: int,
+    embed_sentences: Embed,
+    encoding: str = ENCODING,
 ) -> tuple[StoredSentences, int, float]:
-    """Every passage's sentences: `stored(chunk)`'s where the previous index has them, the rest split and
-    embedded (a text found twice is embedded once); (them, sentences embedded, seconds spent embedding)."""
+    """Every passage's sentences: `stored(chunk)`'s (in `encoding`) where the previous index has them, the
+    rest split, embedded (a text found twice is embedded once) and encoded; (them, sentences embedded,
+    seconds spent embedding)."""
     parts: list[Encoded] = []
     missing: dict[int, list[tuple[int, int, int]]] = {}  # chunk -> its spans, to embed
     for i, c in enumerate(chunks):
@@ -82,7 +92,7 @@ def sentences_of(
     seconds = 0.0
     if texts:
         vectors, seconds = embed_sentences(list(texts))
-        rows, scales = encode(vectors, ENCODING)
+        rows, scales = encode(vectors, encoding)
         at = {t: j for j, t in enumerate(texts)}
         for i, spans in missing.items():
             picked = np.asarray(
@@ -94,19 +104,23 @@ def sentences_of(
                 None if scales is None else scales[picked],
             )
     embedded = sum(map(len, missing.values()))  # a text found twice is embedded once, counted twice
-    return StoredSentences.gather(parts, dim, ENCODING), embedded, seconds
+    return StoredSentences.gather(parts, dim, encoding), embedded, seconds
 
 
 def gather_sentences(
     chunks: list[Chunk], previous: LoadedIndex | None, dim: int, embed_sentences: Embed
 ) -> tuple[StoredSentences, int, float]:
     """Every passage's sentences for a full write, the previous index's (read in one pass) reused for a
-    passage whose text is unchanged; (them, sentences embedded, seconds spent embedding)."""
+    passage whose text is unchanged (re-encoded when the previous index stores another encoding, as
+    formats 3 to 6 do: int8); (them, sentences embedded, seconds spent embedding)."""
     stored = previous.sentences if previous is not None else None
-    if previous is None or stored is None or stored.encoding != ENCODING:
+    if previous is None or stored is None:
         return sentences_of(chunks, lambda c: None, dim, embed_sentences)
     old = {text_key(c.text): row for row, c in enumerate(previous.chunks)}
     spans, rows, scales = stored.encoded()
+    if stored.encoding != ENCODING:
+        log.info("re-encoding %d stored sentences from %s to %s", len(rows), stored.encoding, ENCODING)
+        rows, scales = reencoded(rows, scales, dim, ENCODING), None
 
     def reused(chunk: Chunk) -> Encoded | None:
         row = old.get(text_key(chunk.text), -1)

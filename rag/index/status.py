@@ -62,7 +62,7 @@ class IndexStatus:
         if m.legacy:
             out.append(
                 f'format {m.format} is served as it is; "rag build" rewrites it in format {BASE_FORMAT}'
-                " (a quarter to a third smaller), reusing every vector and sentence"
+                " (a third smaller or more), re-encoding every vector and sentence (nothing embedded)"
             )
         if self.corpus_problem:
             out.append(f"corpus: {self.corpus_problem}")

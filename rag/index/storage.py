@@ -116,19 +116,40 @@ class Rows(Protocol):
     def all(self) -> np.ndarray: ...
 
 
-# vectors.npy holds float16 from index format 5 (half the bytes of float32; a score moves by about 1e-4)
-VECTOR_DTYPE = np.dtype("<f2")
-LEGACY_VECTOR_DTYPE = np.dtype("<f4")  # formats 3 and 4
+# vectors.npy holds int8 from index format 7: each row scaled so that its largest component is 127, no
+# scale stored (a row is renormalised when read, which the scale does not change); a quarter of float32's
+# bytes, and a score moves by about 1e-3 (docs/benchmarks.md). Formats 5 and 6 hold float16, 3 and 4 float32.
+VECTOR_DTYPE = np.dtype("i1")
+_DTYPES: dict[int, np.dtype] = {
+    3: np.dtype("<f4"),
+    4: np.dtype("<f4"),
+    5: np.dtype("<f2"),
+    6: np.dtype("<f2"),
+}
+
+
+def vector_dtype(index_format: int) -> np.dtype:
+    """What vectors.npy holds in an index of this format."""
+    return _DTYPES.get(index_format, VECTOR_DTYPE)
 
 
 def stored_vectors(vectors: np.ndarray) -> np.ndarray:
-    """The vectors as vectors.npy stores them (float16): what a build writes."""
-    return np.ascontiguousarray(vectors, dtype=VECTOR_DTYPE)
+    """The vectors as vectors.npy stores them (int8, each row scaled to reach 127): what a build writes.
+    Storing rows read back from int8 gives the same bytes, so a rebuild that reuses vectors keeps them."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    out = np.empty(vectors.shape, dtype=VECTOR_DTYPE)
+    for start in range(0, len(vectors), 1 << 16):  # in slices: no float32 copy of a million rows
+        part = vectors[start : start + (1 << 16)]
+        peak = np.abs(part).max(axis=1, keepdims=True) if part.shape[1] else np.ones((len(part), 1))
+        scaled = part * (127.0 / np.where(peak > 0, peak, 1.0))
+        out[start : start + len(part)] = np.clip(np.rint(scaled), -127, 127)
+    return out
 
 
 def read_back(stored: np.ndarray) -> np.ndarray:
-    """float32 unit vectors of stored rows: float16 rounding moves a unit vector off the sphere by up to
-    about 1e-3, so rows are renormalised as they are read (and a question's own vector scores 1)."""
+    """float32 unit vectors of stored rows: int8 or float16 rounding moves a unit vector off the sphere
+    (int8 rows are not scaled at all), so rows are renormalised as they are read (and a question's own
+    vector scores about 1)."""
     return np.asarray(stored, np.float32) if stored.dtype == np.float32 else _unit(stored.astype(np.float32))
 
 
@@ -139,8 +160,8 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 
 class VectorRows:
-    """The exact vectors in vectors.npy (float16, or float32 in formats 3 and 4), read row by row on
-    demand (or all at once for builds), as float32."""
+    """The exact vectors in vectors.npy (int8; float16 in formats 5 and 6, float32 in 3 and 4), read row
+    by row on demand (or all at once for builds), as float32 unit vectors."""
 
     def __init__(self, path: Path, count: int, dim: int, dtype: np.dtype = VECTOR_DTYPE) -> None:
         self.count, self.dim, self._dtype = count, dim, np.dtype(dtype)
@@ -170,7 +191,7 @@ class VectorRows:
         if self._dtype == np.float32:
             self._file.read_into(out, self._start)
             return out
-        step, width = 1 << 16, self._dtype.itemsize * self.dim  # float16 read in slices: no whole copy
+        step, width = 1 << 16, self._dtype.itemsize * self.dim  # read in slices: no whole copy
         stored = np.empty((min(step, self.count), self.dim), dtype=self._dtype)
         for start in range(0, self.count, step):
             part = stored[: min(step, self.count - start)]
