@@ -105,7 +105,7 @@ APPEND_PHASES = [
 # linked, the merged segment ({seg}) written, the merged segments' files neither linked nor written.
 MERGE_PHASES = [
     "link:vectors.npy:before",
-    "link:sentences.scales.npy:after",  # the base's files linked; nothing of the merged segments
+    "link:sentences.vectors.npy:after",  # the base's files linked (the last); nothing of the merged segments
     "write:{seg}vectors.npy:after",
     "write:{seg}chunks.zlib:after",
     "write:{seg}sentences.vectors.npy:after",
