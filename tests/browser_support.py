@@ -192,23 +192,38 @@ def type_into(driver: WebDriver, elem_id: str, text: str) -> None:
 
 
 def ask(driver: WebDriver, question: str, timeout: float = 120.0) -> dict[str, Any]:
-    """Type a question, press Ask, return the new assistant message {text, links, cites}."""
+    """Type a question, press Ask, return the assistant message that answers it {text, links, cites}.
+
+    The reply must follow a user message holding `question`: just after a page load the chat saved in
+    the browser may still be restored, adding earlier answers after `before` was counted."""
     before = len(bot_messages(driver))
     type_into(driver, "question", question)
-    return _press_ask(driver, before, timeout)
+    return _press_ask(driver, before, timeout, question)
 
 
-def _press_ask(driver: WebDriver, before: int, timeout: float) -> dict[str, Any]:
+def _press_ask(driver: WebDriver, before: int, timeout: float, question: str | None = None) -> dict[str, Any]:
     driver.find_element(By.ID, "ask").click()
-    return wait_for_answer(driver, before, timeout)
+    return wait_for_answer(driver, before, timeout, question)
 
 
-def wait_for_answer(driver: WebDriver, before: int, timeout: float = 120.0) -> dict[str, Any]:
-    """The first assistant message after the `before` already shown, once it has text."""
+_LAST_USER_JS = """
+const users = document.querySelectorAll('#chat [data-testid="user"]');
+return users.length ? users[users.length - 1].innerText : '';
+"""
+
+
+def wait_for_answer(
+    driver: WebDriver, before: int, timeout: float = 120.0, question: str | None = None
+) -> dict[str, Any]:
+    """The first assistant message after the `before` already shown, once it has text (and, given
+    `question`, once the last user message is that question)."""
+    words = " ".join(question.split()) if question else ""
 
     def new_reply(d: WebDriver) -> dict[str, Any] | bool:
         messages = bot_messages(d)
         if len(messages) <= before or not messages[-1]["text"].strip():
+            return False
+        if words and words not in " ".join(str(d.execute_script(_LAST_USER_JS)).split()):
             return False
         return messages[-1]
 
