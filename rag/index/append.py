@@ -125,8 +125,9 @@ def append(
     segments = list(prev.segments or [_base(prev)])
     merge_from = segments[0]["rows"] if len(segments) > MAX_SEGMENTS else None  # base + MAX_SEGMENTS
     carried = np.zeros(0, np.int64)  # the merged segments' live rows, by the previous index's passage
+    renumbered = new_rows  # the passages' rows once written: renumbered by a merge
     if merge_from is not None:
-        moved = merged_rows(new_rows, merge_from)[1]
+        renumbered, moved = merged_rows(new_rows, merge_from)
         if len(moved) > min(MAX_APPENDIX * merge_from, MAX_MERGE_ROWS):
             return (
                 f"{len(segments) - 1} appended segments would merge into {len(moved):,} passages, over"
@@ -174,7 +175,7 @@ def append(
             assert grown is not None
             slots = None
     if merge_from is not None:
-        new_rows = merged_rows(new_rows, merge_from)[0]
+        new_rows = renumbered
         segments = segments[:1]
     offsets = previous.sentences.offsets  # type: ignore[union-attr]
     new_sentences = sentences.count - int(sentences.offsets[len(carried)])  # of the fresh passages
