@@ -180,18 +180,9 @@ def cv_composer(items: list[Item], objective: str = "reader") -> tuple[str, floa
     """The label, regularisation, floor and minimum sentences with the best cross-validated answers: the
     harmonic mean of recall and precision (by the quotes, or with objective "reader" by the accept
     labels), ties broken by recall."""
-    fold = folds_of(items)
     best = None
     for label, c in [(lb, c) for lb in ("hit", "relevant", "accepted") for c in (0.1, 0.3, 1.0, 3.0, 10.0)]:
-        scores: list[np.ndarray] = [np.zeros(0)] * len(items)
-        for f in range(FOLDS):
-            tr = [it for it, k in zip(items, fold, strict=True) if k != f and it.q.answerable and len(it.x)]
-            x = np.vstack([it.x for it in tr])
-            y = np.concatenate([getattr(it, label) for it in tr])
-            w = fit_lr(x, y, c)
-            for n, it in enumerate(items):
-                if fold[n] == f:
-                    scores[n] = it.x @ w if len(it.x) else np.zeros(0)
+        scores = out_of_fold(items, label, c)
         for floor in np.arange(-4.0, 2.01, 0.25):
             for k_min in (2,):  # answers of 2-3 sentences (README): one sentence rarely reads as an answer
                 figs = answer_figures(items, scores, float(floor), k_min)
@@ -207,24 +198,34 @@ def cv_composer(items: list[Item], objective: str = "reader") -> tuple[str, floa
     return label, c, floor, k_min, list(figs)
 
 
+def out_of_fold(items: list[Item], label: str, c: float) -> list[np.ndarray]:
+    """Each item's candidate scores by the scorer fitted (on `label`, regularisation `c`) on the other
+    folds' answerable questions."""
+    fold = folds_of(items)
+    scores: list[np.ndarray] = [np.zeros(0)] * len(items)
+    for f in range(FOLDS):
+        tr = [it for it, k in zip(items, fold, strict=True) if k != f and it.q.answerable and len(it.x)]
+        w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
+        for n, it in enumerate(items):
+            if fold[n] == f:
+                scores[n] = it.x @ w if len(it.x) else np.zeros(0)
+    return scores
+
+
 def ranking_ceiling(items: list[Item], label: str, c: float) -> dict[str, float]:
     """How well the cross-validated scorer ranks: the share of answerable questions whose top sentence (top
     3) is one a reader accepts, and whose candidates hold any accepted sentence at all (the oracle). An
     answer's precision cannot exceed what its first pick gets right, so this bounds what any selection
     rule on top of these features can reach."""
-    fold = folds_of(items)
     top1 = top3 = oracle = n = 0
-    for f in range(FOLDS):
-        tr = [it for it, k in zip(items, fold, strict=True) if k != f and it.q.answerable and len(it.x)]
-        w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
-        for it, k in zip(items, fold, strict=True):
-            if k != f or not it.q.answerable or not len(it.x):
-                continue
-            order = np.argsort(-(it.x @ w))
-            n += 1
-            top1 += bool(it.accepted[order[0]])
-            top3 += bool(it.accepted[order[:3]].any())
-            oracle += bool(it.accepted.any())
+    for it, score in zip(items, out_of_fold(items, label, c), strict=True):
+        if not it.q.answerable or not len(it.x):
+            continue
+        order = np.argsort(-score)
+        n += 1
+        top1 += bool(it.accepted[order[0]])
+        top3 += bool(it.accepted[order[:3]].any())
+        oracle += bool(it.accepted.any())
     figs = {"top1_accepted": top1 / n, "top3_any_accepted": top3 / n, "oracle": oracle / n}
     print(
         f"scorer ranking (CV): top sentence accepted {figs['top1_accepted']:.3f}, an accepted one in the top 3"
