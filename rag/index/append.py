@@ -150,7 +150,7 @@ def append(
     chunks = [previous.chunks[r] for r in carried.tolist()] + [c for _, c in fresh]
     sources = np.concatenate([carried, previous_rows[[r for r, _ in fresh]]])
     vectors, embedded, seconds = _vectors(previous, chunks, sources, embed_passages)
-    vectors = storage.read_back(storage.stored_vectors(vectors))  # as stored: the graph takes these
+    vectors = storage.as_served(vectors)  # the graph takes these
     by_text = reusable[1] | {text_key(c.text): r for c, r in zip(chunks, carried.tolist(), strict=False)}
     sentences, sentences_embedded, sentence_seconds = _sentences(previous, chunks, by_text, embed_sentences)
     prefix = _next_prefix(prev)

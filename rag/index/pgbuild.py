@@ -40,7 +40,7 @@ from .pgwrite import ArticlePassages, Encoded
 from .plan import PIPELINE_VERSION, Plan, changes
 from .reuse import sentences_of
 from .sentence_store import from_bytes, in_encoding
-from .storage import read_back, stored_vectors
+from .storage import as_served
 
 Progress = Callable[[float, str], None]
 _REUSABLE = (
@@ -199,7 +199,7 @@ def _items(
     to_embed = {k: c.embed_text for k, c in zip(keys, every, strict=True) if k not in reusable.vectors}
     new, seconds = embed_passages(list(to_embed.values()))
     # the vectors the folder index serves (int8 on disk, renormalised when read): both stores rank alike
-    new = read_back(stored_vectors(new))
+    new = as_served(new)
     dim = int(new.shape[1]) if len(new) else len(next(iter(reusable.vectors.values()), [])) or embedder.dim
     at = {k: i for i, k in enumerate(to_embed)}
     vectors = np.array(

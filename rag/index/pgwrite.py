@@ -57,14 +57,14 @@ def from_corpus(corpus_dir: Path, embedder: Embedder, params: ChunkParams) -> li
     from .keyword import tokenize
     from .plan import plan_build  # the folder build's own reading and chunking, not a copy
     from .reuse import sentences_of
-    from .storage import read_back, stored_vectors
+    from .storage import as_served
 
     plan = plan_build(corpus_dir, discover(corpus_dir), None, params, incremental=False)
     parts = [p for p in plan.parts if not isinstance(p, str)]  # with no previous index, all are chunk lists
     every = [c for part in parts for c in part]
     vectors = embedder.embed([c.embed_text for c in every]) if parts else np.zeros((0, 0))
     # the vectors the folder index serves (int8 on disk, renormalised when read), as pgbuild keeps them
-    vectors = read_back(stored_vectors(vectors)) if parts else vectors
+    vectors = as_served(vectors) if parts else vectors
     tokens = tokenize([c.embed_text for c in every])
     stored, _, _ = sentences_of(every, lambda c: None, embedder.dim, lambda t: (embedder.embed(t), 0.0))
     spans, rows, scales = stored.spans, stored.vectors, stored.scales

@@ -153,6 +153,12 @@ def read_back(stored: np.ndarray) -> np.ndarray:
     return np.asarray(stored, np.float32) if stored.dtype == np.float32 else _unit(stored.astype(np.float32))
 
 
+def as_served(vectors: np.ndarray) -> np.ndarray:
+    """The vectors as an index serves them once stored (encoded as vectors.npy holds them, then read
+    back): what the graph and the PostgreSQL store take, so that every store ranks alike."""
+    return read_back(stored_vectors(vectors))
+
+
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     rows /= np.where(norms == 0, 1, norms)
