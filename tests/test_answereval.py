@@ -116,6 +116,19 @@ def test_committed_set_has_splits_follow_ups_and_near_topic_questions():
     )
 
 
+def test_second_reader_labels_every_committed_question_from_the_seed_articles():
+    # eval/agreement.py compares these with the committed labels: one row per question, every quote in
+    # an article, "best" among "accept", and nothing quoted for a question it declines.
+    root = Path(__file__).parent.parent
+    ids = [q.qid for q in load_queries(root / "eval" / "queries.jsonl")]
+    rows = [json.loads(line) for line in (root / "eval" / "second_reader.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ids
+    locator = QuoteLocator({p.name: p.read_text(encoding="utf-8") for p in (root / "corpus").glob("*.txt")})
+    for r in rows:
+        assert bool(r["best"]) == r["answerable"] and set(r["best"]) <= set(r["accept"]), r["id"]
+        assert all(locator.spans(s) for s in r["accept"]), r["id"]
+
+
 def _split_by_source(folder: Path, pages_dir: Path) -> dict[str, set[str]]:
     """Check every label of folder/answers.jsonl is in a page of pages_dir; return the splits each source
     (the part of a page's name before its first "-": a site, or a writer) is asked about in."""
