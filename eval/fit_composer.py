@@ -24,6 +24,7 @@ Prints the cross-validated figures; `rag eval` on each query file then reports t
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class Item:
     vectors: np.ndarray
     evidence: np.ndarray
     rule: list[int]  # what the rule-based composer (compose.py, learned=False) quotes
+    query: str  # the question as answered (expanded for a follow-up)
+    texts: list[str]  # each candidate's sentence, as shown
+    heads: list[str]  # each candidate's "title > section"
 
 
 def gather(
@@ -97,6 +101,7 @@ def gather(
         rel_ = relevance(prep.query, ss, cands, rw)
         where = [ss.sentences[j] for j in cands]
         rule = _select(rel_, ss.vectors[cands], where, prep.passages, rw, rw.max_sentences, rw.min_sentences)
+        chunks = [prep.passages[s.passage].chunk for s in where]
         items.append(
             Item(
                 q,
@@ -107,18 +112,26 @@ def gather(
                 ss.vectors[cands],
                 e,
                 rule,
+                prep.query,
+                [s.text for s in where],
+                [" > ".join(part for part in (c.title, c.section) if part) for c in chunks],
             )
         )
     return items
 
 
-def fit_lr(x: np.ndarray, y: np.ndarray, c: float, weight: np.ndarray | None = None) -> np.ndarray:
-    """L2-regularised logistic regression (bias unpenalised) on standardised columns; raw-scale weights."""
+def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(columns scaled to mean 0 and standard deviation 1, means, deviations); column 0, the bias, as is."""
     mu = x.mean(axis=0)
     sd = x.std(axis=0)
     mu[0], sd[0] = 0.0, 1.0  # the bias column
     sd[sd == 0] = 1.0
-    z = (x - mu) / sd
+    return (x - mu) / sd, mu, sd
+
+
+def fit_lr(x: np.ndarray, y: np.ndarray, c: float, weight: np.ndarray | None = None) -> np.ndarray:
+    """L2-regularised logistic regression (bias unpenalised) on standardised columns; raw-scale weights."""
+    z, mu, sd = standardise(x)
     sw = np.ones(len(y)) if weight is None else weight
     t = y.astype(float)
 
@@ -198,14 +211,23 @@ def cv_composer(items: list[Item], objective: str = "reader") -> tuple[str, floa
     return label, c, floor, k_min, list(figs)
 
 
-def out_of_fold(items: list[Item], label: str, c: float) -> list[np.ndarray]:
-    """Each item's candidate scores by the scorer fitted (on `label`, regularisation `c`) on the other
-    folds' answerable questions."""
+def fit_scorer(items: list[Item], label: str, c: float) -> np.ndarray:
+    """The sentence scorer's weights: logistic regression on the answerable questions' candidates."""
+    tr = [it for it in items if it.q.answerable and len(it.x)]
+    return fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
+
+
+Fit = Callable[[list[Item], float], np.ndarray]  # (items, regularisation) -> weights over the features
+
+
+def out_of_fold(items: list[Item], label: str, c: float, fit: Fit | None = None) -> list[np.ndarray]:
+    """Each item's candidate scores by the scorer fitted (on `label`, regularisation `c`; or by `fit`)
+    on the other folds' questions."""
+    fit = fit or (lambda its, c_: fit_scorer(its, label, c_))
     fold = folds_of(items)
     scores: list[np.ndarray] = [np.zeros(0)] * len(items)
     for f in range(FOLDS):
-        tr = [it for it, k in zip(items, fold, strict=True) if k != f and it.q.answerable and len(it.x)]
-        w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
+        w = fit([it for it, k in zip(items, fold, strict=True) if k != f], c)
         for n, it in enumerate(items):
             if fold[n] == f:
                 scores[n] = it.x @ w if len(it.x) else np.zeros(0)
@@ -309,8 +331,7 @@ def main(argv: list[str]) -> None:
         ]
         label, c, floor, k_min, cv = cv_composer(items, objective)
         ceiling = ranking_ceiling(items, label, c)
-        tr = [it for it in items if it.q.answerable and len(it.x)]
-        w = fit_lr(np.vstack([it.x for it in tr]), np.concatenate([getattr(it, label) for it in tr]), c)
+        w = fit_scorer(items, label, c)
         fitted.COMPOSER.update(weights=w.tolist(), threshold=floor, min_sentences=k_min)
     rule = answer_figures(items, None)
     r, p = rule[2:] if objective == "reader" else rule[:2]

@@ -27,7 +27,6 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +35,7 @@ from scipy.optimize import minimize
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_composer as fc  # noqa: E402
 
-from rag.answer.abstain import AbstentionPolicy  # noqa: E402
-from rag.answer.ask import prepare  # noqa: E402
-from rag.answer.extractive import _candidates, select_learned  # noqa: E402
-from rag.assistant import Assistant  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.evaluation.answereval import Paragraphs  # noqa: E402
-from rag.evaluation.queries import QuoteLocator, load_queries  # noqa: E402
 
 ROOT = fc.ROOT
 SETS = (
@@ -58,69 +51,26 @@ TOP = 24  # candidates a cross-encoder reads per question
 LLM_TOP = 6  # sentences a generator is shown per question
 
 
-@dataclass
-class Question:
-    item: fc.Item
-    query: str  # as answered (expanded for a follow-up)
-    docs: list[str]  # each candidate as "title > section: sentence"
-    texts: list[str]  # each candidate's sentence
-
-
-def train_questions() -> list[Question]:
+def train_questions() -> list[fc.Item]:
     """The train questions of the three query sets with their candidates, labels and texts."""
-    out = []
-    policy = replace(AbstentionPolicy(), enabled=False)
+    items = []
     for query_file, corpus, index in SETS:
-        assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
-        if assistant.status(contents=True).stale:
-            assistant.build()
-        r = assistant.retriever
-        queries = [q for q in load_queries(query_file) if q.split == "train"]
-        by_id = {q.qid: q for q in queries}
-        articles = {
-            a.path: (corpus / a.path).read_text(encoding="utf-8") for a in r.index.manifest.articles.values()
-        }
-        for item in fc.gather(r, queries, QuoteLocator(articles), Paragraphs(articles)):
-            history, at = [], item.q
-            while at.follows:
-                at = by_id[at.follows]
-                history.insert(0, at.question)
-            prep = prepare(r, item.q.question, k=5, policy=policy, history=history)
-            ss = prep.sentences
-            said = prep.said
-            cands = [
-                j
-                for j in _candidates(ss)
-                if (
-                    prep.passages[ss.sentences[j].passage].chunk.path,
-                    ss.sentences[j].start,
-                    ss.sentences[j].end,
-                )
-                not in said
-            ]
-            docs, texts = [], []
-            for j in cands:
-                chunk = prep.passages[ss.sentences[j].passage].chunk
-                head = " > ".join(part for part in (chunk.title, chunk.section) if part)
-                texts.append(ss.sentences[j].text)
-                docs.append(f"{head}: {texts[-1]}" if head else texts[-1])
-            out.append(Question(item, prep.query, docs, texts))
-    return out
+        retriever, queries, locator, paras = fc.train_set(query_file, corpus, index)
+        items += fc.gather(retriever, queries, locator, paras)
+    return items
 
 
-def fit_pointwise(items: list[fc.Item], c: float) -> np.ndarray:
-    tr = [it for it in items if it.q.answerable and len(it.x)]
-    return fc.fit_lr(np.vstack([it.x for it in tr]), np.concatenate([it.accepted for it in tr]), c)
+def doc(it: fc.Item, j: int) -> str:
+    """Candidate j as a cross-encoder reads it: "title > section: sentence"."""
+    return f"{it.heads[j]}: {it.texts[j]}" if it.heads[j] else it.texts[j]
 
 
 def fit_listwise(items: list[fc.Item], c: float) -> np.ndarray:
     """Conditional logit: maximise each question's probability mass on its accepted candidates."""
     its = [it for it in items if it.q.answerable and len(it.x) and it.accepted.any()]
     x = np.vstack([it.x for it in its])
-    mu, sd = x.mean(axis=0), x.std(axis=0)
-    mu[0], sd[0] = 0.0, 1.0
-    sd[sd == 0] = 1.0
-    zs = [(it.x - mu) / sd for it in its]
+    z, _, sd = fc.standardise(x)
+    zs = np.split(z, np.cumsum([len(it.x) for it in its])[:-1])
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         w = w.copy()
@@ -139,45 +89,33 @@ def fit_listwise(items: list[fc.Item], c: float) -> np.ndarray:
     return w
 
 
-def out_of_fold(items: list[fc.Item], fit, c: float) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
-    fold = fc.folds_of(items)
-    scores: list[np.ndarray] = [np.zeros(0)] * len(items)
-    for f in range(fc.FOLDS):
-        w = fit([it for it, k in zip(items, fold, strict=True) if k != f], c)
-        for n, it in enumerate(items):
-            if fold[n] == f:
-                scores[n] = it.x @ w if len(it.x) else np.zeros(0)
-    return scores
+def pointwise(items: list[fc.Item], c: float) -> np.ndarray:
+    return fc.fit_scorer(items, "accepted", c)
 
 
-def reader_figures(
-    items: list[fc.Item], scores: list[np.ndarray], floor: float, relative: bool
-) -> tuple[float, ...]:
-    """Top sentence accepted, reader recall and precision of 2-3 sentence answers (abstention off)."""
-    top1 = found = accepted = quoted = n = 0
-    for it, s in zip(items, scores, strict=True):
-        if not it.q.answerable or not len(s):
-            continue
-        n += 1
-        chosen = select_learned(s - s.max() if relative else s, it.vectors, floor, 3, 2)
-        top1 += bool(it.accepted[int(np.argmax(s))])
-        found += bool(it.accepted[chosen].any())
-        accepted += int(it.accepted[chosen].sum())
-        quoted += len(chosen)
-    return top1 / n, found / n, accepted / max(quoted, 1)
+def first_accepted(items: list[fc.Item], scores: list[np.ndarray]) -> float:
+    """The share of answerable questions whose best-scored candidate is an accepted sentence."""
+    picks = [
+        it.accepted[int(np.argmax(s))]
+        for it, s in zip(items, scores, strict=True)
+        if it.q.answerable and len(s)
+    ]
+    return float(np.mean(picks))
 
 
-def check_listwise(questions: list[Question]) -> None:
-    items = [q.item for q in questions]
+def check_listwise(items: list[fc.Item]) -> None:
     for name, fit, relative, floors in (
-        ("pointwise (shipped)", fit_pointwise, False, np.arange(-2.0, 1.51, 0.25)),
+        ("pointwise (shipped)", pointwise, False, np.arange(-2.0, 1.51, 0.25)),
         ("listwise", fit_listwise, True, np.arange(-4.0, 0.01, 0.25)),
     ):
         best = None
         for c in (0.1, 0.3, 1.0, 3.0, 10.0):
-            scores = out_of_fold(items, fit, c)
+            scores = fc.out_of_fold(items, "accepted", c, fit)
+            t1 = first_accepted(items, scores)
+            # a conditional logit's scores mean something only against the question's best one
+            chosen = [s - s.max() if relative and len(s) else s for s in scores]
             for floor in floors:
-                t1, r, p = reader_figures(items, scores, float(floor), relative)
+                r, p = fc.answer_figures(items, chosen, float(floor))[2:]
                 if best is None or fc.harmonic(r, p) > best[0]:
                     best = (fc.harmonic(r, p), c, float(floor), t1, r, p)
         h, c, floor, t1, r, p = best
@@ -187,7 +125,7 @@ def check_listwise(questions: list[Question]) -> None:
         )
 
 
-def check_cross_encoder(questions: list[Question], fold: int) -> None:
+def check_cross_encoder(items: list[fc.Item], fold: int) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -196,17 +134,12 @@ def check_cross_encoder(questions: list[Question], fold: int) -> None:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     random.seed(0)
-    items = [q.item for q in questions]
     folds = fc.folds_of(items)
     train = [
-        q
-        for q, f in zip(questions, folds, strict=True)
-        if f != fold and q.item.q.answerable and q.item.accepted.any()
+        it for it, f in zip(items, folds, strict=True) if f != fold and it.q.answerable and it.accepted.any()
     ]
-    held = [
-        q for q, f in zip(questions, folds, strict=True) if f == fold and q.item.q.answerable and len(q.docs)
-    ]
-    shipped = fit_pointwise([q.item for q in train], 0.3)  # the logistic scorer refitted on the same folds
+    held = [it for it, f in zip(items, folds, strict=True) if f == fold and it.q.answerable and len(it.x)]
+    shipped = pointwise(train, 0.3)  # the logistic scorer refitted on the same folds
     path = resolve_model_dir(Settings().model)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
@@ -216,10 +149,10 @@ def check_cross_encoder(questions: list[Question], fold: int) -> None:
         opt, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps)
     )
 
-    def logits(q: Question, which: list[int]) -> torch.Tensor:
+    def logits(it: fc.Item, which: list[int]) -> torch.Tensor:
         enc = tok(
-            [q.query] * len(which),
-            [q.docs[j] for j in which],
+            [it.query] * len(which),
+            [doc(it, j) for j in which],
             truncation=True,
             max_length=128,
             padding=True,
@@ -231,11 +164,11 @@ def check_cross_encoder(questions: list[Question], fold: int) -> None:
     model.train()
     for epoch in range(epochs):
         random.shuffle(train)
-        for q in train:
-            top = np.argsort(-(q.item.x @ shipped))[:TOP].tolist()
-            which = list(dict.fromkeys(top + np.flatnonzero(q.item.accepted).tolist()))
-            s = logits(q, which)
-            y = torch.tensor([bool(q.item.accepted[j]) for j in which])
+        for it in train:
+            top = np.argsort(-(it.x @ shipped))[:TOP].tolist()
+            which = list(dict.fromkeys(top + np.flatnonzero(it.accepted).tolist()))
+            s = logits(it, which)
+            y = torch.tensor([bool(it.accepted[j]) for j in which])
             loss = torch.logsumexp(s, 0) - torch.logsumexp(s[y], 0)
             opt.zero_grad()
             loss.backward()
@@ -246,10 +179,10 @@ def check_cross_encoder(questions: list[Question], fold: int) -> None:
     ce = lr = 0
     started = time.perf_counter()
     with torch.inference_mode():
-        for q in held:
-            top = np.argsort(-(q.item.x @ shipped))[:TOP].tolist()
-            ce += bool(q.item.accepted[top[int(torch.argmax(logits(q, top)))]])
-            lr += bool(q.item.accepted[top[0]])
+        for it in held:
+            top = np.argsort(-(it.x @ shipped))[:TOP].tolist()
+            ce += bool(it.accepted[top[int(torch.argmax(logits(it, top)))]])
+            lr += bool(it.accepted[top[0]])
     ms = 1000 * (time.perf_counter() - started) / len(held)
     print(
         f"fold {fold}: {len(held)} questions; top sentence accepted: cross-encoder {ce / len(held):.3f},"
@@ -257,7 +190,7 @@ def check_cross_encoder(questions: list[Question], fold: int) -> None:
     )
 
 
-def check_llm(questions: list[Question], model_path: str) -> None:
+def check_llm(items: list[fc.Item], model_path: str) -> None:
     import json
     import urllib.request
 
@@ -276,17 +209,16 @@ def check_llm(questions: list[Question], model_path: str) -> None:
         " sentence that only restates the question, announces a list, or sets a scene does not answer it."
         " If no sentence answers the question, reply 0."
     )
-    items = [q.item for q in questions]
-    scores = out_of_fold(items, fit_pointwise, 0.3)
+    scores = fc.out_of_fold(items, "accepted", 0.3)
     picked = first = n = 0
     none_answerable, none_unanswerable, seconds = [], [], []
-    for q, s in zip(questions, scores, strict=True):
-        if not len(q.docs):
+    for it, s in zip(items, scores, strict=True):
+        if not len(it.x):
             continue
         top = np.argsort(-s)[:LLM_TOP].tolist()
-        lines = "\n".join(f"{m}. {q.texts[j]}" for m, j in enumerate(top, start=1))
+        lines = "\n".join(f"{m}. {it.texts[j]}" for m, j in enumerate(top, start=1))
         user = (
-            f"Question: {q.query}\n\nSentences:\n{lines}\n\nReply with the number of the sentence that best"
+            f"Question: {it.query}\n\nSentences:\n{lines}\n\nReply with the number of the sentence that best"
             " answers the question (0 if none)."
         )
         prompt = (
@@ -305,11 +237,11 @@ def check_llm(questions: list[Question], model_path: str) -> None:
             if token.isdigit():
                 dist[int(token)] = max(dist.get(int(token), -99.0), entry["logprob"])
         none = math.exp(dist.get(0, -30.0))
-        if q.item.q.answerable:
+        if it.q.answerable:
             n += 1
             pick = max(range(1, len(top) + 1), key=lambda m: dist.get(m, -30.0))
-            picked += bool(q.item.accepted[top[pick - 1]])
-            first += bool(q.item.accepted[top[0]])
+            picked += bool(it.accepted[top[pick - 1]])
+            first += bool(it.accepted[top[0]])
             none_answerable.append(none)
         else:
             none_unanswerable.append(none)
@@ -322,13 +254,13 @@ def check_llm(questions: list[Question], model_path: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    questions = train_questions()
+    items = train_questions()
     if argv[:1] == ["listwise"]:
-        check_listwise(questions)
+        check_listwise(items)
     elif argv[:1] == ["cross-encoder"] and len(argv) == 2:
-        check_cross_encoder(questions, int(argv[1]))
+        check_cross_encoder(items, int(argv[1]))
     elif argv[:1] == ["llm"] and len(argv) == 2:
-        check_llm(questions, argv[1])
+        check_llm(items, argv[1])
     else:
         sys.exit(__doc__)
 
